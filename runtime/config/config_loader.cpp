@@ -1,0 +1,282 @@
+#include "runtime/config/config_loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "runtime/config/config_section.h"
+#include "runtime/errors.h"
+
+namespace slim::config {
+
+namespace {
+
+constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+
+// Sections of the ACT vocabulary that belong to compression strategies.
+const std::vector<std::string> kStrategySections = {
+    "QuantAware",      "QuantPost",     "HyperParameterOptimization",
+    "Distillation",    "MultiTeacherDistillation", "ChannelPrune",
+    "ASPPrune",        "TransformerPrune",          "UnstructurePrune"};
+
+YAML::Node LoadYaml(const std::string& file) {
+  std::ifstream probe(file);
+  if (!probe) {
+    throw ConfigError("config file '" + file + "' cannot be read: check the path");
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                      std::to_string(e.mark.column + 1) + ": malformed YAML: " + e.msg);
+  }
+  if (!root.IsMap()) {
+    throw ConfigError(file + ": the config must be a mapping with sections such as Global and "
+                             "TrainConfig");
+  }
+  return root;
+}
+
+// A copy of `node` without source marks, so messages about it say "--set".
+YAML::Node WithoutMarks(const YAML::Node& node) {
+  if (node.IsScalar()) return YAML::Node(node.Scalar());
+  YAML::Node copy(node.Type() == YAML::NodeType::Map ? YAML::NodeType::Map
+                                                      : YAML::NodeType::Sequence);
+  if (node.IsSequence()) {
+    for (const auto& element : node) copy.push_back(WithoutMarks(element));
+  } else if (node.IsMap()) {
+    for (const auto& entry : node) copy[entry.first.Scalar()] = WithoutMarks(entry.second);
+  }
+  return copy;
+}
+
+void ApplyOverride(YAML::Node root, const std::string& assignment) {
+  const auto equals = assignment.find('=');
+  if (equals == std::string::npos || equals == 0) {
+    throw ConfigError("--set " + assignment + ": expected KEY.PATH=VALUE, e.g. Global.batch_size=32");
+  }
+  const std::string path = assignment.substr(0, equals);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(equals + 1));
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("--set " + assignment + ": the value is not valid YAML: " + e.msg);
+  }
+  YAML::Node current = root;
+  size_t begin = 0;
+  for (;;) {
+    const auto dot = path.find('.', begin);
+    const std::string key = path.substr(begin, dot - begin);
+    if (key.empty()) throw ConfigError("--set " + assignment + ": empty key in '" + path + "'");
+    if (dot == std::string::npos) {
+      current[key] = WithoutMarks(value);
+      return;
+    }
+    if (!current[key] || !current[key].IsMap()) current[key] = YAML::Node(YAML::NodeType::Map);
+    YAML::Node next = current[key];
+    current.reset(next);
+    begin = dot + 1;
+  }
+}
+
+void ParseAugment(ConfigSection section, AugmentOptions& out) {
+  out.random_crop_padding = section.Get<int64_t>("random_crop_padding", out.random_crop_padding);
+  section.CheckRange<int64_t>("random_crop_padding", out.random_crop_padding, 0, 64);
+  out.horizontal_flip = section.Get<bool>("horizontal_flip", out.horizontal_flip);
+  section.RejectUnknownKeys();
+}
+
+void ParseGlobal(ConfigSection section, GlobalOptions& out) {
+  out.model = section.Require<std::string>("model");
+  out.input_shape = section.Get<std::vector<int64_t>>("input_shape", {});
+  for (int64_t extent : out.input_shape) {
+    if (extent <= 0) section.Fail("input_shape", "every extent must be positive");
+  }
+  out.train_data = section.Require<std::string>("train_data");
+  out.eval_data = section.Get<std::string>("eval_data", "");
+  out.batch_size = section.Get<int64_t>("batch_size", out.batch_size);
+  section.CheckRange<int64_t>("batch_size", out.batch_size, 1, 1 << 20);
+  out.eval_batch_size = section.Get<int64_t>("eval_batch_size", out.batch_size);
+  section.CheckRange<int64_t>("eval_batch_size", out.eval_batch_size, 1, 1 << 20);
+  out.seed = section.Get<int64_t>("seed", out.seed);
+  section.CheckRange<int64_t>("seed", out.seed, 0, kMaxInt);
+  out.output_dir = section.Get<std::string>("output_dir", out.output_dir);
+  out.device = section.Get<std::string>("device", out.device);
+  if (out.device != "auto" && out.device != "cpu" && out.device != "cuda") {
+    section.Fail("device", "must be auto, cpu or cuda");
+  }
+  out.loader_threads = section.Get<int64_t>("loader_threads", out.loader_threads);
+  section.CheckRange<int64_t>("loader_threads", out.loader_threads, 1, 64);
+  out.prefetch_batches = section.Get<int64_t>("prefetch_batches", out.prefetch_batches);
+  section.CheckRange<int64_t>("prefetch_batches", out.prefetch_batches, 1, 1024);
+  out.drop_last = section.Get<bool>("drop_last", out.drop_last);
+  out.comm_timeout_s = section.Get<double>("comm_timeout_s", out.comm_timeout_s);
+  section.CheckRange<double>("comm_timeout_s", out.comm_timeout_s, 0.1, 86400);
+  out.intra_op_threads = section.Get<int64_t>("intra_op_threads", out.intra_op_threads);
+  section.CheckRange<int64_t>("intra_op_threads", out.intra_op_threads, 0, 1024);
+  ParseAugment(section.Section("augment"), out.augment);
+  section.RejectUnknownKeys();
+}
+
+const std::vector<std::string> kScheduleTypes = {"Constant", "CosineAnnealingDecay",
+                                                 "PiecewiseDecay", "ExponentialDecay",
+                                                 "LinearWarmup"};
+
+LrScheduleOptions ParseSchedule(ConfigSection section);
+
+// learning_rate under `parent`: a number or a schedule mapping.
+LrScheduleOptions ParseLearningRate(ConfigSection& parent, double fallback) {
+  if (parent.IsMapping("learning_rate")) return ParseSchedule(parent.Section("learning_rate"));
+  LrScheduleOptions constant;
+  constant.learning_rate = parent.Get<double>("learning_rate", fallback);
+  parent.CheckRange<double>("learning_rate", constant.learning_rate, 0, 1e6);
+  return constant;
+}
+
+LrScheduleOptions ParseSchedule(ConfigSection section) {
+  LrScheduleOptions out;
+  out.type = section.Require<std::string>("type");
+  if (std::find(kScheduleTypes.begin(), kScheduleTypes.end(), out.type) == kScheduleTypes.end()) {
+    const std::string nearest = NearestWord(out.type, kScheduleTypes);
+    section.Fail("type", "unknown schedule '" + out.type + "'" +
+                             (nearest.empty() ? "" : "; did you mean '" + nearest + "'?") +
+                             " Valid: Constant, CosineAnnealingDecay, PiecewiseDecay, "
+                             "ExponentialDecay, LinearWarmup");
+  }
+  if (out.type == "LinearWarmup") {
+    out.after_warmup = std::make_shared<LrScheduleOptions>(ParseLearningRate(section, 0.1));
+    out.learning_rate = out.after_warmup->learning_rate;
+    out.warmup_steps = section.Require<int64_t>("warmup_steps");
+    section.CheckRange<int64_t>("warmup_steps", out.warmup_steps, 0, kMaxInt);
+    out.start_lr = section.Get<double>("start_lr", 0.0);
+    out.end_lr = section.Get<double>("end_lr", out.learning_rate);
+  } else {
+    out.learning_rate = section.Require<double>("learning_rate");
+    section.CheckRange<double>("learning_rate", out.learning_rate, 0, 1e6);
+  }
+  if (out.type == "CosineAnnealingDecay") {
+    out.t_max = section.Get<int64_t>("T_max", 0);
+    section.CheckRange<int64_t>("T_max", out.t_max, 0, kMaxInt);
+    out.eta_min = section.Get<double>("eta_min", 0.0);
+  } else if (out.type == "PiecewiseDecay") {
+    out.boundaries = section.Require<std::vector<int64_t>>("boundaries");
+    out.values = section.Require<std::vector<double>>("values");
+    if (out.values.size() != out.boundaries.size() + 1) {
+      section.Fail("values", "needs exactly one more entry than boundaries (" +
+                                 std::to_string(out.boundaries.size() + 1) + ")");
+    }
+    if (!std::is_sorted(out.boundaries.begin(), out.boundaries.end())) {
+      section.Fail("boundaries", "must be in increasing order");
+    }
+  } else if (out.type == "ExponentialDecay") {
+    out.gamma = section.Require<double>("gamma");
+    section.CheckRange<double>("gamma", out.gamma, 0, 1);
+  }
+  section.RejectUnknownKeys();
+  return out;
+}
+
+const std::vector<std::string> kOptimizerTypes = {"SGD", "Momentum", "Adam", "AdamW"};
+
+void ParseOptimizer(ConfigSection builder, OptimizerOptions& out) {
+  ConfigSection optimizer = builder.Section("optimizer");
+  out.type = optimizer.Get<std::string>("type", out.type);
+  if (std::find(kOptimizerTypes.begin(), kOptimizerTypes.end(), out.type) ==
+      kOptimizerTypes.end()) {
+    const std::string nearest = NearestWord(out.type, kOptimizerTypes);
+    optimizer.Fail("type", "unknown optimizer '" + out.type + "'" +
+                               (nearest.empty() ? "" : "; did you mean '" + nearest + "'?") +
+                               " Valid: SGD, Momentum, Adam, AdamW");
+  }
+  if (out.type == "Momentum") {
+    out.momentum = optimizer.Get<double>("momentum", out.momentum);
+    optimizer.CheckRange<double>("momentum", out.momentum, 0, 1);
+    out.nesterov = optimizer.Get<bool>("use_nesterov", out.nesterov);
+  } else if (out.type == "SGD") {
+    out.momentum = 0;
+  } else {
+    out.beta1 = optimizer.Get<double>("beta1", out.beta1);
+    optimizer.CheckRange<double>("beta1", out.beta1, 0, 1);
+    out.beta2 = optimizer.Get<double>("beta2", out.beta2);
+    optimizer.CheckRange<double>("beta2", out.beta2, 0, 1);
+    out.epsilon = optimizer.Get<double>("epsilon", out.epsilon);
+    optimizer.CheckRange<double>("epsilon", out.epsilon, 0, 1);
+  }
+  optimizer.RejectUnknownKeys();
+  out.weight_decay = builder.Get<double>("weight_decay", out.weight_decay);
+  builder.CheckRange<double>("weight_decay", out.weight_decay, 0, 1);
+  if (builder.IsMapping("grad_clip")) {
+    ConfigSection clip = builder.Section("grad_clip");
+    if (clip.Get<std::string>("type", "ClipGradByGlobalNorm") != "ClipGradByGlobalNorm") {
+      clip.Fail("type", "only ClipGradByGlobalNorm is supported");
+    }
+    out.grad_clip_norm = clip.Require<double>("clip_norm");
+    clip.CheckRange<double>("clip_norm", out.grad_clip_norm, 0, 1e12);
+    clip.RejectUnknownKeys();
+  } else {
+    out.grad_clip_norm = builder.Get<double>("grad_clip", out.grad_clip_norm);
+    builder.CheckRange<double>("grad_clip", out.grad_clip_norm, 0, 1e12);
+  }
+  builder.RejectUnknownKeys();
+}
+
+// An optional metric in [0, 1]; NaN when absent.
+double GetMetric(ConfigSection& section, const std::string& key) {
+  if (!section.Has(key)) return std::numeric_limits<double>::quiet_NaN();
+  const double value = section.Get<double>(key, 0.0);
+  section.CheckRange<double>(key, value, 0, 1);
+  return value;
+}
+
+void ParseTrain(ConfigSection section, TrainOptions& out) {
+  out.train_iter = section.Get<int64_t>("train_iter", 0);
+  section.CheckRange<int64_t>("train_iter", out.train_iter, 0, kMaxInt);
+  out.epochs = section.Get<int64_t>("epochs", out.epochs);
+  section.CheckRange<int64_t>("epochs", out.epochs, 1, 1000000);
+  out.eval_iter = section.Get<int64_t>("eval_iter", out.eval_iter);
+  section.CheckRange<int64_t>("eval_iter", out.eval_iter, 0, kMaxInt);
+  out.logging_iter = section.Get<int64_t>("logging_iter", out.logging_iter);
+  section.CheckRange<int64_t>("logging_iter", out.logging_iter, 1, kMaxInt);
+  out.target_metric = GetMetric(section, "target_metric");
+  out.origin_metric = GetMetric(section, "origin_metric");
+  out.accumulate_steps = section.Get<int64_t>("accumulate_steps", out.accumulate_steps);
+  section.CheckRange<int64_t>("accumulate_steps", out.accumulate_steps, 1, 1 << 20);
+  out.bucket_cap_mb = section.Get<double>("bucket_cap_mb", out.bucket_cap_mb);
+  section.CheckRange<double>("bucket_cap_mb", out.bucket_cap_mb, 0.001, 4096);
+  out.learning_rate = ParseLearningRate(section, out.learning_rate.learning_rate);
+  ParseOptimizer(section.Section("optimizer_builder"), out.optimizer);
+  section.RejectUnknownKeys();
+}
+
+}  // namespace
+
+Config LoadConfig(const std::string& file, const std::vector<std::string>& overrides) {
+  YAML::Node root = LoadYaml(file);
+  for (const auto& assignment : overrides) ApplyOverride(root, assignment);
+
+  YAML::Node resolved(YAML::NodeType::Map);
+  ConfigSection top(root, "", file, resolved);
+  for (const auto& name : kStrategySections) {
+    if (top.Has(name)) {
+      top.Fail(name, "the " + name +
+                         " strategy is not available in this version of slim-train; remove "
+                         "the section to train without it");
+    }
+  }
+  Config config;
+  config.file = file;
+  if (!top.Has("Global")) top.Fail("Global", "required section is missing");
+  ParseGlobal(top.Section("Global"), config.global);
+  ParseTrain(top.Section("TrainConfig"), config.train);
+  top.RejectUnknownKeys();
+
+  YAML::Emitter emitter;
+  emitter << resolved;
+  config.resolved_yaml = std::string(emitter.c_str()) + "\n";
+  return config;
+}
+
+}  // namespace slim::config
