@@ -1,5 +1,6 @@
 #include "runtime/comm/mpi_communicator.h"
 
+#include <exception>
 #include <sstream>
 
 #include "runtime/comm/mpi_check.h"
@@ -122,7 +123,9 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, bool owned,
 
 MpiCommunicator::~MpiCommunicator() {
   queue_.reset();
-  if (owned_) MPI_Comm_free(&comm_);
+  // While an error unwinds, peers may still be inside collectives on this communicator:
+  // freeing it could block, so it is left to the job abort that follows.
+  if (owned_ && std::uncaught_exceptions() == 0) MPI_Comm_free(&comm_);
 }
 
 WorkPtr MpiCommunicator::AllReduce(torch::Tensor tensor, ReduceOp op) {

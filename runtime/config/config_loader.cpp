@@ -274,6 +274,8 @@ Config LoadConfig(const std::string& file, const std::vector<std::string>& overr
   top.RejectUnknownKeys();
 
   YAML::Emitter emitter;
+  emitter.SetDoublePrecision(15);
+  emitter.SetSeqFormat(YAML::Flow);
   emitter << resolved;
   config.resolved_yaml = std::string(emitter.c_str()) + "\n";
   return config;

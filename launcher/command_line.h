@@ -1,0 +1,29 @@
+// The slim-train command line.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace slim::launcher {
+
+struct CommandLine {
+  std::string config_file;
+  // --set KEY.PATH=VALUE, in order; later ones win.
+  std::vector<std::string> overrides;
+  // --output-dir DIR (wins over Global.output_dir); empty when not given.
+  std::string output_dir;
+  // --resume auto|none|PATH. Default auto.
+  std::string resume = "auto";
+  bool dry_run = false;
+  bool help = false;
+  bool version = false;
+};
+
+// Parses argv. Throws ConfigError for unknown options, missing values or a missing
+// config file argument (unless --help or --version).
+CommandLine ParseCommandLine(int argc, char** argv);
+
+// The --help text.
+std::string UsageText();
+
+}  // namespace slim::launcher

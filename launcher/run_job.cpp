@@ -1,0 +1,138 @@
+#include "launcher/run_job.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "data/batch_transform.h"
+#include "data/hdf5_dataset.h"
+#include "runtime/config/config_loader.h"
+#include "runtime/errors.h"
+#include "runtime/logging.h"
+#include "runtime/models/model_loader.h"
+#include "runtime/trainer/trainer.h"
+
+namespace slim::launcher {
+
+namespace {
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+// The model's per-sample input shape: Global.input_shape if set (it must match the
+// data), else the data's.
+std::vector<int64_t> InputShape(const config::Config& config, const data::DatasetInfo& data) {
+  const auto& wanted = config.global.input_shape;
+  if (!wanted.empty() && wanted != data.sample_shape) {
+    throw ConfigError(config.file + ": Global.input_shape " + ShapeText(wanted) +
+                      " does not match the samples of " + data.path + ", which are " +
+                      ShapeText(data.sample_shape) + "; fix input_shape or remove it");
+  }
+  return data.sample_shape;
+}
+
+void CheckSameClasses(const data::DatasetInfo& train, const data::DatasetInfo& eval) {
+  if (train.class_names != eval.class_names || train.sample_shape != eval.sample_shape) {
+    throw DataError(eval.path + " does not match " + train.path +
+                    ": the eval set must have the same class_names and sample shape as the "
+                    "training set");
+  }
+}
+
+void SetIntraOpThreads(const config::GlobalOptions& global, int local_size) {
+  int64_t threads = global.intra_op_threads;
+  if (threads == 0) {
+    const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max<int64_t>(1, cores / local_size);
+  }
+  torch::set_num_threads(static_cast<int>(threads));
+}
+
+void PrintPlan(const config::Config& config, const comm::ProcessPlacement& placement,
+               const torch::Device& device, const torch::jit::Module& model,
+               const data::DatasetInfo& train, const data::Hdf5Dataset* eval) {
+  const auto plan = trainer::PlanTraining(config, train.size, placement.world_size);
+  std::cout << "# resolved configuration\n" << config.resolved_yaml << "\n# plan\n"
+            << "model: " << config.global.model << " (" << models::ParameterCount(model)
+            << " parameters)\n"
+            << "strategies: none (plain training)\n"
+            << "ranks: " << placement.world_size << " (rank 0 on " << device.str() << ")\n"
+            << "train data: " << train.path << " (" << train.size << " samples, "
+            << train.class_names.size() << " classes, sample shape "
+            << ShapeText(train.sample_shape) << ")\n"
+            << "eval data: " << (eval ? eval->info().path : std::string("none")) << "\n"
+            << "steps: " << plan.total_steps << " of " << plan.global_batch
+            << " samples (" << plan.batches_per_epoch << " batches per epoch per rank)\n";
+}
+
+void PrepareOutputDir(const config::Config& config) {
+  const std::filesystem::path dir = config.global.output_dir;
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  std::ofstream resolved(dir / "config.resolved.yaml");
+  resolved << config.resolved_yaml;
+  if (error || !resolved) {
+    throw ConfigError("cannot write to output directory '" + dir.string() +
+                      "' (Global.output_dir / --output-dir): check the path and permissions");
+  }
+}
+
+}  // namespace
+
+void RunJob(const CommandLine& command, const comm::MpiSession& session,
+            const comm::ProcessPlacement& placement) {
+  auto overrides = command.overrides;
+  if (!command.output_dir.empty()) overrides.push_back("Global.output_dir=" + command.output_dir);
+  const config::Config config = config::LoadConfig(command.config_file, overrides);
+  if (command.resume != "auto" && command.resume != "none") {
+    throw ConfigError("--resume " + command.resume +
+                      ": resuming from a checkpoint file is not available in this version; "
+                      "use --resume auto or none");
+  }
+  SetIntraOpThreads(config.global, placement.local_size);
+  auto comm = session.World(std::chrono::milliseconds(
+      static_cast<int64_t>(config.global.comm_timeout_s * 1000)));
+  const torch::Device device = comm::SelectDevice(config.global.device, placement.local_rank);
+
+  auto train_data = std::make_shared<const data::Hdf5Dataset>(config.global.train_data);
+  std::shared_ptr<const data::Hdf5Dataset> eval_data;
+  if (!config.global.eval_data.empty()) {
+    eval_data = std::make_shared<const data::Hdf5Dataset>(config.global.eval_data);
+    CheckSameClasses(train_data->info(), eval_data->info());
+  }
+  const auto& info = train_data->info();
+  const models::ModelShape shape{InputShape(config, info),
+                                 static_cast<int64_t>(info.class_names.size())};
+
+  torch::manual_seed(static_cast<uint64_t>(config.global.seed));
+  auto model = models::LoadModel(config.global.model, shape);
+  const std::vector<int64_t> first = {0};
+  auto example = data::BatchTransform(info, data::AugmentSettings{})
+                     .Apply(train_data->ReadInputs(first), first, 0);
+  models::CheckModelOutput(model, config.global.model, example, shape.num_classes);
+  model.to(device);
+
+  if (command.dry_run) {
+    if (placement.rank == 0) PrintPlan(config, placement, device, model, info, eval_data.get());
+    return;
+  }
+  if (command.resume == "none") logging::Info("--resume none: starting from scratch");
+  if (placement.rank == 0) PrepareOutputDir(config);
+  trainer::TrainingSetup setup;
+  setup.config = &config;
+  setup.comm = comm.get();
+  setup.device = device;
+  setup.model = model;
+  setup.model_reference = config.global.model;
+  setup.train_data = train_data;
+  setup.eval_data = eval_data;
+  trainer::Train(std::move(setup));
+}
+
+}  // namespace slim::launcher

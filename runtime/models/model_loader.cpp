@@ -1,0 +1,94 @@
+#include "runtime/models/model_loader.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "runtime/errors.h"
+
+namespace slim::models {
+
+namespace {
+constexpr const char* kBuiltinPrefix = "builtin:";
+
+std::string ShapeText(c10::IntArrayRef sizes) {
+  std::ostringstream out;
+  out << sizes;
+  return out.str();
+}
+}  // namespace
+
+torch::jit::Module LoadModel(const std::string& reference, const ModelShape& shape) {
+  if (reference.rfind(kBuiltinPrefix, 0) == 0) {
+    return BuildBuiltinModel(reference.substr(std::char_traits<char>::length(kBuiltinPrefix)),
+                             shape);
+  }
+  if (!std::ifstream(reference)) {
+    throw ModelError("model file '" + reference +
+                     "' (Global.model) cannot be read: check the path, or use builtin:resnet20 "
+                     "and friends");
+  }
+  torch::jit::Module model;
+  try {
+    model = torch::jit::load(reference, torch::kCPU);
+  } catch (const c10::Error& e) {
+    throw ModelError("'" + reference +
+                     "' (Global.model) is not a TorchScript file LibTorch can load; export it "
+                     "with torch.jit.script(model).save(path). LibTorch said: " +
+                     e.what_without_backtrace());
+  }
+  if (!model.find_method("forward")) {
+    throw ModelError("'" + reference + "' has no forward() method");
+  }
+  model.train();
+  return model;
+}
+
+void CheckModelOutput(torch::jit::Module& model, const std::string& reference,
+                      const torch::Tensor& example, int64_t num_classes) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  c10::IValue output;
+  try {
+    output = model.forward({example});
+  } catch (const std::exception& e) {
+    model.train();
+    throw ModelError("model '" + reference + "' failed on an input of shape " +
+                     ShapeText(example.sizes()) + " (dtype " + c10::toString(example.scalar_type()) +
+                     "): " + e.what() + " Check Global.input_shape and the data.");
+  }
+  model.train();
+  if (!output.isTensor()) {
+    throw ModelError("model '" + reference + "' returned " + output.tagKind() +
+                     "; slim-train needs forward() to return logits [batch, classes]");
+  }
+  const auto logits = output.toTensor();
+  if (logits.dim() != 2 || logits.size(0) != example.size(0) || logits.size(1) != num_classes) {
+    throw ModelError("model '" + reference + "' returned shape " + ShapeText(logits.sizes()) +
+                     " for a batch of " + std::to_string(example.size(0)) + "; the data has " +
+                     std::to_string(num_classes) + " classes, so logits must be [" +
+                     std::to_string(example.size(0)) + ", " + std::to_string(num_classes) + "]");
+  }
+}
+
+std::vector<torch::Tensor> TrainableParameters(const torch::jit::Module& model) {
+  std::vector<torch::Tensor> parameters;
+  for (const auto& parameter : model.parameters()) {
+    if (parameter.requires_grad()) parameters.push_back(parameter);
+  }
+  return parameters;
+}
+
+int64_t ParameterCount(const torch::jit::Module& model) {
+  int64_t count = 0;
+  for (const auto& parameter : model.parameters()) count += parameter.numel();
+  return count;
+}
+
+int64_t StateBytes(const torch::jit::Module& model) {
+  int64_t bytes = 0;
+  for (const auto& parameter : model.parameters()) bytes += parameter.nbytes();
+  for (const auto& buffer : model.buffers()) bytes += buffer.nbytes();
+  return bytes;
+}
+
+}  // namespace slim::models

@@ -1,0 +1,30 @@
+// Turning Global.model into a trainable TorchScript module.
+#pragma once
+
+#include <torch/script.h>
+
+#include <string>
+
+#include "runtime/models/builtin_models.h"
+
+namespace slim::models {
+
+// `reference` is "builtin:<name>" (built for `shape`) or the path of a TorchScript file.
+// Throws ConfigError for an unknown builtin, ModelError for a missing or unreadable file
+// or a module without forward(). The module is in training mode on the CPU.
+torch::jit::Module LoadModel(const std::string& reference, const ModelShape& shape);
+
+// Runs forward on `example` (a batch of one or more samples) in eval mode without
+// gradients and checks that it returns logits [batch, shape.num_classes]. Restores
+// training mode. Throws ModelError naming the model, the input shape and what came back.
+void CheckModelOutput(torch::jit::Module& model, const std::string& reference,
+                      const torch::Tensor& example, int64_t num_classes);
+
+// Trainable parameters, in registration order (the same on every rank).
+std::vector<torch::Tensor> TrainableParameters(const torch::jit::Module& model);
+
+// Number of elements in all parameters, and bytes of all parameters and buffers.
+int64_t ParameterCount(const torch::jit::Module& model);
+int64_t StateBytes(const torch::jit::Module& model);
+
+}  // namespace slim::models

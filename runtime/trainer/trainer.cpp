@@ -1,0 +1,297 @@
+#include "runtime/trainer/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "data/batch_loader.h"
+#include "data/distributed_sampler.h"
+#include "runtime/ddp/gradient_bucketer.h"
+#include "runtime/ddp/module_sync.h"
+#include "runtime/errors.h"
+#include "runtime/logging.h"
+#include "runtime/models/model_loader.h"
+#include "runtime/torch_compat.h"
+#include "runtime/trainer/evaluator.h"
+#include "runtime/trainer/lr_schedule.h"
+#include "runtime/trainer/metrics_log.h"
+#include "runtime/trainer/optimizer_factory.h"
+
+namespace slim::trainer {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string Fixed(double value, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+// One training run; lives for the duration of Train().
+class TrainingRun {
+ public:
+  explicit TrainingRun(TrainingSetup setup);
+  void Run();
+
+ private:
+  // Runs the accumulate_steps micro-batches of one optimizer step; returns the summed
+  // local loss of the step.
+  double Step(int64_t step);
+  data::Batch NextBatch();
+  void MaybeLog(int64_t step, double step_loss, int64_t epoch);
+  // Evaluates (collective); returns true when target_metric is reached.
+  bool EvaluateAndKeepBest(int64_t step);
+  void WriteReport(int64_t steps_done, bool stopped_early);
+  bool WritesOutputs() const { return comm_.Rank() == 0; }
+  std::string OutputPath(const std::string& name) const {
+    return (std::filesystem::path(options_.global.output_dir) / name).string();
+  }
+
+  TrainingSetup setup_;
+  const config::Config& options_;
+  comm::Communicator& comm_;
+  TrainingPlan plan_;
+  torch::jit::Module& model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<ddp::GradientBucketer> bucketer_;
+  data::DistributedSampler sampler_;
+  data::BatchLoader loader_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<MetricsLog> metrics_;
+
+  int64_t micro_batch_ = 0;  // micro-batches consumed since the start of training
+  int64_t loaded_epoch_ = -1;
+  // Logging window.
+  double window_loss_ = 0;
+  int64_t window_steps_ = 0;
+  Clock::time_point window_start_ = Clock::now();
+  Clock::time_point run_start_ = Clock::now();
+  double train_seconds_ = 0;
+  // Evaluation.
+  double best_top1_ = -1;
+  int64_t best_step_ = -1;
+  EvalResult last_eval_;
+  bool evaluated_ = false;
+};
+
+TrainingRun::TrainingRun(TrainingSetup setup)
+    : setup_(std::move(setup)),
+      options_(*setup_.config),
+      comm_(*setup_.comm),
+      plan_(PlanTraining(options_, setup_.train_data->info().size, comm_.Size())),
+      model_(setup_.model),
+      sampler_(data::SamplerOptions{setup_.train_data->info().size, comm_.Rank(), comm_.Size(),
+                                    options_.global.batch_size, /*shuffle=*/true,
+                                    options_.global.drop_last,
+                                    static_cast<uint64_t>(options_.global.seed)}),
+      loader_(setup_.train_data,
+              data::BatchTransform(setup_.train_data->info(),
+                                   data::AugmentSettings{
+                                       true, options_.global.augment.random_crop_padding,
+                                       options_.global.augment.horizontal_flip,
+                                       static_cast<uint64_t>(options_.global.seed)}),
+              options_.global.loader_threads, options_.global.prefetch_batches) {
+  ddp::BroadcastModelState(model_, comm_);
+  auto parameters = models::TrainableParameters(model_);
+  optimizer_ = BuildOptimizer(options_.train.optimizer, parameters,
+                              LearningRateAt(options_.train.learning_rate, 0, plan_.total_steps));
+  bucketer_ = std::make_unique<ddp::GradientBucketer>(parameters, comm_,
+                                                      options_.train.bucket_cap_mb);
+  if (setup_.eval_data) {
+    evaluator_ = std::make_unique<Evaluator>(
+        setup_.eval_data, comm_, setup_.device, options_.global.eval_batch_size,
+        options_.global.loader_threads, options_.global.prefetch_batches);
+  }
+  if (WritesOutputs()) metrics_ = std::make_unique<MetricsLog>(OutputPath("metrics.jsonl"));
+}
+
+data::Batch TrainingRun::NextBatch() {
+  const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
+  if (epoch != loaded_epoch_) {
+    std::vector<std::vector<int64_t>> batches;
+    for (int64_t b = micro_batch_ % plan_.batches_per_epoch; b < plan_.batches_per_epoch; ++b) {
+      batches.push_back(sampler_.BatchIndices(epoch, b));
+    }
+    loader_.Start(std::move(batches), epoch);
+    loaded_epoch_ = epoch;
+  }
+  ++micro_batch_;
+  auto batch = loader_.Next();
+  batch.inputs = batch.inputs.to(setup_.device);
+  batch.labels = batch.labels.to(setup_.device);
+  return batch;
+}
+
+double TrainingRun::Step(int64_t step) {
+  const int64_t accumulate = options_.train.accumulate_steps;
+  double step_loss = 0;
+  for (int64_t micro = 0; micro < accumulate; ++micro) {
+    auto batch = NextBatch();
+    bucketer_->SetSyncEnabled(micro == accumulate - 1);
+    auto logits = model_.forward({batch.inputs}).toTensor();
+    auto loss = torch::nn::functional::cross_entropy(logits, batch.labels) / accumulate;
+    loss.backward();
+    step_loss += loss.item<double>();
+  }
+  bucketer_->FinishGradientSync();
+  if (options_.train.optimizer.grad_clip_norm > 0) {
+    torch::nn::utils::clip_grad_norm_(optimizer_->param_groups()[0].params(),
+                                      options_.train.optimizer.grad_clip_norm);
+  }
+  SetLearningRate(*optimizer_,
+                  LearningRateAt(options_.train.learning_rate, step, plan_.total_steps));
+  optimizer_->step();
+  optimizer_->zero_grad();
+  return step_loss;
+}
+
+void TrainingRun::MaybeLog(int64_t step, double step_loss, int64_t epoch) {
+  window_loss_ += step_loss;
+  ++window_steps_;
+  const int64_t done = step + 1;
+  if (done % options_.train.logging_iter != 0 && done != plan_.total_steps) return;
+  // Mean loss over the window and all ranks: one small collective per log line.
+  auto totals = torch::tensor({window_loss_, static_cast<double>(window_steps_)}, torch::kFloat64);
+  comm_.AllReduceSync(totals, comm::ReduceOp::kSum);
+  const double loss = totals[0].item<double>() / totals[1].item<double>();
+  const double seconds = SecondsSince(window_start_);
+  const double samples_per_s = window_steps_ * plan_.global_batch / std::max(seconds, 1e-9);
+  const double lr = LearningRateAt(options_.train.learning_rate, step, plan_.total_steps);
+  const double eta_s = (plan_.total_steps - done) * seconds / window_steps_;
+  if (!std::isfinite(loss)) {
+    throw ModelError("the training loss became " + std::to_string(loss) + " at step " +
+                     std::to_string(done) + "; lower TrainConfig.learning_rate or set "
+                     "TrainConfig.optimizer_builder.grad_clip");
+  }
+  logging::Info("step " + std::to_string(done) + "/" + std::to_string(plan_.total_steps) +
+                " epoch " + std::to_string(epoch) + " loss " + Fixed(loss, 4) + " lr " +
+                Fixed(lr, 6) + " " + Fixed(samples_per_s, 1) + " samples/s eta " +
+                Fixed(eta_s, 0) + " s");
+  if (metrics_) {
+    metrics_->Write({{"event", "train"}, {"step", done}, {"epoch", epoch}, {"loss", loss},
+                     {"lr", lr}, {"samples_per_s", samples_per_s}, {"eta_s", eta_s}});
+  }
+  window_loss_ = 0;
+  window_steps_ = 0;
+  window_start_ = Clock::now();
+}
+
+bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
+  ddp::AverageBuffers(model_, comm_);
+  last_eval_ = evaluator_->Evaluate(model_);
+  evaluated_ = true;
+  logging::Info("eval at step " + std::to_string(step) + ": loss " + Fixed(last_eval_.loss, 4) +
+                " top1 " + Fixed(last_eval_.top1, 4) + " on " +
+                std::to_string(last_eval_.samples) + " samples");
+  if (metrics_) {
+    metrics_->Write({{"event", "eval"}, {"step", step}, {"eval_loss", last_eval_.loss},
+                     {"eval_top1", last_eval_.top1}});
+  }
+  if (last_eval_.top1 > best_top1_) {
+    best_top1_ = last_eval_.top1;
+    best_step_ = step;
+    if (WritesOutputs()) model_.save(OutputPath("model_best.pt"));
+  }
+  const double target = options_.train.target_metric;
+  return !std::isnan(target) && last_eval_.top1 >= target;
+}
+
+void TrainingRun::Run() {
+  logging::Info("training " + setup_.model_reference + " on " + std::to_string(comm_.Size()) +
+                " rank(s): " + std::to_string(plan_.total_steps) + " steps of " +
+                std::to_string(plan_.global_batch) + " samples, " +
+                std::to_string(bucketer_->BucketCount()) + " gradient bucket(s)");
+  run_start_ = window_start_ = Clock::now();
+  bool stopped_early = false;
+  int64_t step = 0;
+  for (; step < plan_.total_steps && !stopped_early; ++step) {
+    const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
+    const double step_loss = Step(step);
+    MaybeLog(step, step_loss, epoch);
+    const int64_t done = step + 1;
+    const int64_t eval_iter = options_.train.eval_iter;
+    if (evaluator_ && eval_iter > 0 && done % eval_iter == 0 && done != plan_.total_steps) {
+      stopped_early = EvaluateAndKeepBest(done);
+      if (stopped_early) logging::Info("target_metric reached; stopping early");
+    }
+  }
+  train_seconds_ = SecondsSince(run_start_);
+  if (evaluator_ && !stopped_early) {
+    EvaluateAndKeepBest(step);
+  } else if (!evaluator_) {
+    ddp::AverageBuffers(model_, comm_);
+  }
+  if (WritesOutputs()) {
+    model_.save(OutputPath("model.pt"));
+    WriteReport(step, stopped_early);
+  }
+  comm_.Barrier()->Wait(comm_.DefaultTimeout());
+  logging::Info("done in " + Fixed(SecondsSince(run_start_), 1) + " s; outputs in " +
+                options_.global.output_dir);
+}
+
+void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early) {
+  json report = {
+      {"model", setup_.model_reference},
+      {"ranks", comm_.Size()},
+      {"device", setup_.device.str()},
+      {"steps", steps_done},
+      {"global_batch", plan_.global_batch},
+      {"stopped_early", stopped_early},
+      {"train_wall_time_s", train_seconds_},
+      {"wall_time_s", SecondsSince(run_start_)},
+      {"train_samples_per_s", steps_done * plan_.global_batch / std::max(train_seconds_, 1e-9)},
+      {"parameters", models::ParameterCount(model_)},
+      {"model_size_bytes", models::StateBytes(model_)},
+      {"model_file_bytes", std::filesystem::file_size(OutputPath("model.pt"))},
+      {"libtorch_version", compat::TorchVersionString()},
+  };
+  if (evaluated_) {
+    report["final"] = {{"eval_loss", last_eval_.loss}, {"eval_top1", last_eval_.top1}};
+    report["best"] = {{"step", best_step_}, {"eval_top1", best_top1_}};
+  }
+  if (!std::isnan(options_.train.origin_metric)) {
+    report["origin_metric"] = options_.train.origin_metric;
+  }
+  std::ofstream out(OutputPath("report.json"));
+  out << report.dump(2) << '\n';
+  if (!out) throw ConfigError("writing report.json failed under " + options_.global.output_dir);
+}
+
+}  // namespace
+
+TrainingPlan PlanTraining(const config::Config& config, int64_t train_size, int world_size) {
+  TrainingPlan plan;
+  const int64_t accumulate = config.train.accumulate_steps;
+  data::DistributedSampler sampler(data::SamplerOptions{train_size, 0, world_size,
+                                                        config.global.batch_size, true,
+                                                        config.global.drop_last, 0});
+  plan.batches_per_epoch = sampler.BatchesPerEpoch();
+  plan.global_batch = config.global.batch_size * world_size * accumulate;
+  if (plan.batches_per_epoch < accumulate) {
+    throw ConfigError(config.file + ": Global.batch_size " +
+                      std::to_string(config.global.batch_size) + " x " +
+                      std::to_string(world_size) + " ranks x accumulate_steps " +
+                      std::to_string(accumulate) + " needs more than the " +
+                      std::to_string(train_size) +
+                      " training samples; lower the batch size or use fewer ranks");
+  }
+  plan.total_steps = config.train.train_iter > 0
+                         ? config.train.train_iter
+                         : config.train.epochs * plan.batches_per_epoch / accumulate;
+  return plan;
+}
+
+void Train(TrainingSetup setup) { TrainingRun(std::move(setup)).Run(); }
+
+}  // namespace slim::trainer
