@@ -14,7 +14,7 @@ constexpr double kPi = 3.14159265358979323846;
 
 // Difficulty knobs. Raising noise, distractor opacity or occlusion, or lowering the
 // object's contrast, makes the set harder.
-constexpr double kMinNoiseSigma = 0.02, kMaxNoiseSigma = 0.08;
+constexpr double kMinNoiseSigma = 0.02, kMaxNoiseSigma = 0.07;
 constexpr int kMinDistractors = 1, kMaxDistractors = 3;
 constexpr double kMinDistractorOpacity = 0.12, kMaxDistractorOpacity = 0.32;
 constexpr double kMinObjectOpacity = 0.6;

@@ -96,7 +96,7 @@ ShapeInstance SampleShape(ShapeClass shape, double radius_px, SeededRandom& rng)
       const int count = static_cast<int>(rng.UniformInt(6, 14));
       for (int k = 0; k < count; ++k) {
         s.dots.push_back({rng.Uniform(-0.85, 0.85), rng.Uniform(-0.85, 0.85),
-                          rng.Uniform(1.1, 2.2) / radius_px});
+                          rng.Uniform(1.3, 2.5) / radius_px});
       }
       break;
     }

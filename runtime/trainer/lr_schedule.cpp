@@ -22,9 +22,10 @@ double LearningRateAt(const config::LrScheduleOptions& schedule, int64_t step,
            (schedule.learning_rate - schedule.eta_min) * (1 + std::cos(M_PI * progress)) / 2;
   }
   if (schedule.type == "PiecewiseDecay") {
-    const auto passed = std::upper_bound(schedule.boundaries.begin(), schedule.boundaries.end(),
-                                         step - 1) -
-                        schedule.boundaries.begin();
+    // values[i] applies from boundaries[i-1] (inclusive) to boundaries[i] (exclusive).
+    const auto passed =
+        std::upper_bound(schedule.boundaries.begin(), schedule.boundaries.end(), step) -
+        schedule.boundaries.begin();
     return schedule.values[passed];
   }
   if (schedule.type == "ExponentialDecay") {

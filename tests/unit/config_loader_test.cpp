@@ -1,0 +1,153 @@
+#include "runtime/config/config_loader.h"
+#include "runtime/config/config_section.h"
+
+#include <gtest/gtest.h>
+
+#include "runtime/errors.h"
+#include "tests/unit/temp_file.h"
+
+namespace slim::config {
+namespace {
+
+constexpr const char* kMinimal = R"(Global:
+  model: builtin:resnet20
+  train_data: train.h5
+TrainConfig:
+  epochs: 2
+)";
+
+// The message of the ConfigError that loading `yaml` with `overrides` throws.
+std::string ErrorOf(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+  testing::TempDir dir;
+  const auto path = dir.Write("c.yaml", yaml);
+  try {
+    LoadConfig(path, overrides);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ConfigError for:\n" << yaml;
+  return "";
+}
+
+Config Load(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+  testing::TempDir dir;
+  return LoadConfig(dir.Write("c.yaml", yaml), overrides);
+}
+
+TEST(ConfigLoader, AppliesDefaultsAndReadsValues) {
+  const auto config = Load(kMinimal);
+  EXPECT_EQ(config.global.model, "builtin:resnet20");
+  EXPECT_EQ(config.global.batch_size, 64);
+  EXPECT_EQ(config.global.eval_batch_size, 64);
+  EXPECT_EQ(config.train.epochs, 2);
+  EXPECT_EQ(config.train.optimizer.type, "Momentum");
+  EXPECT_DOUBLE_EQ(config.train.learning_rate.learning_rate, 0.1);
+  EXPECT_NE(config.resolved_yaml.find("batch_size: 64"), std::string::npos);
+  EXPECT_NE(config.resolved_yaml.find("momentum: 0.9"), std::string::npos);
+}
+
+TEST(ConfigLoader, UnknownKeyNamesLineAndSuggestsNearest) {
+  const auto message = ErrorOf(std::string(kMinimal) + "  learning_rat: 0.1\n");
+  EXPECT_NE(message.find("c.yaml:6"), std::string::npos) << message;
+  EXPECT_NE(message.find("TrainConfig.learning_rat"), std::string::npos) << message;
+  EXPECT_NE(message.find("did you mean 'learning_rate'"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, UnknownSectionSuggestsNearest) {
+  const auto message = ErrorOf(std::string(kMinimal) + "TrainConfg: {}\n");
+  EXPECT_NE(message.find("did you mean 'TrainConfig'"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, WrongTypeNamesKeyAndValue) {
+  const auto message =
+      ErrorOf("Global:\n  model: m.pt\n  train_data: t.h5\n  batch_size: lots\n");
+  EXPECT_NE(message.find("c.yaml:4"), std::string::npos) << message;
+  EXPECT_NE(message.find("Global.batch_size"), std::string::npos) << message;
+  EXPECT_NE(message.find("expected an integer, got 'lots'"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, OutOfRangeValueIsRefused) {
+  const auto message = ErrorOf(std::string(kMinimal) + "  accumulate_steps: 0\n");
+  EXPECT_NE(message.find("TrainConfig.accumulate_steps"), std::string::npos) << message;
+  EXPECT_NE(message.find("out of range"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, MissingRequiredKeyIsNamed) {
+  const auto message = ErrorOf("Global:\n  train_data: t.h5\n");
+  EXPECT_NE(message.find("Global.model: required key is missing"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, MalformedYamlReportsLineAndColumn) {
+  const auto message = ErrorOf("Global:\n  model: [unclosed\n  train_data: x\n");
+  EXPECT_NE(message.find("malformed YAML"), std::string::npos) << message;
+  EXPECT_NE(message.find("c.yaml:"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, MissingFileIsAConfigError) {
+  EXPECT_THROW(LoadConfig("/nonexistent/slim.yaml", {}), ConfigError);
+}
+
+TEST(ConfigLoader, SetOverridesAnyKeyWithTheSameChecks) {
+  const auto config = Load(kMinimal, {"Global.batch_size=8", "TrainConfig.learning_rate=0.5",
+                                      "Global.input_shape=[3, 8, 8]"});
+  EXPECT_EQ(config.global.batch_size, 8);
+  EXPECT_DOUBLE_EQ(config.train.learning_rate.learning_rate, 0.5);
+  EXPECT_EQ(config.global.input_shape, (std::vector<int64_t>{3, 8, 8}));
+
+  const auto message = ErrorOf(kMinimal, {"Global.batch_sise=8"});
+  EXPECT_NE(message.find("(or --set)"), std::string::npos) << message;
+  EXPECT_NE(message.find("did you mean 'batch_size'"), std::string::npos) << message;
+  EXPECT_NE(ErrorOf(kMinimal, {"Global.batch_size"}).find("KEY.PATH=VALUE"), std::string::npos);
+}
+
+TEST(ConfigLoader, ParsesNestedSchedulesAndOptimizers) {
+  const auto config = Load(std::string(kMinimal) + R"(  learning_rate:
+    type: LinearWarmup
+    warmup_steps: 5
+    start_lr: 0.001
+    learning_rate:
+      type: PiecewiseDecay
+      learning_rate: 0.1
+      boundaries: [10, 20]
+      values: [0.1, 0.01, 0.001]
+  optimizer_builder:
+    optimizer: {type: AdamW, beta2: 0.99}
+    weight_decay: 0.01
+    grad_clip: {type: ClipGradByGlobalNorm, clip_norm: 1.5}
+)");
+  const auto& lr = config.train.learning_rate;
+  EXPECT_EQ(lr.type, "LinearWarmup");
+  ASSERT_TRUE(lr.after_warmup);
+  EXPECT_EQ(lr.after_warmup->boundaries, (std::vector<int64_t>{10, 20}));
+  EXPECT_EQ(config.train.optimizer.type, "AdamW");
+  EXPECT_DOUBLE_EQ(config.train.optimizer.beta2, 0.99);
+  EXPECT_DOUBLE_EQ(config.train.optimizer.grad_clip_norm, 1.5);
+}
+
+TEST(ConfigLoader, RejectsInconsistentPiecewiseSchedule) {
+  const auto message = ErrorOf(std::string(kMinimal) +
+                               "  learning_rate: {type: PiecewiseDecay, learning_rate: 0.1, "
+                               "boundaries: [10], values: [0.1]}\n");
+  EXPECT_NE(message.find("one more entry than boundaries"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, UnknownOptimizerSuggestsNearest) {
+  const auto message = ErrorOf(std::string(kMinimal) +
+                               "  optimizer_builder: {optimizer: {type: Adamw}}\n");
+  EXPECT_NE(message.find("did you mean 'AdamW'"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, StrategySectionWithoutStrategyIsRefused) {
+  const auto message = ErrorOf(std::string(kMinimal) + "QuantAware: {use_pact: true}\n");
+  EXPECT_NE(message.find("QuantAware"), std::string::npos) << message;
+}
+
+TEST(EditDistance, CountsEdits) {
+  EXPECT_EQ(EditDistance("epochs", "epochs"), 0u);
+  EXPECT_EQ(EditDistance("epoch", "epochs"), 1u);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+  EXPECT_EQ(NearestWord("zzzzzz", {"epochs", "model"}), "");
+}
+
+}  // namespace
+}  // namespace slim::config
