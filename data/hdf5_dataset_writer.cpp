@@ -76,6 +76,7 @@ void WriteDataset(hid_t file, const char* name, hid_t file_type, hid_t memory_ty
                   const void* data, const std::string& path) {
   Hdf5Handle space = CreateSpace(dims, path);
   Hdf5Handle properties(SLIM_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), path), H5Pclose);
+  SLIM_H5_CHECK(H5Pset_obj_track_times(properties.get(), false), path);
   if (!chunk.empty()) {
     SLIM_H5_CHECK(H5Pset_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data()),
                   path);
@@ -89,12 +90,15 @@ void WriteDataset(hid_t file, const char* name, hid_t file_type, hid_t memory_ty
   SLIM_H5_CHECK(dataset.Reset(), path);
 }
 
-// Writes the whole file at `path` (the temporary name) and closes it.
+// Writes the whole file at `path` (the temporary name) and closes it. Objects carry no
+// timestamps, so equal splits give byte-identical files.
 void WriteHdf5File(const std::string& path, const ByteDataset& split,
                    const std::optional<ChannelStats>& normalisation) {
-  Hdf5Handle file(SLIM_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                                path),
-                  H5Fclose);
+  Hdf5Handle creation(SLIM_H5_CHECK(H5Pcreate(H5P_FILE_CREATE), path), H5Pclose);
+  SLIM_H5_CHECK(H5Pset_obj_track_times(creation.get(), false), path);
+  Hdf5Handle file(
+      SLIM_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), H5P_DEFAULT), path),
+      H5Fclose);
   const auto n = static_cast<hsize_t>(split.size());
   std::vector<hsize_t> input_dims = {n};
   for (int64_t dim : split.sample_shape) input_dims.push_back(static_cast<hsize_t>(dim));

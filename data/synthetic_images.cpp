@@ -18,8 +18,8 @@ constexpr double kMinNoiseSigma = 0.02, kMaxNoiseSigma = 0.07;
 constexpr int kMinDistractors = 1, kMaxDistractors = 3;
 constexpr double kMinDistractorOpacity = 0.12, kMaxDistractorOpacity = 0.32;
 constexpr double kMinObjectOpacity = 0.6;
-constexpr double kMinObjectContrast = 0.25;  // mean |channel difference| to the background
-constexpr double kOcclusionProbability = 0.25;
+constexpr double kMinObjectContrast = 0.3;  // mean |channel difference| to the background
+constexpr double kOcclusionProbability = 0.2;
 
 // Where a shape's frame sits on the canvas.
 struct Placement {

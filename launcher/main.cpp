@@ -1,5 +1,6 @@
-// slim-train: the entry point. Parses the command line, starts MPI, runs the job, and
-// maps every error to one message and the documented exit code (errors.h).
+// slim-train: the entry point. Parses the command line, starts MPI, prepares the job,
+// agrees with the other ranks that start-up worked, then trains. Every error becomes one
+// message and the documented exit code (errors.h).
 #include <c10/util/Exception.h>
 
 #include <iostream>
@@ -7,21 +8,34 @@
 
 #include "launcher/command_line.h"
 #include "launcher/run_job.h"
+#include "launcher/startup_agreement.h"
 #include "runtime/comm/mpi_session.h"
 #include "runtime/errors.h"
 #include "runtime/logging.h"
 
 namespace {
 
-// Ends this rank with `code`. With several ranks the whole job is aborted, so that a
-// rank that failed alone cannot leave the others waiting in a collective; a single rank
-// finalises MPI and exits.
-[[noreturn]] void Fail(slim::ExitCode code, const std::string& message,
-                       std::optional<slim::comm::MpiSession>& session, int world_size) {
-  slim::logging::Error(message);
-  if (session && world_size > 1) slim::comm::MpiSession::AbortJob(static_cast<int>(code));
-  session.reset();
-  std::exit(static_cast<int>(code));
+// How long ranks wait for each other to finish start-up (loading models and data).
+constexpr double kStartupTimeoutSeconds = 600;
+
+struct Failure {
+  slim::ExitCode code = slim::ExitCode::kSuccess;
+  std::string message;
+};
+
+// Runs `body`, turning any exception into a Failure.
+template <typename Body>
+Failure Capture(Body&& body) {
+  try {
+    body();
+  } catch (const slim::SlimError& e) {
+    return {e.exit_code(), e.what()};
+  } catch (const c10::Error& e) {
+    return {slim::ExitCode::kDataOrModel, std::string("LibTorch: ") + e.what_without_backtrace()};
+  } catch (const std::exception& e) {
+    return {slim::ExitCode::kDataOrModel, std::string("unexpected error: ") + e.what()};
+  }
+  return {};
 }
 
 }  // namespace
@@ -43,21 +57,33 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  int world_size = 1;
   std::optional<slim::comm::MpiSession> session;
-  try {
+  slim::comm::ProcessPlacement placement;
+  Failure failure = Capture([&] {
     session.emplace(&argc, &argv);
-    const auto placement = session->Placement();
-    world_size = placement.world_size;
-    slim::logging::SetRank(placement.rank);
-    slim::launcher::RunJob(command, *session, placement);
-  } catch (const slim::SlimError& e) {
-    Fail(e.exit_code(), e.what(), session, world_size);
-  } catch (const c10::Error& e) {
-    Fail(slim::ExitCode::kDataOrModel, std::string("LibTorch: ") + e.what_without_backtrace(),
-         session, world_size);
-  } catch (const std::exception& e) {
-    Fail(slim::ExitCode::kDataOrModel, std::string("unexpected error: ") + e.what(), session, world_size);
+    placement = session->Placement();
+  });
+  if (failure.code != slim::ExitCode::kSuccess) {
+    std::cerr << "slim-train: " << failure.message << "\n";
+    return static_cast<int>(failure.code);
+  }
+  slim::logging::SetRank(placement.rank);
+
+  std::unique_ptr<slim::launcher::PreparedJob> job;
+  failure = Capture([&] { job = slim::launcher::PrepareJob(command, *session, placement); });
+  const int startup_code = slim::launcher::AgreeOnStartup(
+      static_cast<int>(failure.code), failure.message, placement.rank, kStartupTimeoutSeconds);
+  if (startup_code != 0) {
+    job.reset();
+    return startup_code;  // every rank failed or saw a failure: MPI finalises normally
+  }
+
+  failure = Capture([&] { slim::launcher::RunJob(command, placement, *job); });
+  if (failure.code != slim::ExitCode::kSuccess) {
+    slim::logging::Error(failure.message);
+    // Other ranks may be waiting in a collective for this one: end the whole job.
+    if (placement.world_size > 1) slim::comm::MpiSession::AbortJob(static_cast<int>(failure.code));
+    return static_cast<int>(failure.code);
   }
   return 0;
 }

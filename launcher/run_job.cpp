@@ -85,18 +85,21 @@ void PrepareOutputDir(const config::Config& config) {
 
 }  // namespace
 
-void RunJob(const CommandLine& command, const comm::MpiSession& session,
-            const comm::ProcessPlacement& placement) {
+std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
+                                        const comm::MpiSession& session,
+                                        const comm::ProcessPlacement& placement) {
+  auto job = std::make_unique<PreparedJob>();
   auto overrides = command.overrides;
   if (!command.output_dir.empty()) overrides.push_back("Global.output_dir=" + command.output_dir);
-  const config::Config config = config::LoadConfig(command.config_file, overrides);
+  job->config = config::LoadConfig(command.config_file, overrides);
+  const config::Config& config = job->config;
   if (command.resume != "auto" && command.resume != "none") {
     throw ConfigError("--resume " + command.resume +
                       ": resuming from a checkpoint file is not available in this version; "
                       "use --resume auto or none");
   }
   SetIntraOpThreads(config.global, placement.local_size);
-  auto comm = session.World(std::chrono::milliseconds(
+  job->comm = session.World(std::chrono::milliseconds(
       static_cast<int64_t>(config.global.comm_timeout_s * 1000)));
   const torch::Device device = comm::SelectDevice(config.global.device, placement.local_rank);
 
@@ -109,6 +112,7 @@ void RunJob(const CommandLine& command, const comm::MpiSession& session,
   const auto& info = train_data->info();
   const models::ModelShape shape{InputShape(config, info),
                                  static_cast<int64_t>(info.class_names.size())};
+  trainer::PlanTraining(config, info.size, placement.world_size);  // throws if data too small
 
   torch::manual_seed(static_cast<uint64_t>(config.global.seed));
   auto model = models::LoadModel(config.global.model, shape);
@@ -118,21 +122,30 @@ void RunJob(const CommandLine& command, const comm::MpiSession& session,
   models::CheckModelOutput(model, config.global.model, example, shape.num_classes);
   model.to(device);
 
-  if (command.dry_run) {
-    if (placement.rank == 0) PrintPlan(config, placement, device, model, info, eval_data.get());
-    return;
-  }
-  if (command.resume == "none") logging::Info("--resume none: starting from scratch");
-  if (placement.rank == 0) PrepareOutputDir(config);
-  trainer::TrainingSetup setup;
-  setup.config = &config;
-  setup.comm = comm.get();
+  trainer::TrainingSetup& setup = job->setup;
+  setup.config = &job->config;
+  setup.comm = job->comm.get();
   setup.device = device;
   setup.model = model;
   setup.model_reference = config.global.model;
   setup.train_data = train_data;
   setup.eval_data = eval_data;
-  trainer::Train(std::move(setup));
+  return job;
+}
+
+void RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
+            PreparedJob& job) {
+  const auto& setup = job.setup;
+  if (command.dry_run) {
+    if (placement.rank == 0) {
+      PrintPlan(job.config, placement, setup.device, setup.model, setup.train_data->info(),
+                setup.eval_data.get());
+    }
+    return;
+  }
+  if (command.resume == "none") logging::Info("--resume none: starting from scratch");
+  if (placement.rank == 0) PrepareOutputDir(job.config);
+  trainer::Train(setup);
 }
 
 }  // namespace slim::launcher

@@ -1,14 +1,31 @@
 // One slim-train job on this rank: config, data, model, then dry-run or training.
 #pragma once
 
+#include <memory>
+
 #include "launcher/command_line.h"
 #include "runtime/comm/mpi_session.h"
+#include "runtime/config/options.h"
+#include "runtime/trainer/trainer.h"
 
 namespace slim::launcher {
 
-// Runs the job described by `command`. Collective over all ranks. Throws SlimError
+// Everything a job needs once start-up succeeded.
+struct PreparedJob {
+  config::Config config;
+  std::unique_ptr<comm::Communicator> comm;
+  trainer::TrainingSetup setup;
+};
+
+// Start-up: reads the config, opens the data, loads and checks the model, creates the
+// communicator. Does no collective besides creating the communicator. Throws SlimError
 // subclasses for everything a user can cause.
-void RunJob(const CommandLine& command, const comm::MpiSession& session,
-            const comm::ProcessPlacement& placement);
+std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
+                                        const comm::MpiSession& session,
+                                        const comm::ProcessPlacement& placement);
+
+// Prints the plan (--dry-run) or trains. Collective over all ranks.
+void RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
+            PreparedJob& job);
 
 }  // namespace slim::launcher

@@ -12,6 +12,7 @@
 #include "runtime/ddp/gradient_bucketer.h"
 #include "runtime/ddp/module_sync.h"
 #include "runtime/errors.h"
+#include "runtime/fault_injection.h"
 #include "runtime/logging.h"
 #include "runtime/models/model_loader.h"
 #include "runtime/torch_compat.h"
@@ -68,6 +69,7 @@ class TrainingRun {
   data::BatchLoader loader_;
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<MetricsLog> metrics_;
+  FaultInjector faults_;
 
   int64_t micro_batch_ = 0;  // micro-batches consumed since the start of training
   int64_t loaded_epoch_ = -1;
@@ -100,7 +102,8 @@ TrainingRun::TrainingRun(TrainingSetup setup)
                                        true, options_.global.augment.random_crop_padding,
                                        options_.global.augment.horizontal_flip,
                                        static_cast<uint64_t>(options_.global.seed)}),
-              options_.global.loader_threads, options_.global.prefetch_batches) {
+              options_.global.loader_threads, options_.global.prefetch_batches),
+      faults_(comm_.Rank()) {
   ddp::BroadcastModelState(model_, comm_);
   auto parameters = models::TrainableParameters(model_);
   optimizer_ = BuildOptimizer(options_.train.optimizer, parameters,
@@ -216,6 +219,7 @@ void TrainingRun::Run() {
   int64_t step = 0;
   for (; step < plan_.total_steps && !stopped_early; ++step) {
     const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
+    faults_.AtStep(step + 1);
     const double step_loss = Step(step);
     MaybeLog(step, step_loss, epoch);
     const int64_t done = step + 1;

@@ -1,0 +1,42 @@
+#include "runtime/fault_injection.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+#include "runtime/errors.h"
+
+namespace slim {
+
+FaultInjector::FaultInjector(int rank) {
+  const char* setting = std::getenv(kFaultEnvVariable);
+  if (setting == nullptr || *setting == '\0') return;
+  std::istringstream in(setting);
+  int fault_rank = -1;
+  int64_t step = 0;
+  std::string mode;
+  char colon1 = 0, colon2 = 0;
+  if (!(in >> fault_rank >> colon1 >> step >> colon2) || colon1 != ':' || colon2 != ':' ||
+      !std::getline(in, mode) || (mode != "exit" && mode != "hang" && mode != "raise")) {
+    throw ConfigError(std::string(kFaultEnvVariable) + "='" + setting +
+                      "': expected RANK:STEP:MODE with MODE exit, hang or raise");
+  }
+  if (fault_rank != rank) return;
+  fault_ = Fault{step, mode == "exit" ? Mode::kExit : mode == "hang" ? Mode::kHang : Mode::kRaise};
+}
+
+void FaultInjector::AtStep(int64_t step) const {
+  if (!fault_ || fault_->step != step) return;
+  switch (fault_->mode) {
+    case Mode::kExit:
+      std::_Exit(9);
+    case Mode::kHang:
+      for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+    case Mode::kRaise:
+      throw ModelError("fault injected by " + std::string(kFaultEnvVariable) + " at step " +
+                       std::to_string(step));
+  }
+}
+
+}  // namespace slim
