@@ -18,8 +18,8 @@ herr_t KeepInnermostMessage(unsigned /*n*/, const H5E_error2_t* record, void* me
 void ThrowHdf5Error(const char* call, const char* file, int line, const std::string& path) {
   std::string detail;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, KeepInnermostMessage, &detail);
-  std::string message = std::string(file) + ":" + std::to_string(line) + ": HDF5 call " +
-                        call + " failed for '" + path + "'";
+  std::string message = std::string(file) + ":" + std::to_string(line) + ": HDF5 call " + call +
+                        " failed for '" + path + "'";
   if (!detail.empty()) message += ": " + detail;
   message += ". Check that the path is right, its directory is accessible and the disk has space.";
   throw DataError(message);

@@ -35,9 +35,7 @@ class Hdf5Handle {
   using Closer = herr_t (*)(hid_t);
   Hdf5Handle(hid_t id, Closer close) : id_(id), close_(close) {}
   ~Hdf5Handle() { Reset(); }
-  Hdf5Handle(Hdf5Handle&& other) noexcept : id_(other.id_), close_(other.close_) {
-    other.id_ = -1;
-  }
+  Hdf5Handle(Hdf5Handle&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
   Hdf5Handle& operator=(Hdf5Handle&&) = delete;
   Hdf5Handle(const Hdf5Handle&) = delete;
   Hdf5Handle& operator=(const Hdf5Handle&) = delete;
@@ -56,11 +54,11 @@ class Hdf5Handle {
 
 // Evaluates the HDF5 call `call`; if it returns a negative value, throws DataError naming
 // the call, this file:line and `path`. Otherwise yields the call's value.
-#define SLIM_H5_CHECK(call, path)                                            \
-  ([&]() {                                                                   \
-    const auto slim_h5_result = (call);                                      \
-    if (slim_h5_result < 0) {                                                \
-      ::slim::data::ThrowHdf5Error(#call, __FILE__, __LINE__, (path));       \
-    }                                                                        \
-    return slim_h5_result;                                                   \
+#define SLIM_H5_CHECK(call, path)                                      \
+  ([&]() {                                                             \
+    const auto slim_h5_result = (call);                                \
+    if (slim_h5_result < 0) {                                          \
+      ::slim::data::ThrowHdf5Error(#call, __FILE__, __LINE__, (path)); \
+    }                                                                  \
+    return slim_h5_result;                                             \
   }())

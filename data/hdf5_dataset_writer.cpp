@@ -22,16 +22,16 @@ constexpr int32_t kFormatVersion = 1;
 // Throws DataError for a failed file system call on `path`, with errno's text.
 [[noreturn]] void ThrowFileError(const std::string& what, const std::string& path) {
   throw DataError(what + " '" + path + "' failed: " + std::strerror(errno) +
-                  ". Check that the directory exists, is writable and has free space.");
+                  "; check that its directory is writable and the disk has space");
 }
 
 // Creates a dataspace of the given dims (a scalar one for empty dims).
 Hdf5Handle CreateSpace(const std::vector<hsize_t>& dims, const std::string& path) {
-  const hid_t id = dims.empty()
-                       ? SLIM_H5_CHECK(H5Screate(H5S_SCALAR), path)
-                       : SLIM_H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()),
-                                                        dims.data(), nullptr),
-                                       path);
+  const hid_t id =
+      dims.empty()
+          ? SLIM_H5_CHECK(H5Screate(H5S_SCALAR), path)
+          : SLIM_H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                          path);
   return Hdf5Handle(id, H5Sclose);
 }
 
@@ -46,12 +46,10 @@ Hdf5Handle CreateStringType(const std::string& path) {
 // Writes root attribute `name` of file type `file_type` and shape `dims` from `data`,
 // which is laid out as `memory_type`.
 void WriteAttribute(hid_t file, const char* name, hid_t file_type, hid_t memory_type,
-                    const std::vector<hsize_t>& dims, const void* data,
-                    const std::string& path) {
+                    const std::vector<hsize_t>& dims, const void* data, const std::string& path) {
   Hdf5Handle space = CreateSpace(dims, path);
   Hdf5Handle attribute(
-      SLIM_H5_CHECK(H5Acreate2(file, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                    path),
+      SLIM_H5_CHECK(H5Acreate2(file, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), path),
       H5Aclose);
   SLIM_H5_CHECK(H5Awrite(attribute.get(), memory_type, data), path);
   SLIM_H5_CHECK(attribute.Reset(), path);
@@ -85,8 +83,7 @@ void WriteDataset(hid_t file, const char* name, hid_t file_type, hid_t memory_ty
                                               properties.get(), H5P_DEFAULT),
                                    path),
                      H5Dclose);
-  SLIM_H5_CHECK(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
-                path);
+  SLIM_H5_CHECK(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path);
   SLIM_H5_CHECK(dataset.Reset(), path);
 }
 
@@ -106,8 +103,8 @@ void WriteHdf5File(const std::string& path, const ByteDataset& split,
   chunk[0] = std::min<hsize_t>(n, kInputChunkSamples);
   WriteDataset(file.get(), "inputs", H5T_STD_U8LE, H5T_NATIVE_UINT8, input_dims, chunk,
                split.inputs.data(), path);
-  WriteDataset(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {n}, {},
-               split.labels.data(), path);
+  WriteDataset(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {n}, {}, split.labels.data(),
+               path);
 
   WriteStringAttribute(file.get(), "kind", {SampleKindName(split.kind)}, /*scalar=*/true, path);
   WriteStringAttribute(file.get(), "class_names", split.class_names, /*scalar=*/false, path);
@@ -118,8 +115,8 @@ void WriteHdf5File(const std::string& path, const ByteDataset& split,
     WriteAttribute(file.get(), "std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, channels,
                    normalisation->std.data(), path);
   }
-  WriteAttribute(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, {},
-                 &kFormatVersion, path);
+  WriteAttribute(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, {}, &kFormatVersion,
+                 path);
   SLIM_H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), path);
   SLIM_H5_CHECK(file.Reset(), path);
 }
@@ -156,17 +153,20 @@ void WriteDatasetFile(const std::string& path, const ByteDataset& split,
   split.CheckConsistent(path);
   CheckNormalisation(split, normalisation, path);
   const std::string temporary = path + ".tmp";
-  {
-    ScopedHdf5ErrorSilencer quiet;
-    try {
+  try {
+    {
+      ScopedHdf5ErrorSilencer quiet;
       WriteHdf5File(temporary, split, normalisation);
-    } catch (...) {
-      std::remove(temporary.c_str());
-      throw;
     }
+    SyncFile(temporary);
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+      throw DataError("cannot rename '" + temporary + "' to '" + path +
+                      "': " + std::strerror(errno) + "; make sure nothing else occupies that path");
+    }
+  } catch (...) {
+    std::remove(temporary.c_str());
+    throw;
   }
-  SyncFile(temporary);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) ThrowFileError("renaming to", path);
 }
 
 }  // namespace slim::data

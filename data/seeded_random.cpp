@@ -20,9 +20,7 @@ uint64_t DeriveSeed(uint64_t seed, uint64_t stream) {
   return SplitMix64(SplitMix64(seed) ^ stream);
 }
 
-double SeededRandom::Uniform() {
-  return static_cast<double>(engine_() >> 11) * 0x1.0p-53;
-}
+double SeededRandom::Uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
 
 int64_t SeededRandom::UniformInt(int64_t n) {
   // Rejection sampling keeps the result exactly uniform for any n.

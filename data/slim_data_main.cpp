@@ -145,9 +145,9 @@ void WriteAndReport(const std::filesystem::path& folder, const std::string& name
   for (size_t k = 0; k < split.class_names.size(); ++k) {
     classes << (k ? "," : "") << split.class_names[k];
   }
-  std::cout << "wrote " << path << ": kind=" << SampleKindName(split.kind)
-            << " N=" << split.size() << " inputs=uint8[" << shape.str()
-            << "] classes=" << split.class_names.size() << " (" << classes.str() << ")\n";
+  std::cout << "wrote " << path << ": kind=" << SampleKindName(split.kind) << " N=" << split.size()
+            << " inputs=uint8[" << shape.str() << "] classes=" << split.class_names.size() << " ("
+            << classes.str() << ")\n";
 }
 
 // Seconds since `start`.

@@ -23,8 +23,8 @@ constexpr double kOcclusionProbability = 0.2;
 
 // Where a shape's frame sits on the canvas.
 struct Placement {
-  double cx, cy;    // centre, pixels
-  double radius;    // pixels per frame unit
+  double cx, cy;  // centre, pixels
+  double radius;  // pixels per frame unit
 };
 
 // A half plane in frame units: points with nu * u + nv * v > offset are cut away.
@@ -64,7 +64,9 @@ void PaintBackground(RgbCanvas& canvas, SeededRandom& rng) {
   for (Wave& wave : waves) {
     const double angle = rng.Uniform(0, 2 * kPi);
     const double frequency = 2 * kPi / rng.Uniform(14, 40);
-    wave = {frequency * std::cos(angle), frequency * std::sin(angle), rng.Uniform(0, 2 * kPi),
+    wave = {frequency * std::cos(angle),
+            frequency * std::sin(angle),
+            rng.Uniform(0, 2 * kPi),
             {rng.Uniform(-0.1, 0.1), rng.Uniform(-0.1, 0.1), rng.Uniform(-0.1, 0.1)}};
   }
   const double half = canvas.width() / 2.0;
@@ -137,8 +139,8 @@ void DrawObject(RgbCanvas& canvas, int label, SeededRandom& rng) {
       return x >= x0 && x < x0 + w && y >= y0 && y < y0 + h;
     };
     canvas.Blend(inside, RandomColour(rng), 1.0,
-                 PixelBox{static_cast<int>(x0), static_cast<int>(y0),
-                          static_cast<int>(x0 + w) + 2, static_cast<int>(y0 + h) + 2});
+                 PixelBox{static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x0 + w) + 2,
+                          static_cast<int>(y0 + h) + 2});
   }
 }
 

@@ -47,8 +47,8 @@ void SamplePattern(ShapeInstance& s, double radius_px, SeededRandom& rng) {
 }  // namespace
 
 std::vector<std::string> ShapeClassNames() {
-  return {"disc",       "ring",       "square_outline",   "triangle",     "cross",
-          "h_stripes",  "v_stripes",  "diagonal_stripes", "checkerboard", "dots"};
+  return {"disc",      "ring",      "square_outline",   "triangle",     "cross",
+          "h_stripes", "v_stripes", "diagonal_stripes", "checkerboard", "dots"};
 }
 
 ShapeInstance SampleShape(ShapeClass shape, double radius_px, SeededRandom& rng) {

@@ -92,8 +92,8 @@ ByteDataset EmptySplit(const std::vector<std::string>& names, int64_t seq_len) {
 }
 
 // Appends `count` windows of class `label`, starting uniformly in [begin, end - seq_len].
-void AppendWindows(const std::string& text, size_t begin, size_t end, int64_t label,
-                   int64_t count, SeededRandom& rng, ByteDataset& split) {
+void AppendWindows(const std::string& text, size_t begin, size_t end, int64_t label, int64_t count,
+                   SeededRandom& rng, ByteDataset& split) {
   const auto seq_len = static_cast<size_t>(split.sample_shape[0]);
   const auto starts = static_cast<int64_t>(end - begin - seq_len + 1);
   for (int64_t k = 0; k < count; ++k) {
@@ -153,9 +153,8 @@ TextSplits BuildTextCorpus(const std::vector<std::string>& paths,
     const size_t eval_bytes = std::max(tail, seq_len);
     if (size < eval_bytes + seq_len) {
       throw DataError("text of class '" + text.name + "' ('" + text.path + "') has " +
-                      std::to_string(size) + " bytes, too few for one " +
-                      std::to_string(seq_len) + "-byte train window plus " +
-                      std::to_string(eval_bytes) +
+                      std::to_string(size) + " bytes, too few for one " + std::to_string(seq_len) +
+                      "-byte train window plus " + std::to_string(eval_bytes) +
                       " eval bytes; give it more text or lower --seq-len");
     }
     const size_t eval_begin = size - eval_bytes;

@@ -45,9 +45,8 @@ struct TextSplits {
 // Throws DataError naming the path for: a path that does not exist or is neither file nor
 // folder, an empty file or folder, two paths with the same base name, fewer than 2
 // classes, and a class text too short for a train window plus its eval tail (with
-// eval_fraction <= 0.5: shorter than 2 × seq_len). Throws ConfigError for non-positive seq_len or per-class counts, or an
-// eval_fraction outside (0, 1).
-TextSplits BuildTextCorpus(const std::vector<std::string>& paths,
-                           const TextCorpusOptions& options);
+// eval_fraction <= 0.5: shorter than 2 × seq_len). Throws ConfigError for non-positive
+// seq_len or per-class counts, or an eval_fraction outside (0, 1).
+TextSplits BuildTextCorpus(const std::vector<std::string>& paths, const TextCorpusOptions& options);
 
 }  // namespace slim::data

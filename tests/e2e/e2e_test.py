@@ -180,6 +180,16 @@ TrainConfig:
         self.assertEqual(code, 0, out)
         self.assertIn("eval at step 4", out)
 
+    def test_saved_builtin_model_trains_from_its_file(self):
+        model = self.path("mobilenet.pt")
+        code, out, _ = run([os.path.join(BUILD, "slim-model"), "mobilenetv2", model])
+        self.assertEqual(code, 0, out)
+        config = self.tiny_config("fromfile.yaml")
+        code, out, _ = self.train(config, "--set", "Global.model=" + model,
+                                  "--set", "TrainConfig.train_iter=2", ranks=2)
+        self.assertEqual(code, 0, out)
+        self.assertIn("eval at step 2", out)
+
     def test_dry_run_prints_plan_and_trains_nothing(self):
         config = self.tiny_config("dry.yaml")
         code, out, _ = self.train(config, "--dry-run", ranks=2)
