@@ -113,8 +113,26 @@ void DrawDistractor(RgbCanvas& canvas, int label, SeededRandom& rng) {
   const ShapeInstance shape = SampleShape(static_cast<ShapeClass>(other), where.radius, rng);
   const double clip_angle = rng.Uniform(0, 2 * kPi);
   const FrameClip clip = {std::cos(clip_angle), std::sin(clip_angle), rng.Uniform(-0.3, 0.7)};
-  DrawShape(canvas, shape, where, clip, RandomColour(rng),
-            rng.Uniform(kMinDistractorOpacity, kMaxDistractorOpacity));
+  // Separate statements: the order of function arguments is unspecified, and the draws
+  // must happen in the same order under every compiler.
+  const Rgb colour = RandomColour(rng);
+  const double opacity = rng.Uniform(kMinDistractorOpacity, kMaxDistractorOpacity);
+  DrawShape(canvas, shape, where, clip, colour, opacity);
+}
+
+// An opaque rectangle of random colour with one corner near `where`'s centre, hiding part
+// of the object there.
+void DrawOccluder(RgbCanvas& canvas, const Placement& where, SeededRandom& rng) {
+  const double w = rng.Uniform(0.6, 1.2) * where.radius;
+  const double h = rng.Uniform(0.6, 1.2) * where.radius;
+  double x0 = where.cx + rng.Uniform(-0.3, 0.3) * where.radius;
+  if (rng.Bernoulli(0.5)) x0 -= w;
+  double y0 = where.cy + rng.Uniform(-0.3, 0.3) * where.radius;
+  if (rng.Bernoulli(0.5)) y0 -= h;
+  auto inside = [&](double x, double y) { return x >= x0 && x < x0 + w && y >= y0 && y < y0 + h; };
+  const PixelBox box = {static_cast<int>(std::floor(x0)), static_cast<int>(std::floor(y0)),
+                        static_cast<int>(std::ceil(x0 + w)), static_cast<int>(std::ceil(y0 + h))};
+  canvas.Blend(inside, RandomColour(rng), 1.0, box);
 }
 
 // The object of class `label`, placed so that most of it is on the canvas.
@@ -128,20 +146,10 @@ void DrawObject(RgbCanvas& canvas, int label, SeededRandom& rng) {
                            radius};
   const ShapeInstance shape = SampleShape(shape_class, radius, rng);
   const Rgb behind = canvas.Get(static_cast<int>(where.cx), static_cast<int>(where.cy));
-  DrawShape(canvas, shape, where, FrameClip{}, ContrastingColour(behind, rng),
-            rng.Uniform(kMinObjectOpacity, 1.0));
-  if (rng.Bernoulli(kOcclusionProbability)) {
-    // An opaque rectangle with one corner near the object's centre hides part of it.
-    const double w = rng.Uniform(0.6, 1.2) * radius, h = rng.Uniform(0.6, 1.2) * radius;
-    const double x0 = where.cx + rng.Uniform(-0.3, 0.3) * radius - (rng.Bernoulli(0.5) ? w : 0);
-    const double y0 = where.cy + rng.Uniform(-0.3, 0.3) * radius - (rng.Bernoulli(0.5) ? h : 0);
-    auto inside = [&](double x, double y) {
-      return x >= x0 && x < x0 + w && y >= y0 && y < y0 + h;
-    };
-    canvas.Blend(inside, RandomColour(rng), 1.0,
-                 PixelBox{static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x0 + w) + 2,
-                          static_cast<int>(y0 + h) + 2});
-  }
+  const Rgb colour = ContrastingColour(behind, rng);
+  const double opacity = rng.Uniform(kMinObjectOpacity, 1.0);
+  DrawShape(canvas, shape, where, FrameClip{}, colour, opacity);
+  if (rng.Bernoulli(kOcclusionProbability)) DrawOccluder(canvas, where, rng);
 }
 
 // Renders one image of class `label` into `out` (3 × 32 × 32 bytes).

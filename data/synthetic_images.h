@@ -17,9 +17,11 @@ constexpr int kSyntheticImageSize = 32;
 
 // Generates `count` images: kind image, sample_shape {3, 32, 32}, uint8 CHW pixels,
 // class names from ShapeClassNames(). Labels are balanced (i % 10, shuffled). The result
-// depends only on (count, seed): no std distributions are used, and each image draws
-// from its own stream derived from the seed. Pass different seeds for different splits.
-// REQUIRES: count > 0.
+// depends only on (count, seed): no std distributions are used, random draws happen in
+// a fixed order, and each image draws from its own stream derived from the seed. Bytes
+// can differ between platforms only where libm's sin/cos/log differ in the last bit or
+// the compiler fuses multiply-adds (build with -ffp-contract=off to rule that out).
+// Pass different seeds for different splits. REQUIRES: count > 0.
 ByteDataset GenerateImages(int64_t count, uint64_t seed);
 
 }  // namespace slim::data
