@@ -1,4 +1,4 @@
-// A small float RGB image for compositing synthetic pictures: shapes are blended in with
+// A small floating-point RGB image for compositing synthetic pictures: shapes are blended in with
 // anti-aliased coverage, then noise is added and the result is quantised to uint8 CHW.
 #pragma once
 
@@ -19,7 +19,7 @@ struct PixelBox {
   int x0, y0, x1, y1;
 };
 
-// Channel-planar float image. Values may leave [0, 1] while compositing; WriteBytes()
+// Channel-planar image of doubles. Values may leave [0, 1] while compositing; WriteBytes()
 // clamps. Not thread-safe.
 class RgbCanvas {
  public:

@@ -132,16 +132,12 @@ WorkPtr MpiCommunicator::AllReduce(torch::Tensor tensor, ReduceOp op) {
   CheckTensor(tensor, "allreduce");
   std::string description =
       Describe((std::string("allreduce(") + ReduceOpName(op) + ")").c_str(), tensor);
-  auto buffer = std::make_shared<torch::Tensor>();
-  auto start = [this, tensor, op, buffer] {
-    *buffer = ReductionBuffer(tensor);
-    MPI_Request request;
-    SLIM_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buffer->data_ptr(), buffer->numel(),
-                                  MpiTypeOf(buffer->scalar_type()), MpiOpOf(op), comm_, &request));
-    return request;
-  };
-  auto finish = [this, tensor, op, buffer] { FinishReduction(*buffer, tensor, op, size_); };
-  return Enqueue(std::move(description), std::move(start), std::move(finish));
+  return Enqueue(std::move(description), [this, tensor, op] {
+    auto buffer = ReductionBuffer(tensor);
+    SLIM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buffer.data_ptr(), buffer.numel(),
+                                 MpiTypeOf(buffer.scalar_type()), MpiOpOf(op), comm_));
+    FinishReduction(buffer, tensor, op, size_);
+  });
 }
 
 WorkPtr MpiCommunicator::Broadcast(torch::Tensor tensor, int root) {
@@ -151,13 +147,10 @@ WorkPtr MpiCommunicator::Broadcast(torch::Tensor tensor, int root) {
                     std::to_string(size_));
   }
   std::string description = Describe("broadcast", tensor);
-  auto start = [this, tensor, root] {
-    MPI_Request request;
-    SLIM_MPI_CHECK(MPI_Ibcast(tensor.data_ptr(), tensor.numel(), MpiTypeOf(tensor.scalar_type()),
-                              root, comm_, &request));
-    return request;
-  };
-  return Enqueue(std::move(description), std::move(start), [] {});
+  return Enqueue(std::move(description), [this, tensor, root] {
+    SLIM_MPI_CHECK(MPI_Bcast(tensor.data_ptr(), tensor.numel(), MpiTypeOf(tensor.scalar_type()),
+                             root, comm_));
+  });
 }
 
 WorkPtr MpiCommunicator::AllGather(torch::Tensor input, torch::Tensor output) {
@@ -168,14 +161,11 @@ WorkPtr MpiCommunicator::AllGather(torch::Tensor input, torch::Tensor output) {
                     std::to_string(input.numel()) + " elements of the input's dtype");
   }
   std::string description = Describe("allgather", input);
-  auto start = [this, input, output] {
+  return Enqueue(std::move(description), [this, input, output] {
     MPI_Datatype type = MpiTypeOf(input.scalar_type());
-    MPI_Request request;
-    SLIM_MPI_CHECK(MPI_Iallgather(input.data_ptr(), input.numel(), type, output.data_ptr(),
-                                  input.numel(), type, comm_, &request));
-    return request;
-  };
-  return Enqueue(std::move(description), std::move(start), [] {});
+    SLIM_MPI_CHECK(MPI_Allgather(input.data_ptr(), input.numel(), type, output.data_ptr(),
+                                 input.numel(), type, comm_));
+  });
 }
 
 WorkPtr MpiCommunicator::ReduceScatter(torch::Tensor input, torch::Tensor output, ReduceOp op) {
@@ -187,29 +177,19 @@ WorkPtr MpiCommunicator::ReduceScatter(torch::Tensor input, torch::Tensor output
   }
   std::string description =
       Describe((std::string("reduce_scatter(") + ReduceOpName(op) + ")").c_str(), input);
-  auto send = std::make_shared<torch::Tensor>();
-  auto receive = std::make_shared<torch::Tensor>();
-  auto start = [this, input, output, op, send, receive] {
-    *send = ReductionBuffer(input);
-    *receive = ReductionBuffer(output);
-    MPI_Request request;
-    SLIM_MPI_CHECK(MPI_Ireduce_scatter_block(send->data_ptr(), receive->data_ptr(),
-                                             receive->numel(), MpiTypeOf(receive->scalar_type()),
-                                             MpiOpOf(op), comm_, &request));
-    return request;
-  };
-  auto finish = [this, output, op, receive] { FinishReduction(*receive, output, op, size_); };
-  return Enqueue(std::move(description), std::move(start), std::move(finish));
+  return Enqueue(std::move(description), [this, input, output, op] {
+    auto send = ReductionBuffer(input);
+    auto receive = ReductionBuffer(output);
+    SLIM_MPI_CHECK(MPI_Reduce_scatter_block(send.data_ptr(), receive.data_ptr(), receive.numel(),
+                                            MpiTypeOf(receive.scalar_type()), MpiOpOf(op),
+                                            comm_));
+    FinishReduction(receive, output, op, size_);
+  });
 }
 
 WorkPtr MpiCommunicator::Barrier() {
   std::string description = "barrier";
-  auto start = [this] {
-    MPI_Request request;
-    SLIM_MPI_CHECK(MPI_Ibarrier(comm_, &request));
-    return request;
-  };
-  return Enqueue(std::move(description), std::move(start), [] {});
+  return Enqueue(std::move(description), [this] { SLIM_MPI_CHECK(MPI_Barrier(comm_)); });
 }
 
 std::unique_ptr<Communicator> MpiCommunicator::Split(int color, int key) {
@@ -226,10 +206,9 @@ std::unique_ptr<Communicator> MpiCommunicator::SplitNodeLocal() {
   return WrapSplit(split);
 }
 
-WorkPtr MpiCommunicator::Enqueue(std::string description, std::function<MPI_Request()> start,
-                                 std::function<void()> finish) {
+WorkPtr MpiCommunicator::Enqueue(std::string description, std::function<void()> run) {
   auto work = std::make_shared<MpiWork>(std::move(description), rank_, size_);
-  queue_->Submit(MpiOp{std::move(start), std::move(finish), work});
+  queue_->Submit(MpiOp{std::move(run), work});
   return work;
 }
 

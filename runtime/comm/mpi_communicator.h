@@ -1,9 +1,8 @@
 // Communicator backend over MPI for CPU tensors.
 //
-// Each communicator owns a progress thread that starts the submitted operations in
-// submission order as non-blocking MPI collectives and polls them with a short back-off
-// (so an idle wait does not steal a core from training). MPI must be initialised with
-// MPI_THREAD_MULTIPLE (MpiSession does this).
+// Each communicator owns a progress thread that runs the submitted operations in
+// submission order as MPI collectives; callers wait on the Work with a deadline. MPI must
+// be initialised with MPI_THREAD_MULTIPLE (MpiSession does this).
 #pragma once
 
 #include <mpi.h>
@@ -43,9 +42,8 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<Communicator> SplitNodeLocal() override;
 
  private:
-  // Queues an operation on the progress thread; see MpiOp.
-  WorkPtr Enqueue(std::string description, std::function<MPI_Request()> start,
-                  std::function<void()> finish);
+  // Queues `run` (the MPI call) on the progress thread; see MpiOp.
+  WorkPtr Enqueue(std::string description, std::function<void()> run);
   std::unique_ptr<Communicator> WrapSplit(MPI_Comm split);
 
   MPI_Comm comm_;

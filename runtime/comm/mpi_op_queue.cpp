@@ -1,17 +1,20 @@
 #include "runtime/comm/mpi_op_queue.h"
 
-#include <algorithm>
 #include <sstream>
 
-#include "runtime/comm/mpi_check.h"
 #include "runtime/errors.h"
 
 namespace slim::comm {
 
-namespace {
-constexpr auto kFirstPollSleep = std::chrono::microseconds(5);
-constexpr auto kMaxPollSleep = std::chrono::microseconds(500);
-}  // namespace
+// Shared between the queue and its thread, so a detached thread never touches freed memory.
+struct MpiOpQueue::State {
+  std::mutex mutex;
+  std::condition_variable queue_cv;
+  std::condition_variable idle_cv;
+  std::deque<MpiOp> queue;
+  bool stopping = false;
+  bool busy = false;
+};
 
 MpiWork::MpiWork(std::string description, int rank, int size)
     : description_(std::move(description)), rank_(rank), size_(size) {}
@@ -46,62 +49,52 @@ void MpiWork::MarkDone(std::string error) {
   done_cv_.notify_all();
 }
 
-MpiOpQueue::MpiOpQueue() : thread_([this] { Run(); }) {}
+MpiOpQueue::MpiOpQueue() : state_(std::make_shared<State>()), thread_(Run, state_) {}
 
 MpiOpQueue::~MpiOpQueue() {
+  std::deque<MpiOp> abandoned;
+  bool busy = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->stopping = true;
+    abandoned.swap(state_->queue);
+    busy = state_->busy;
   }
-  queue_cv_.notify_all();
-  thread_.join();
-  for (auto& op : queue_) op.work->MarkDone("the communicator was shut down");
+  state_->queue_cv.notify_all();
+  for (auto& op : abandoned) op.work->MarkDone("the communicator was shut down");
+  if (busy && std::uncaught_exceptions() > 0) {
+    thread_.detach();  // its collective may never complete; see the header
+  } else {
+    thread_.join();
+  }
 }
 
 void MpiOpQueue::Submit(MpiOp op) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(op));
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->queue.push_back(std::move(op));
   }
-  queue_cv_.notify_one();
+  state_->queue_cv.notify_one();
 }
 
-void MpiOpQueue::Run() {
+void MpiOpQueue::Run(std::shared_ptr<State> state) {
   for (;;) {
     MpiOp op;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      op = std::move(queue_.front());
-      queue_.pop_front();
+      std::unique_lock<std::mutex> lock(state->mutex);
+      state->busy = false;
+      state->queue_cv.wait(lock, [&] { return state->stopping || !state->queue.empty(); });
+      if (state->stopping) return;
+      op = std::move(state->queue.front());
+      state->queue.pop_front();
+      state->busy = true;
     }
     try {
-      MPI_Request request = op.start();
-      if (!PollUntilComplete(&request)) {
-        op.work->MarkDone("the communicator was shut down while the operation was in flight");
-        return;
-      }
-      op.finish();
+      op.run();
       op.work->MarkDone("");
     } catch (const std::exception& e) {
       op.work->MarkDone(e.what());
     }
-  }
-}
-
-bool MpiOpQueue::PollUntilComplete(MPI_Request* request) {
-  auto sleep = kFirstPollSleep;
-  for (;;) {
-    int complete = 0;
-    SLIM_MPI_CHECK(MPI_Test(request, &complete, MPI_STATUS_IGNORE));
-    if (complete) return true;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_) return false;
-    }
-    std::this_thread::sleep_for(sleep);
-    sleep = std::min(sleep * 2, kMaxPollSleep);
   }
 }
 

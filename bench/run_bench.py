@@ -1,0 +1,200 @@
+"""SlimTrain benchmarks side by side with what a user would run instead.
+
+    python3 bench/run_bench.py [--out bench-results] [--smoke]
+
+Prints one table (figure, ours, anchor, ratio, target) and writes results.json,
+results.md and allreduce_busbw.png under --out. --smoke runs every measurement at a
+tiny size (CI uses it to check that the harness still works); its figures mean nothing.
+Uses Debian's python3 with python3-torch, python3-h5py and python3-matplotlib.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def run(args, ranks=None):
+    if ranks:
+        args = ["mpirun", "-np", str(ranks)] + args
+    done = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=ENV)
+    if done.returncode != 0:
+        sys.exit(f"benchmark command failed ({done.returncode}): {' '.join(args)}\n{done.stdout}")
+    return done.stdout
+
+
+def last_json(output):
+    return json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
+
+
+class Bench:
+    def __init__(self, build, out, smoke):
+        self.build, self.out, self.smoke = build, out, smoke
+        self.rows = []
+        self.results = {}
+        self.steps = 4 if smoke else 20
+        self.batch = 8 if smoke else 64
+
+    def binary(self, name):
+        return os.path.join(self.build, name)
+
+    def path(self, name):
+        return os.path.join(self.out, name)
+
+    def row(self, figure, ours, anchor, anchor_name, target, met, unit="s"):
+        ratio = ours / anchor if anchor else float("nan")
+        self.rows.append({"figure": figure, "ours": ours, "anchor": anchor,
+                          "anchor_name": anchor_name, "ratio": ratio, "target": target,
+                          "met": met, "unit": unit})
+
+    def prepare(self):
+        os.makedirs(self.out, exist_ok=True)
+        run([self.binary("slim-data"), "images", "--out", self.path("data"),
+             "--train", "1024" if self.smoke else "4096", "--eval", "64", "--seed", "3"])
+        run([self.binary("slim-model"), "resnet20", self.path("resnet20.pt")])
+
+    def slim_train_step(self, ranks):
+        """Median step time of slim-train (per rank, steady state), from metrics.jsonl."""
+        out_dir = self.path(f"train_np{ranks}")
+        config = self.path("bench.yaml")
+        with open(config, "w") as f:
+            f.write(f"""Global:
+  model: {self.path('resnet20.pt')}
+  train_data: {self.path('data/train.h5')}
+  batch_size: {self.batch}
+  output_dir: {out_dir}
+  intra_op_threads: 1
+  loader_threads: 1
+TrainConfig:
+  train_iter: {self.steps + 5}
+  logging_iter: 1
+  learning_rate: 0.01
+""")
+        run([self.binary("slim-train"), config], ranks=ranks)
+        with open(os.path.join(out_dir, "metrics.jsonl")) as f:
+            lines = [json.loads(line) for line in f if '"train"' in line][5:]
+        return statistics.median(self.batch * ranks / l["samples_per_s"] for l in lines)
+
+    def floor_step(self, concurrent):
+        """The bare LibTorch loop; `concurrent` copies at once share the machine as ranks do."""
+        args = [self.binary("slim-bench"), "floor", "--model", self.path("resnet20.pt"),
+                "--batch", str(self.batch), "--steps", str(self.steps), "--threads", "1"]
+        procs = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=ENV)
+                 for _ in range(concurrent)]
+        return statistics.mean(last_json(p.communicate()[0])["median_step_s"] for p in procs)
+
+    def training_step(self):
+        floor1, floor2 = self.floor_step(1), self.floor_step(2)
+        ours1, ours2 = self.slim_train_step(1), self.slim_train_step(2)
+        ddp2 = last_json(run(["/usr/bin/python3", os.path.join(ROOT, "bench", "pytorch_ddp.py"),
+                              "--model", self.path("resnet20.pt"), "--batch", str(self.batch),
+                              "--steps", str(self.steps)], ranks=2))["median_step_s"]
+        self.results["training_step"] = {"floor_1": floor1, "floor_2_concurrent": floor2,
+                                         "slim_1": ours1, "slim_2": ours2, "pytorch_ddp_2": ddp2}
+        self.row("step, 1 rank", ours1, floor1, "bare LibTorch loop", "<= 1.05",
+                 ours1 <= 1.05 * floor1)
+        self.row("step, 2 ranks (per rank)", ours2, floor2, "2 bare loops at once", "<= 1.05",
+                 ours2 <= 1.05 * floor2)
+        self.row("step, 2 ranks", ours2, ddp2, "PyTorch DDP (gloo), 2 ranks", "< 1",
+                 ours2 < ddp2)
+        return ours2
+
+    def allreduce(self):
+        result = last_json(run([self.binary("slim-bench"), "allreduce", "--max-mb",
+                                "1" if self.smoke else "256"], ranks=2))
+        self.results["allreduce"] = result
+        for row in result["rows"]:
+            if row["bytes"] in (4096, 1 << 20, 64 << 20, 256 << 20):
+                size = f"{row['bytes'] // 1024} KB" if row["bytes"] < 1 << 20 else \
+                    f"{row['bytes'] >> 20} MB"
+                self.row(f"allreduce busBw {size}", row["slim_bus_gbs"], row["mpi_bus_gbs"],
+                         "MPI_Allreduce busBw", ">= 0.9",
+                         row["slim_bus_gbs"] >= 0.9 * row["mpi_bus_gbs"], "GB/s")
+        largest = result["rows"][-1]
+        self.row("allreduce busBw vs memcpy", largest["slim_bus_gbs"], result["memcpy_gbs"],
+                 "memcpy bandwidth", "info", True, "GB/s")
+        self.plot_allreduce(result)
+
+    def overlap(self):
+        result = last_json(run([self.binary("slim-bench"), "overlap", "--model",
+                                self.path("resnet20.pt"), "--batch", str(self.batch),
+                                "--steps", "2" if self.smoke else "8",
+                                "--bucket-mb", "0.25,1,5,25"], ranks=2))
+        self.results["overlap"] = result
+        for row in result["rows"]:
+            self.row(f"allreduce hidden, {row['bucket_mb']} MB buckets ({row['buckets']})",
+                     row["hidden_share"], 1.0, "all of it", "info", True, "share")
+
+    def loader(self, step_s):
+        result = last_json(run([self.binary("slim-bench"), "loader", "--data",
+                                self.path("data/train.h5"), "--batch", str(self.batch),
+                                "--threads", "1"]))
+        self.results["loader"] = result
+        consumption = self.batch / step_s
+        self.row("loader samples/s (1 thread)", result["samples_per_s"], consumption,
+                 "samples/s one rank consumes", ">= 1", result["samples_per_s"] >= consumption,
+                 "samples/s")
+
+    def plot_allreduce(self, result):
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("matplotlib missing: no allreduce plot (apt-get install python3-matplotlib)")
+            return
+        sizes = [r["bytes"] for r in result["rows"]]
+        plt.figure(figsize=(6, 4))
+        plt.plot(sizes, [r["slim_bus_gbs"] for r in result["rows"]], "o-", label="SlimTrain")
+        plt.plot(sizes, [r["mpi_bus_gbs"] for r in result["rows"]], "s--", label="MPI_Allreduce")
+        plt.xscale("log", base=2)
+        plt.xlabel("message size (bytes)")
+        plt.ylabel("busBw (GB/s)")
+        plt.title(f"allreduce, {result['ranks']} ranks")
+        plt.legend()
+        plt.grid(True, alpha=0.3)
+        plt.tight_layout()
+        plt.savefig(self.path("allreduce_busbw.png"), dpi=100)
+
+    def report(self):
+        header = f"{'figure':44} {'ours':>10} {'anchor':>10} {'ratio':>7}  {'target':8} anchor"
+        lines = [header, "-" * len(header)]
+        md = ["| figure | ours | anchor | ratio | target | met | anchor is |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in self.rows:
+            lines.append(f"{r['figure']:44} {r['ours']:10.4g} {r['anchor']:10.4g} "
+                         f"{r['ratio']:7.3f}  {r['target']:8} {r['anchor_name']} ({r['unit']})"
+                         + ("" if r["met"] else "  MISSED"))
+            md.append(f"| {r['figure']} | {r['ours']:.4g} {r['unit']} | {r['anchor']:.4g} | "
+                      f"{r['ratio']:.3f} | {r['target']} | {'yes' if r['met'] else 'no'} | "
+                      f"{r['anchor_name']} |")
+        print("\n".join(lines))
+        with open(self.path("results.json"), "w") as f:
+            json.dump({"rows": self.rows, "raw": self.results, "smoke": self.smoke}, f, indent=2)
+        with open(self.path("results.md"), "w") as f:
+            f.write("\n".join(md) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    bench = Bench(os.path.abspath(args.build), os.path.abspath(args.out), args.smoke)
+    bench.prepare()
+    step = bench.training_step()
+    bench.allreduce()
+    bench.overlap()
+    bench.loader(step)
+    bench.report()
+
+
+if __name__ == "__main__":
+    main()
