@@ -128,8 +128,11 @@ TrainConfig:
                                 "--bucket-mb", "0.25,1,5,25"], ranks=2))
         self.results["overlap"] = result
         for row in result["rows"]:
-            self.row(f"allreduce hidden, {row['bucket_mb']} MB buckets ({row['buckets']})",
-                     row["hidden_share"], 1.0, "all of it", "info", True, "share")
+            label = f"{row['bucket_mb']} MB buckets ({row['buckets']})"
+            self.row(f"allreduce / backward, {label}", row["comm_s"], row["compute_s"],
+                     "forward+backward time", "info", True)
+            self.row(f"allreduce hidden, {label}", row["hidden_share"], 1.0, "all of it",
+                     "info", True, "share")
 
     def loader(self, step_s):
         result = last_json(run([self.binary("slim-bench"), "loader", "--data",
