@@ -1,18 +1,8 @@
 #include "data/batch_transform.h"
 
+#include "data/seeded_random.h"
+
 namespace slim::data {
-
-namespace {
-
-// SplitMix64 finaliser: a well-mixed 64-bit value from any input.
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
 
 BatchTransform::BatchTransform(const DatasetInfo& info, const AugmentSettings& augment)
     : kind_(info.kind), input_type_(info.input_type), augment_(augment) {
@@ -39,15 +29,16 @@ torch::Tensor BatchTransform::Augment(torch::Tensor images, const std::vector<in
   const int64_t width = images.size(3);
   auto padded = pad > 0 ? torch::constant_pad_nd(images, {pad, pad, pad, pad}, 0) : images;
   auto out = torch::empty_like(images);
+  const uint64_t epoch_seed = DeriveSeed(augment_.seed, static_cast<uint64_t>(epoch));
   for (size_t i = 0; i < indices.size(); ++i) {
-    uint64_t draw = Mix(Mix(Mix(augment_.seed) ^ static_cast<uint64_t>(epoch)) ^
-                        static_cast<uint64_t>(indices[i]));
-    const int64_t top = pad > 0 ? static_cast<int64_t>(draw % (2 * pad + 1)) : 0;
-    draw = Mix(draw);
-    const int64_t left = pad > 0 ? static_cast<int64_t>(draw % (2 * pad + 1)) : 0;
-    draw = Mix(draw);
+    const uint64_t sample_seed = DeriveSeed(epoch_seed, static_cast<uint64_t>(indices[i]));
+    const uint64_t vertical = DeriveSeed(sample_seed, 0);
+    const uint64_t horizontal = DeriveSeed(sample_seed, 1);
+    const uint64_t flip = DeriveSeed(sample_seed, 2);
+    const int64_t top = pad > 0 ? static_cast<int64_t>(vertical % (2 * pad + 1)) : 0;
+    const int64_t left = pad > 0 ? static_cast<int64_t>(horizontal % (2 * pad + 1)) : 0;
     auto crop = padded[i].narrow(1, top, height).narrow(2, left, width);
-    if (augment_.horizontal_flip && (draw & 1)) crop = crop.flip({2});
+    if (augment_.horizontal_flip && (flip & 1)) crop = crop.flip({2});
     out[i].copy_(crop);
   }
   return out;
