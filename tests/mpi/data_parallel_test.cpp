@@ -31,10 +31,12 @@ torch::jit::Module Mlp() {
   return model;
 }
 
+// The (inputs, labels) micro-batches of one optimizer step.
+using MicroBatches = std::vector<std::pair<torch::Tensor, torch::Tensor>>;
+
 // Runs `steps` SGD-momentum steps; in step s this rank's micro-batches are `batches(s)`.
 void Train(torch::jit::Module& model, comm::Communicator& comm, int steps,
-           const std::function<std::vector<std::pair<torch::Tensor, torch::Tensor>>(int)>& batches,
-           double bucket_cap_mb) {
+           const std::function<MicroBatches(int)>& batches, double bucket_cap_mb) {
   auto parameters = models::TrainableParameters(model);
   GradientBucketer bucketer(parameters, comm, bucket_cap_mb);
   torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(0.1).momentum(0.9));
@@ -82,6 +84,16 @@ class DataParallelTest : public ::testing::Test {
     return all.slice(0, rank_, c10::nullopt, size_);
   }
 
+  // This rank's shard of step s as one micro-batch.
+  MicroBatches ShardOf(int s) const { return {{Shard(inputs_[s]), Shard(labels_[s])}}; }
+  // The whole global batch of step s, as one process with batch W*B sees it.
+  MicroBatches GlobalBatchOf(int s) const { return {{inputs_[s], labels_[s]}}; }
+
+  // Trains the reference alone on the global batches.
+  void TrainReference() {
+    Train(reference_, *alone_, kSteps, [&](int s) { return GlobalBatchOf(s); }, 25);
+  }
+
   void ExpectSameParameters() {
     auto expected = reference_.parameters().begin();
     for (const auto& actual : model_.parameters()) {
@@ -105,17 +117,8 @@ class DataParallelTest : public ::testing::Test {
 
 TEST_F(DataParallelTest, RanksWithBatchBMatchOneRankWithBatchWB) {
   // A tiny bucket cap gives one bucket per parameter, so several are in flight at once.
-  Train(model_, *world_, kSteps,
-        [&](int s) {
-          return std::vector<std::pair<torch::Tensor, torch::Tensor>>{
-              {Shard(inputs_[s]), Shard(labels_[s])}};
-        },
-        /*bucket_cap_mb=*/0.0001);
-  Train(reference_, *alone_, kSteps,
-        [&](int s) {
-          return std::vector<std::pair<torch::Tensor, torch::Tensor>>{{inputs_[s], labels_[s]}};
-        },
-        25);
+  Train(model_, *world_, kSteps, [&](int s) { return ShardOf(s); }, /*bucket_cap_mb=*/0.0001);
+  TrainReference();
   ExpectSameParameters();
 }
 
@@ -124,26 +127,16 @@ TEST_F(DataParallelTest, AccumulationMatchesTheFullBatch) {
         [&](int s) {
           auto x = Shard(inputs_[s]);
           auto y = Shard(labels_[s]);
-          return std::vector<std::pair<torch::Tensor, torch::Tensor>>{
-              {x.slice(0, 0, kPerRank / 2), y.slice(0, 0, kPerRank / 2)},
-              {x.slice(0, kPerRank / 2), y.slice(0, kPerRank / 2)}};
+          return MicroBatches{{x.slice(0, 0, kPerRank / 2), y.slice(0, 0, kPerRank / 2)},
+                              {x.slice(0, kPerRank / 2), y.slice(0, kPerRank / 2)}};
         },
         25);
-  Train(reference_, *alone_, kSteps,
-        [&](int s) {
-          return std::vector<std::pair<torch::Tensor, torch::Tensor>>{{inputs_[s], labels_[s]}};
-        },
-        25);
+  TrainReference();
   ExpectSameParameters();
 }
 
 TEST_F(DataParallelTest, ReplicasStayBitIdentical) {
-  Train(model_, *world_, kSteps,
-        [&](int s) {
-          return std::vector<std::pair<torch::Tensor, torch::Tensor>>{
-              {Shard(inputs_[s]), Shard(labels_[s])}};
-        },
-        0.001);
+  Train(model_, *world_, kSteps, [&](int s) { return ShardOf(s); }, 0.001);
   for (const auto& parameter : model_.parameters()) {
     auto from_root = parameter.detach().clone();
     world_->BroadcastSync(from_root, 0);
