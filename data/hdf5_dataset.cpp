@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "data/hdf5_check.h"
+#include "data/hdf5_io.h"
 #include "runtime/errors.h"
 
 namespace slim::data {
@@ -20,63 +20,6 @@ constexpr const char* kLayoutHint =
 std::mutex& Hdf5Mutex() {
   static std::mutex mutex;
   return mutex;
-}
-
-std::vector<int64_t> DatasetShape(hid_t dataset, const std::string& path) {
-  Hdf5Handle space(SLIM_H5_CHECK(H5Dget_space(dataset), path), H5Sclose);
-  const int rank = SLIM_H5_CHECK(H5Sget_simple_extent_ndims(space.get()), path);
-  std::vector<hsize_t> dims(rank);
-  SLIM_H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), path);
-  return std::vector<int64_t>(dims.begin(), dims.end());
-}
-
-bool HasAttribute(hid_t object, const char* name, const std::string& path) {
-  return SLIM_H5_CHECK(H5Aexists(object, name), path) > 0;
-}
-
-std::string ReadStringAttribute(hid_t object, const char* name, const std::string& path) {
-  Hdf5Handle attribute(SLIM_H5_CHECK(H5Aopen(object, name, H5P_DEFAULT), path), H5Aclose);
-  Hdf5Handle file_type(SLIM_H5_CHECK(H5Aget_type(attribute.get()), path), H5Tclose);
-  if (H5Tget_class(file_type.get()) != H5T_STRING) {
-    throw DataError(path + ": attribute '" + name + "' must be a string." + kLayoutHint);
-  }
-  if (H5Tis_variable_str(file_type.get()) > 0) {
-    Hdf5Handle memory_type(SLIM_H5_CHECK(H5Tcopy(H5T_C_S1), path), H5Tclose);
-    SLIM_H5_CHECK(H5Tset_size(memory_type.get(), H5T_VARIABLE), path);
-    SLIM_H5_CHECK(H5Tset_cset(memory_type.get(), H5Tget_cset(file_type.get())), path);
-    char* text = nullptr;
-    SLIM_H5_CHECK(H5Aread(attribute.get(), memory_type.get(), &text), path);
-    std::string value = text ? text : "";
-    H5free_memory(text);
-    return value;
-  }
-  const size_t size = H5Tget_size(file_type.get());
-  std::string value(size, '\0');
-  SLIM_H5_CHECK(H5Aread(attribute.get(), file_type.get(), value.data()), path);
-  return value.substr(0, value.find('\0'));
-}
-
-std::vector<std::string> ReadStringArrayAttribute(hid_t object, const char* name,
-                                                  const std::string& path) {
-  Hdf5Handle attribute(SLIM_H5_CHECK(H5Aopen(object, name, H5P_DEFAULT), path), H5Aclose);
-  Hdf5Handle file_type(SLIM_H5_CHECK(H5Aget_type(attribute.get()), path), H5Tclose);
-  Hdf5Handle space(SLIM_H5_CHECK(H5Aget_space(attribute.get()), path), H5Sclose);
-  const hssize_t count = SLIM_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), path);
-  if (H5Tget_class(file_type.get()) != H5T_STRING || H5Tis_variable_str(file_type.get()) <= 0) {
-    throw DataError(path + ": attribute '" + name +
-                    "' must be an array of variable-length strings." + kLayoutHint);
-  }
-  Hdf5Handle memory_type(SLIM_H5_CHECK(H5Tcopy(H5T_C_S1), path), H5Tclose);
-  SLIM_H5_CHECK(H5Tset_size(memory_type.get(), H5T_VARIABLE), path);
-  SLIM_H5_CHECK(H5Tset_cset(memory_type.get(), H5Tget_cset(file_type.get())), path);
-  std::vector<char*> texts(count, nullptr);
-  SLIM_H5_CHECK(H5Aread(attribute.get(), memory_type.get(), texts.data()), path);
-  std::vector<std::string> values;
-  for (char* text : texts) {
-    values.emplace_back(text ? text : "");
-    H5free_memory(text);
-  }
-  return values;
 }
 
 std::vector<float> ReadFloatArrayAttribute(hid_t object, const char* name,

@@ -6,8 +6,9 @@
 namespace slim::launcher {
 
 namespace {
-const std::vector<std::string> kOptions = {"--set",     "--output-dir", "--resume",
-                                           "--dry-run", "--help",       "--version"};
+const std::vector<std::string> kOptions = {
+    "--set", "--output-dir", "--resume", "--resume-weights-only", "--dry-run", "--help",
+    "--version"};
 }  // namespace
 
 std::string UsageText() {
@@ -21,8 +22,12 @@ options:
   --set KEY.PATH=VALUE   override a config key, e.g. --set TrainConfig.epochs=3
                          (repeatable; the value is parsed as YAML)
   --output-dir DIR       write outputs to DIR instead of Global.output_dir
-  --resume auto|none     auto (default): continue from the output directory's newest
-                         checkpoint when there is one; none: start over
+  --resume auto|none|PATH
+                         auto (default): continue from the newest valid checkpoint in
+                         OUTPUT_DIR/checkpoints when there is one; none: start over (old
+                         checkpoints are moved aside); PATH: continue from that file
+  --resume-weights-only  take only the model weights that match from the checkpoint and
+                         train from step 0 with a fresh optimizer
   --dry-run              validate the config, load the model and data headers, print the
                          resolved config and the plan, and exit without training
   --help                 show this text
@@ -53,6 +58,8 @@ CommandLine ParseCommandLine(int argc, char** argv) {
       command.output_dir = value_of(i, argument);
     } else if (argument == "--resume") {
       command.resume = value_of(i, argument);
+    } else if (argument == "--resume-weights-only") {
+      command.resume_weights_only = true;
     } else if (argument.rfind("--", 0) == 0) {
       const std::string nearest = config::NearestWord(argument, kOptions);
       throw ConfigError("unknown option " + argument +
@@ -64,6 +71,10 @@ CommandLine ParseCommandLine(int argc, char** argv) {
       throw ConfigError("unexpected argument '" + argument +
                         "': slim-train takes one config file; see slim-train --help");
     }
+  }
+  if (command.resume_weights_only && command.resume == "none") {
+    throw ConfigError("--resume-weights-only needs a checkpoint: use it with --resume auto or "
+                      "--resume PATH, not --resume none");
   }
   if (command.config_file.empty() && !command.help && !command.version) {
     throw ConfigError("no config file given; usage: slim-train CONFIG.yaml [options]");

@@ -14,6 +14,9 @@ struct CommandLine {
   std::string output_dir;
   // --resume auto|none|PATH. Default auto.
   std::string resume = "auto";
+  // --resume-weights-only: load only the matching model weights of the checkpoint and
+  // start training from step 0.
+  bool resume_weights_only = false;
   bool dry_run = false;
   bool help = false;
   bool version = false;

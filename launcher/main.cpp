@@ -12,6 +12,7 @@
 #include "runtime/comm/mpi_session.h"
 #include "runtime/errors.h"
 #include "runtime/logging.h"
+#include "runtime/stop_signals.h"
 
 namespace {
 
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
     return static_cast<int>(failure.code);
   }
   slim::logging::SetRank(placement.rank);
+  slim::InstallStopSignalHandlers();
 
   std::unique_ptr<slim::launcher::PreparedJob> job;
   failure = Capture([&] { job = slim::launcher::PrepareJob(command, *session, placement); });
@@ -78,12 +80,13 @@ int main(int argc, char** argv) {
     return startup_code;  // every rank failed or saw a failure: MPI finalises normally
   }
 
-  failure = Capture([&] { slim::launcher::RunJob(command, placement, *job); });
+  int exit_code = 0;
+  failure = Capture([&] { exit_code = slim::launcher::RunJob(command, placement, *job); });
   if (failure.code != slim::ExitCode::kSuccess) {
     slim::logging::Error(failure.message);
     // Other ranks may be waiting in a collective for this one: end the whole job.
     if (placement.world_size > 1) slim::comm::MpiSession::AbortJob(static_cast<int>(failure.code));
     return static_cast<int>(failure.code);
   }
-  return 0;
+  return exit_code;
 }

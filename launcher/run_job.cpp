@@ -1,5 +1,7 @@
 #include "launcher/run_job.h"
 
+#include "launcher/resume_selection.h"
+#include "runtime/checkpoint/state_capture.h"
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -55,8 +57,11 @@ void SetIntraOpThreads(const config::GlobalOptions& global, int local_size) {
 }
 
 void PrintPlan(const config::Config& config, const comm::ProcessPlacement& placement,
-               const torch::Device& device, const torch::jit::Module& model,
-               const data::DatasetInfo& train, const data::Hdf5Dataset* eval) {
+               const trainer::TrainingSetup& setup) {
+  const auto& train = setup.train_data->info();
+  const auto* eval = setup.eval_data.get();
+  const auto& device = setup.device;
+  const auto& model = setup.model;
   const auto plan = trainer::PlanTraining(config, train.size, placement.world_size);
   std::cout << "# resolved configuration\n" << config.resolved_yaml << "\n# plan\n"
             << "model: " << config.global.model << " (" << models::ParameterCount(model)
@@ -68,7 +73,35 @@ void PrintPlan(const config::Config& config, const comm::ProcessPlacement& place
             << ShapeText(train.sample_shape) << ")\n"
             << "eval data: " << (eval ? eval->info().path : std::string("none")) << "\n"
             << "steps: " << plan.total_steps << " of " << plan.global_batch
-            << " samples (" << plan.batches_per_epoch << " batches per epoch per rank)\n";
+            << " samples (" << plan.batches_per_epoch << " batches per epoch per rank)\n"
+            << "resume: "
+            << (setup.resume ? setup.resume_path + " (step " +
+                                   std::to_string(setup.resume->progress.step) + ")"
+                             : std::string("none, starting from step 0"))
+            << "\n";
+}
+
+// Loads the checkpoint's model state into `model` (all of it, or only the matching
+// weights with --resume-weights-only) and, for a full resume, hands it to the trainer.
+void ApplyCheckpoint(checkpoint::LoadedCheckpoint& loaded, const CommandLine& command, int rank,
+                     torch::jit::Module& model, trainer::TrainingSetup& setup) {
+  if (rank == 0) {
+    for (const auto& reason : loaded.skipped) logging::Warning("skipped " + reason);
+  }
+  if (command.resume_weights_only) {
+    const auto skipped = checkpoint::RestoreMatchingWeights(loaded.state, model);
+    logging::Info("--resume-weights-only: loaded the weights of " + loaded.path + " (" +
+                  std::to_string(skipped.size()) + " tensor(s) did not match and keep their "
+                  "initial values); training starts at step 0");
+    if (rank == 0) {
+      for (const auto& name : skipped) logging::Warning("not loaded from the checkpoint: " + name);
+    }
+    return;
+  }
+  CheckResumable(loaded, model, *setup.config);
+  checkpoint::RestoreModel(loaded.state, model);
+  setup.resume_path = loaded.path;
+  setup.resume = std::make_shared<const checkpoint::CheckpointState>(std::move(loaded.state));
 }
 
 void PrepareOutputDir(const config::Config& config) {
@@ -93,11 +126,6 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   if (!command.output_dir.empty()) overrides.push_back("Global.output_dir=" + command.output_dir);
   job->config = config::LoadConfig(command.config_file, overrides);
   const config::Config& config = job->config;
-  if (command.resume != "auto" && command.resume != "none") {
-    throw ConfigError("--resume " + command.resume +
-                      ": resuming from a checkpoint file is not available in this version; "
-                      "use --resume auto or none");
-  }
   SetIntraOpThreads(config.global, placement.local_size);
   job->comm = session.World(std::chrono::milliseconds(
       static_cast<int64_t>(config.global.comm_timeout_s * 1000)));
@@ -110,6 +138,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
     CheckSameClasses(train_data->info(), eval_data->info());
   }
   const auto& info = train_data->info();
+  job->setup.config = &job->config;
   const models::ModelShape shape{InputShape(config, info),
                                  static_cast<int64_t>(info.class_names.size())};
   trainer::PlanTraining(config, info.size, placement.world_size);  // throws if data too small
@@ -120,10 +149,11 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   auto example = data::BatchTransform(info, data::AugmentSettings{})
                      .Apply(train_data->ReadInputs(first), first, 0);
   models::CheckModelOutput(model, config.global.model, example, shape.num_classes);
+  auto resume = FindResumeCheckpoint(command, config);
+  if (resume) ApplyCheckpoint(*resume, command, placement.rank, model, job->setup);
   model.to(device);
 
   trainer::TrainingSetup& setup = job->setup;
-  setup.config = &job->config;
   setup.comm = job->comm.get();
   setup.device = device;
   setup.model = model;
@@ -133,19 +163,26 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   return job;
 }
 
-void RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
-            PreparedJob& job) {
+int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
+           PreparedJob& job) {
   const auto& setup = job.setup;
   if (command.dry_run) {
-    if (placement.rank == 0) {
-      PrintPlan(job.config, placement, setup.device, setup.model, setup.train_data->info(),
-                setup.eval_data.get());
-    }
-    return;
+    if (placement.rank == 0) PrintPlan(job.config, placement, setup);
+    return 0;
   }
-  if (command.resume == "none") logging::Info("--resume none: starting from scratch");
+  const std::string checkpoints = checkpoint::CheckpointDirectory(job.config.global.output_dir);
+  if (command.resume == "none") {
+    logging::Info("--resume none: starting from scratch");
+    const std::string moved = placement.rank == 0 ? checkpoint::MoveAsideCheckpoints(checkpoints) : "";
+    if (!moved.empty()) logging::Info("the previous checkpoints were moved to " + moved);
+  } else if (!setup.resume && !command.resume_weights_only) {
+    logging::Info("no checkpoint in " + checkpoints + ": starting from scratch");
+  }
   if (placement.rank == 0) PrepareOutputDir(job.config);
-  trainer::Train(setup);
+  const auto outcome = trainer::Train(setup);
+  return outcome == trainer::TrainingOutcome::kStopped
+             ? static_cast<int>(ExitCode::kStoppedForRequeue)
+             : 0;
 }
 
 }  // namespace slim::launcher

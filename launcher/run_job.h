@@ -17,15 +17,16 @@ struct PreparedJob {
   trainer::TrainingSetup setup;
 };
 
-// Start-up: reads the config, opens the data, loads and checks the model, creates the
-// communicator. Does no collective besides creating the communicator. Throws SlimError
+// Start-up: reads the config, opens the data, loads and checks the model, reads and
+// checks the checkpoint to resume from, creates the communicator. Does no collective besides creating the communicator. Throws SlimError
 // subclasses for everything a user can cause.
 std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
                                         const comm::MpiSession& session,
                                         const comm::ProcessPlacement& placement);
 
-// Prints the plan (--dry-run) or trains. Collective over all ranks.
-void RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
+// Prints the plan (--dry-run) or trains. Returns the exit code: 0, or 75 when a stop
+// signal ended training after a checkpoint. Collective over all ranks.
+int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
             PreparedJob& job);
 
 }  // namespace slim::launcher

@@ -1,6 +1,8 @@
 #include "runtime/fault_injection.h"
 
 #include <chrono>
+#include <csignal>
+#include <map>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
@@ -17,13 +19,23 @@ FaultInjector::FaultInjector(int rank) {
   int64_t step = 0;
   std::string mode;
   char colon1 = 0, colon2 = 0;
+  static const std::map<std::string, Mode> kModes = {{"exit", Mode::kExit},
+                                                     {"hang", Mode::kHang},
+                                                     {"raise", Mode::kRaise},
+                                                     {"sigterm", Mode::kSigterm},
+                                                     {"kill_in_write", Mode::kKillInWrite}};
   if (!(in >> fault_rank >> colon1 >> step >> colon2) || colon1 != ':' || colon2 != ':' ||
-      !std::getline(in, mode) || (mode != "exit" && mode != "hang" && mode != "raise")) {
+      !std::getline(in, mode) || !kModes.count(mode)) {
     throw ConfigError(std::string(kFaultEnvVariable) + "='" + setting +
-                      "': expected RANK:STEP:MODE with MODE exit, hang or raise");
+                      "': expected RANK:STEP:MODE with MODE exit, hang, raise, sigterm or "
+                      "kill_in_write");
   }
   if (fault_rank != rank) return;
-  fault_ = Fault{step, mode == "exit" ? Mode::kExit : mode == "hang" ? Mode::kHang : Mode::kRaise};
+  fault_ = Fault{step, kModes.at(mode)};
+}
+
+void FaultInjector::InCheckpointWrite(int64_t step) const {
+  if (fault_ && fault_->mode == Mode::kKillInWrite && fault_->step == step) raise(SIGKILL);
 }
 
 void FaultInjector::AtStep(int64_t step) const {
@@ -36,6 +48,11 @@ void FaultInjector::AtStep(int64_t step) const {
     case Mode::kRaise:
       throw ModelError("fault injected by " + std::string(kFaultEnvVariable) + " at step " +
                        std::to_string(step));
+    case Mode::kSigterm:
+      raise(SIGTERM);
+      return;
+    case Mode::kKillInWrite:
+      return;
   }
 }
 

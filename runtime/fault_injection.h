@@ -1,8 +1,10 @@
 // Deliberate failures for tests of the failure paths: a rank that dies, hangs or raises
 // at a given step. Off unless the environment variable named kFaultEnvVariable is set,
 // as "RANK:STEP:MODE" with MODE one of exit (the process dies without a word, like a
-// SIGKILL'd rank), hang (the rank stops responding) or raise (the rank throws a
-// ModelError). This is the only environment knob SlimTrain reads.
+// SIGKILL'd rank), hang (the rank stops responding), raise (the rank throws a
+// ModelError), sigterm (the rank sends itself SIGTERM, as Slurm would) or kill_in_write
+// (the rank SIGKILLs itself halfway through writing the checkpoint of that step). This is
+// the only environment knob SlimTrain reads.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +21,11 @@ class FaultInjector {
   explicit FaultInjector(int rank);
   // Fails as configured when this rank reaches `step` (1-based); otherwise returns.
   void AtStep(int64_t step) const;
+  // Called halfway through writing the checkpoint of `step`: kill_in_write dies here.
+  void InCheckpointWrite(int64_t step) const;
 
  private:
-  enum class Mode { kExit, kHang, kRaise };
+  enum class Mode { kExit, kHang, kRaise, kSigterm, kKillInWrite };
   struct Fault {
     int64_t step;
     Mode mode;

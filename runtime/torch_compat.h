@@ -5,6 +5,9 @@
 
 #include <torch/version.h>
 
+#include <torch/types.h>
+
+#include <sstream>
 #include <string>
 
 namespace slim::compat {
@@ -13,6 +16,14 @@ namespace slim::compat {
 inline std::string TorchVersionString() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
          std::to_string(TORCH_VERSION_PATCH);
+}
+
+// The key under which torch::optim::Optimizer::state() keeps `parameter`'s state (the
+// address of its TensorImpl, formatted as LibTorch's own optimizers format it).
+inline std::string OptimizerStateKey(const torch::Tensor& parameter) {
+  std::ostringstream key;
+  key << parameter.unsafeGetTensorImpl();
+  return key.str();
 }
 
 }  // namespace slim::compat

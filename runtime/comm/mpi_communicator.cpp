@@ -21,13 +21,16 @@ MPI_Datatype MpiTypeOf(torch::ScalarType type) {
       return MPI_INT32_T;
     case torch::kInt64:
       return MPI_INT64_T;
+    case torch::kUInt8:
+    case torch::kBool:
+      return MPI_UINT8_T;
     case torch::kFloat16:
     case torch::kBFloat16:
       return MPI_UINT16_T;  // moved as raw bits, reduced in float32
     default:
       throw CommError(std::string("the MPI communicator does not support dtype ") +
                       c10::toString(type) +
-                      "; use float32, float64, bfloat16, float16, int32 or int64");
+                      "; use float32, float64, bfloat16, float16, int32, int64, uint8 or bool");
   }
 }
 

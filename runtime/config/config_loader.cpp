@@ -231,6 +231,16 @@ double GetMetric(ConfigSection& section, const std::string& key) {
   return value;
 }
 
+void ParseCheckpoint(ConfigSection section, CheckpointOptions& out) {
+  out.every_iter = section.Get<int64_t>("every_iter", out.every_iter);
+  section.CheckRange<int64_t>("every_iter", out.every_iter, 0, kMaxInt);
+  out.every_minutes = section.Get<double>("every_minutes", out.every_minutes);
+  section.CheckRange<double>("every_minutes", out.every_minutes, 0, 1e9);
+  out.keep = section.Get<int64_t>("keep", out.keep);
+  section.CheckRange<int64_t>("keep", out.keep, 1, kMaxInt);
+  section.RejectUnknownKeys();
+}
+
 void ParseTrain(ConfigSection section, TrainOptions& out) {
   out.train_iter = section.Get<int64_t>("train_iter", 0);
   section.CheckRange<int64_t>("train_iter", out.train_iter, 0, kMaxInt);
@@ -248,6 +258,7 @@ void ParseTrain(ConfigSection section, TrainOptions& out) {
   section.CheckRange<double>("bucket_cap_mb", out.bucket_cap_mb, 0.001, 4096);
   out.learning_rate = ParseLearningRate(section, out.learning_rate.learning_rate);
   ParseOptimizer(section.Section("optimizer_builder"), out.optimizer);
+  ParseCheckpoint(section.Section("checkpoint"), out.checkpoint);
   section.RejectUnknownKeys();
 }
 

@@ -98,6 +98,18 @@ struct OptimizerOptions {
   double grad_clip_norm = 0;
 };
 
+// TrainConfig.checkpoint: when HDF5 checkpoints are written (docs/checkpoints.md). A
+// checkpoint is also written at the end of training and when a stop signal arrives.
+struct CheckpointOptions {
+  // every_iter: every this many optimizer steps; 0 = not by step count. Default 0.
+  int64_t every_iter = 0;
+  // every_minutes: when this many minutes passed since the last one (rank 0's clock);
+  // 0 = not by time. Default 30: a preempted run loses at most half an hour.
+  double every_minutes = 30;
+  // keep: how many of the newest checkpoints stay on disk. Default 3.
+  int64_t keep = 3;
+};
+
 // TrainConfig: how long and how to train.
 struct TrainOptions {
   // epochs: passes over the training data. Default 1 unless train_iter is set.
@@ -119,6 +131,7 @@ struct TrainOptions {
   double bucket_cap_mb = 25;
   LrScheduleOptions learning_rate;
   OptimizerOptions optimizer;
+  CheckpointOptions checkpoint;
 };
 
 // The whole parsed configuration.

@@ -12,14 +12,19 @@ namespace slim::trainer {
 // one. Each line is flushed as written, so a crash loses at most the line in progress.
 class MetricsLog {
  public:
-  // Creates or truncates `path`. Throws ConfigError when it cannot be written.
-  explicit MetricsLog(const std::string& path);
+  // Opens `path` keeping its first `keep_lines` lines (those a resumed checkpoint had
+  // seen) and dropping the rest; 0 starts a new file. Throws ConfigError when it cannot
+  // be written.
+  MetricsLog(const std::string& path, int64_t keep_lines);
   // Writes `event` as one line.
   void Write(const nlohmann::json& event);
+  // Lines in the file so far.
+  int64_t LinesWritten() const { return lines_; }
 
  private:
   std::string path_;
   std::ofstream out_;
+  int64_t lines_ = 0;
 };
 
 }  // namespace slim::trainer

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -9,6 +10,9 @@
 
 #include "data/batch_loader.h"
 #include "data/distributed_sampler.h"
+#include "runtime/checkpoint/checkpoint_directory.h"
+#include "runtime/checkpoint/checkpoint_writer.h"
+#include "runtime/checkpoint/state_capture.h"
 #include "runtime/ddp/gradient_bucketer.h"
 #include "runtime/ddp/module_sync.h"
 #include "runtime/errors.h"
@@ -20,6 +24,9 @@
 #include "runtime/trainer/lr_schedule.h"
 #include "runtime/trainer/metrics_log.h"
 #include "runtime/trainer/optimizer_factory.h"
+#include "runtime/trainer/rank_state.h"
+#include "runtime/trainer/resume_point.h"
+#include "runtime/trainer/step_agreement.h"
 
 namespace slim::trainer {
 
@@ -32,6 +39,16 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The current time in UTC as ISO 8601, e.g. 2026-11-21T10:00:00Z.
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::ostringstream out;
+  out << std::put_time(&utc, "%Y-%m-%dT%H:%M:%SZ");
+  return out.str();
+}
+
 std::string Fixed(double value, int digits) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;
@@ -42,7 +59,7 @@ std::string Fixed(double value, int digits) {
 class TrainingRun {
  public:
   explicit TrainingRun(TrainingSetup setup);
-  void Run();
+  TrainingOutcome Run();
 
  private:
   // Runs the accumulate_steps micro-batches of one optimizer step; returns the summed
@@ -53,6 +70,15 @@ class TrainingRun {
   // Evaluates (collective); returns true when target_metric is reached.
   bool EvaluateAndKeepBest(int64_t step);
   void WriteReport(int64_t steps_done, bool stopped_early);
+  // Continues from setup_.resume: optimizer state, data position, step, RNG, logging
+  // window and best metric.
+  void Resume(const checkpoint::CheckpointState& saved);
+  // Snapshots the whole training state after `steps_done` steps and hands it to the
+  // background writer (rank 0). Collective: averages BatchNorm statistics and gathers
+  // per-rank values.
+  void SaveCheckpoint(int64_t steps_done, bool finished);
+  // Waits until the last checkpoint is on disk (rank 0), then for all ranks.
+  void FinishCheckpoints();
   bool WritesOutputs() const { return comm_.Rank() == 0; }
   std::string OutputPath(const std::string& name) const {
     return (std::filesystem::path(options_.global.output_dir) / name).string();
@@ -70,7 +96,12 @@ class TrainingRun {
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<MetricsLog> metrics_;
   FaultInjector faults_;
+  StepAgreement agreement_;
+  std::unique_ptr<checkpoint::CheckpointWriter> writer_;  // rank 0
 
+  int64_t first_step_ = 0;
+  bool finished_ = false;      // resumed from the checkpoint of a run that had ended
+  int64_t last_checkpoint_step_ = -1;
   int64_t micro_batch_ = 0;  // micro-batches consumed since the start of training
   int64_t loaded_epoch_ = -1;
   // Logging window.
@@ -84,6 +115,7 @@ class TrainingRun {
   int64_t best_step_ = -1;
   EvalResult last_eval_;
   bool evaluated_ = false;
+  int64_t last_eval_step_ = -1;
 };
 
 TrainingRun::TrainingRun(TrainingSetup setup)
@@ -103,7 +135,8 @@ TrainingRun::TrainingRun(TrainingSetup setup)
                                        options_.global.augment.horizontal_flip,
                                        static_cast<uint64_t>(options_.global.seed)}),
               options_.global.loader_threads, options_.global.prefetch_batches),
-      faults_(comm_.Rank()) {
+      faults_(comm_.Rank()),
+      agreement_(options_.train.checkpoint, comm_) {
   ddp::BroadcastModelState(model_, comm_);
   auto parameters = models::TrainableParameters(model_);
   optimizer_ = BuildOptimizer(options_.train.optimizer, parameters,
@@ -115,7 +148,92 @@ TrainingRun::TrainingRun(TrainingSetup setup)
         setup_.eval_data, comm_, setup_.device, options_.global.eval_batch_size,
         options_.global.loader_threads, options_.global.prefetch_batches);
   }
-  if (WritesOutputs()) metrics_ = std::make_unique<MetricsLog>(OutputPath("metrics.jsonl"));
+  window_loss_ = 0;
+  if (setup_.resume) Resume(*setup_.resume);
+  if (WritesOutputs()) {
+    const int64_t keep_lines = setup_.resume ? setup_.resume->trainer.metrics_lines : 0;
+    metrics_ = std::make_unique<MetricsLog>(OutputPath("metrics.jsonl"), keep_lines);
+    writer_ = std::make_unique<checkpoint::CheckpointWriter>(
+        checkpoint::CheckpointDirectory(options_.global.output_dir),
+        options_.train.checkpoint.keep,
+        [this](int64_t step) { faults_.InCheckpointWrite(step); });
+  }
+}
+
+void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
+  // Every rank read the checkpoint itself: make sure they all took the same one.
+  auto steps = torch::tensor({saved.progress.step, -saved.progress.step}, torch::kInt64);
+  comm_.AllReduceSync(steps, comm::ReduceOp::kMax);
+  if (steps[0].item<int64_t>() != -steps[1].item<int64_t>()) {
+    throw CommError("the ranks resumed from different checkpoints (steps " +
+                    std::to_string(-steps[1].item<int64_t>()) + " to " +
+                    std::to_string(steps[0].item<int64_t>()) +
+                    "); the output directory must be on a file system all ranks share");
+  }
+  checkpoint::RestoreOptimizer(saved, *optimizer_, model_);
+  const auto point = ResumePointFor(saved.progress, plan_.batches_per_epoch,
+                                    options_.global.batch_size * comm_.Size(),
+                                    options_.train.accumulate_steps);
+  if (!point.exact) logging::Warning(point.note);
+  first_step_ = point.step;
+  micro_batch_ = point.micro_batch;
+  finished_ = saved.trainer.finished;
+  last_checkpoint_step_ = saved.progress.step;
+  best_top1_ = saved.trainer.best_top1;
+  best_step_ = saved.trainer.best_step;
+  const bool same_ranks = saved.world_size == comm_.Size() && point.exact;
+  if (same_ranks) {
+    window_loss_ = saved.trainer.window_loss.at(comm_.Rank());
+    window_steps_ = saved.trainer.window_steps;
+  } else if (comm_.Rank() == 0) {
+    for (double loss : saved.trainer.window_loss) window_loss_ += loss;
+    window_steps_ = saved.trainer.window_steps;
+  }
+  RestoreCpuGeneratorState(saved.cpu_rng_states, comm_.Rank());
+  logging::Info("resuming from " + setup_.resume_path + " at step " + std::to_string(first_step_) +
+                " (epoch " + std::to_string(micro_batch_ / plan_.batches_per_epoch) + ", written by " +
+                std::to_string(saved.world_size) + " rank(s) on " + saved.created + ")");
+}
+
+void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
+  const auto start = Clock::now();
+  ddp::AverageBuffers(model_, comm_);
+  const auto rng_states = GatherCpuGeneratorStates(comm_);
+  const auto window_losses = GatherValues(window_loss_, comm_);
+  agreement_.MarkCheckpointed();
+  last_checkpoint_step_ = steps_done;
+  if (!WritesOutputs()) return;
+  auto state = std::make_shared<checkpoint::CheckpointState>();
+  state->libtorch_version = compat::TorchVersionString();
+  state->world_size = comm_.Size();
+  state->created = UtcNow();
+  state->model_reference = setup_.model_reference;
+  state->config_yaml = options_.resolved_yaml;
+  auto& progress = state->progress;
+  progress.step = steps_done;
+  progress.micro_batch = micro_batch_;
+  progress.batches_per_epoch = plan_.batches_per_epoch;
+  progress.global_micro_batch = options_.global.batch_size * comm_.Size();
+  progress.accumulate_steps = options_.train.accumulate_steps;
+  progress.epoch = micro_batch_ / plan_.batches_per_epoch;
+  progress.samples_seen = micro_batch_ * progress.global_micro_batch;
+  progress.learning_rate =
+      LearningRateAt(options_.train.learning_rate, std::max<int64_t>(steps_done - 1, 0),
+                     plan_.total_steps);
+  state->trainer = {window_losses, window_steps_, best_top1_, best_step_,
+                    metrics_->LinesWritten(), finished};
+  checkpoint::CaptureModel(model_, *state);
+  checkpoint::CaptureOptimizer(*optimizer_, options_.train.optimizer.type, model_, *state);
+  state->cpu_rng_states = rng_states;
+  writer_->Start(std::move(state));
+  logging::Info("checkpoint at step " + std::to_string(steps_done) + ": training paused " +
+                Fixed(SecondsSince(start) * 1000, 1) + " ms for the snapshot; writing in the "
+                "background");
+}
+
+void TrainingRun::FinishCheckpoints() {
+  if (writer_) writer_->Wait();
+  comm_.Barrier()->Wait(comm_.DefaultTimeout());
 }
 
 data::Batch TrainingRun::NextBatch() {
@@ -193,6 +311,7 @@ bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
   ddp::AverageBuffers(model_, comm_);
   last_eval_ = evaluator_->Evaluate(model_);
   evaluated_ = true;
+  last_eval_step_ = step;
   logging::Info("eval at step " + std::to_string(step) + ": loss " + Fixed(last_eval_.loss, 4) +
                 " top1 " + Fixed(last_eval_.top1, 4) + " on " +
                 std::to_string(last_eval_.samples) + " samples");
@@ -209,28 +328,41 @@ bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
   return !std::isnan(target) && last_eval_.top1 >= target;
 }
 
-void TrainingRun::Run() {
+TrainingOutcome TrainingRun::Run() {
   logging::Info("training " + setup_.model_reference + " on " + std::to_string(comm_.Size()) +
                 " rank(s): " + std::to_string(plan_.total_steps) + " steps of " +
                 std::to_string(plan_.global_batch) + " samples, " +
                 std::to_string(bucketer_->BucketCount()) + " gradient bucket(s)");
   run_start_ = window_start_ = Clock::now();
-  bool stopped_early = false;
-  int64_t step = 0;
-  for (; step < plan_.total_steps && !stopped_early; ++step) {
+  bool stop_loop = finished_;
+  int64_t step = first_step_;
+  for (; step < plan_.total_steps && !stop_loop; ++step) {
     const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
+    agreement_.Launch();
     faults_.AtStep(step + 1);
     const double step_loss = Step(step);
     MaybeLog(step, step_loss, epoch);
     const int64_t done = step + 1;
     const int64_t eval_iter = options_.train.eval_iter;
     if (evaluator_ && eval_iter > 0 && done % eval_iter == 0 && done != plan_.total_steps) {
-      stopped_early = EvaluateAndKeepBest(done);
-      if (stopped_early) logging::Info("target_metric reached; stopping early");
+      stop_loop = EvaluateAndKeepBest(done);
+      if (stop_loop) logging::Info("target_metric reached; stopping early");
     }
+    const auto decision = agreement_.Collect(done);
+    if (decision.stop) {
+      SaveCheckpoint(done, /*finished=*/stop_loop || done == plan_.total_steps);
+      FinishCheckpoints();
+      logging::Info("stopped by a signal after step " + std::to_string(done) +
+                    "; resume with the same command (exit code 75)");
+      return TrainingOutcome::kStopped;
+    }
+    // The final checkpoint below covers the last step.
+    if (decision.checkpoint && !stop_loop && done != plan_.total_steps) SaveCheckpoint(done, false);
   }
   train_seconds_ = SecondsSince(run_start_);
-  if (evaluator_ && !stopped_early) {
+  const bool stopped_early = step < plan_.total_steps;
+  if (!finished_) SaveCheckpoint(step, /*finished=*/true);
+  if (evaluator_ && last_eval_step_ != step) {
     EvaluateAndKeepBest(step);
   } else if (!evaluator_) {
     ddp::AverageBuffers(model_, comm_);
@@ -239,9 +371,10 @@ void TrainingRun::Run() {
     model_.save(OutputPath("model.pt"));
     WriteReport(step, stopped_early);
   }
-  comm_.Barrier()->Wait(comm_.DefaultTimeout());
+  FinishCheckpoints();
   logging::Info("done in " + Fixed(SecondsSince(run_start_), 1) + " s; outputs in " +
                 options_.global.output_dir);
+  return TrainingOutcome::kCompleted;
 }
 
 void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early) {
@@ -296,6 +429,6 @@ TrainingPlan PlanTraining(const config::Config& config, int64_t train_size, int 
   return plan;
 }
 
-void Train(TrainingSetup setup) { TrainingRun(std::move(setup)).Run(); }
+TrainingOutcome Train(TrainingSetup setup) { return TrainingRun(std::move(setup)).Run(); }
 
 }  // namespace slim::trainer

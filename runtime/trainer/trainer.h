@@ -8,6 +8,7 @@
 #include <string>
 
 #include "data/hdf5_dataset.h"
+#include "runtime/checkpoint/checkpoint_state.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/config/options.h"
 
@@ -22,6 +23,9 @@ struct TrainingSetup {
   std::string model_reference;
   std::shared_ptr<const data::Hdf5Dataset> train_data;
   std::shared_ptr<const data::Hdf5Dataset> eval_data;
+  // The checkpoint to continue from (its model state is already in `model`), or null.
+  std::shared_ptr<const checkpoint::CheckpointState> resume;
+  std::string resume_path;
 };
 
 // Steps and batches a run will take, computed the same way by --dry-run and training.
@@ -35,8 +39,15 @@ struct TrainingPlan {
 // too small for one global batch.
 TrainingPlan PlanTraining(const config::Config& config, int64_t train_size, int world_size);
 
-// Trains setup.model in place and writes metrics.jsonl, model.pt, model_best.pt and
-// report.json under Global.output_dir (rank 0). Collective over setup.comm.
-void Train(TrainingSetup setup);
+// How a training run ended.
+enum class TrainingOutcome {
+  kCompleted,  // all steps done (or target_metric reached); outputs written
+  kStopped,    // a stop signal arrived; a checkpoint was written; exit for requeue
+};
+
+// Trains setup.model in place and writes metrics.jsonl, model.pt, model_best.pt,
+// report.json and checkpoints/ under Global.output_dir (rank 0). Continues from
+// setup.resume when set. Collective over setup.comm.
+TrainingOutcome Train(TrainingSetup setup);
 
 }  // namespace slim::trainer

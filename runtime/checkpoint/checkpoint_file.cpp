@@ -1,0 +1,311 @@
+#include "runtime/checkpoint/checkpoint_file.h"
+
+#include <filesystem>
+
+#include "data/hdf5_io.h"
+#include "runtime/errors.h"
+
+namespace slim::checkpoint {
+
+namespace {
+
+using data::Hdf5Handle;
+
+// Root attribute naming the file kind, so a foreign HDF5 file is told apart.
+constexpr const char* kFormatName = "slimtrain-checkpoint";
+// Largest chunk written; the checksum covers each chunk.
+constexpr int64_t kMaxChunkBytes = 64 << 20;
+
+// How a tensor dtype is stored: HDF5 file and memory types and the `dtype` attribute.
+// Half types are stored as their raw 16 bits (uint16) with dtype float16 / bfloat16.
+struct StoredType {
+  hid_t file_type;
+  hid_t memory_type;
+  const char* name;
+};
+
+const std::vector<std::pair<torch::ScalarType, StoredType>>& StoredTypes() {
+  static const std::vector<std::pair<torch::ScalarType, StoredType>> types = {
+      {torch::kFloat32, {H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, "float32"}},
+      {torch::kFloat64, {H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, "float64"}},
+      {torch::kFloat16, {H5T_STD_U16LE, H5T_NATIVE_UINT16, "float16"}},
+      {torch::kBFloat16, {H5T_STD_U16LE, H5T_NATIVE_UINT16, "bfloat16"}},
+      {torch::kInt64, {H5T_STD_I64LE, H5T_NATIVE_INT64, "int64"}},
+      {torch::kInt32, {H5T_STD_I32LE, H5T_NATIVE_INT32, "int32"}},
+      {torch::kInt8, {H5T_STD_I8LE, H5T_NATIVE_INT8, "int8"}},
+      {torch::kUInt8, {H5T_STD_U8LE, H5T_NATIVE_UINT8, "uint8"}},
+      {torch::kBool, {H5T_STD_U8LE, H5T_NATIVE_UINT8, "bool"}},
+  };
+  return types;
+}
+
+const StoredType& StoredTypeOf(torch::ScalarType type, const std::string& name) {
+  for (const auto& [scalar_type, stored] : StoredTypes()) {
+    if (scalar_type == type) return stored;
+  }
+  throw DataError(std::string("cannot checkpoint tensor '") + name + "' of dtype " +
+                  c10::toString(type));
+}
+
+torch::ScalarType ScalarTypeNamed(const std::string& dtype, const std::string& where) {
+  for (const auto& [scalar_type, stored] : StoredTypes()) {
+    if (dtype == stored.name) return scalar_type;
+  }
+  throw DataError(where + " has unknown dtype '" + dtype + "'");
+}
+
+Hdf5Handle CreateGroup(hid_t parent, const std::string& name, const std::string& path) {
+  return Hdf5Handle(
+      SLIM_H5_CHECK(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path),
+      H5Gclose);
+}
+
+Hdf5Handle OpenGroup(hid_t parent, const std::string& name, const std::string& path) {
+  if (H5Lexists(parent, name.c_str(), H5P_DEFAULT) <= 0) {
+    throw DataError("group '" + name + "' is missing");
+  }
+  return Hdf5Handle(SLIM_H5_CHECK(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), path), H5Gclose);
+}
+
+// Chunk dims for `dims`: whole rows along the first dimension, at most kMaxChunkBytes.
+std::vector<hsize_t> ChunkFor(const std::vector<hsize_t>& dims, int64_t element_bytes) {
+  std::vector<hsize_t> chunk = dims;
+  int64_t row_bytes = element_bytes;
+  for (size_t i = 1; i < dims.size(); ++i) row_bytes *= static_cast<int64_t>(dims[i]);
+  chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], kMaxChunkBytes / row_bytes));
+  return chunk;
+}
+
+// Writes `tensor` as dataset `name` with a checksum and a `dtype` attribute; a 0-d tensor
+// is stored with shape [1] and attribute scalar = 1 (HDF5 cannot checksum scalars).
+void WriteTensor(hid_t group, const std::string& name, const torch::Tensor& tensor,
+                 const std::string& path) {
+  const auto contiguous = tensor.contiguous();
+  const StoredType& stored = StoredTypeOf(contiguous.scalar_type(), name);
+  std::vector<hsize_t> dims(contiguous.sizes().begin(), contiguous.sizes().end());
+  if (dims.empty()) dims = {1};
+  data::DatasetStorage storage;
+  if (contiguous.numel() > 0) storage = {ChunkFor(dims, contiguous.element_size()), true};
+  data::WriteDataset(group, name.c_str(), stored.file_type, stored.memory_type, dims, storage,
+                     contiguous.data_ptr(), path);
+  Hdf5Handle dataset(SLIM_H5_CHECK(H5Dopen2(group, name.c_str(), H5P_DEFAULT), path), H5Dclose);
+  data::WriteStringAttribute(dataset.get(), "dtype", {stored.name}, /*scalar=*/true, path);
+  if (contiguous.dim() == 0) data::WriteInt64Attribute(dataset.get(), "scalar", 1, path);
+}
+
+torch::Tensor ReadTensor(hid_t group, const std::string& name, const std::string& path) {
+  Hdf5Handle dataset(SLIM_H5_CHECK(H5Dopen2(group, name.c_str(), H5P_DEFAULT), path), H5Dclose);
+  const auto type = ScalarTypeNamed(data::ReadStringAttribute(dataset.get(), "dtype", path),
+                                    "dataset '" + name + "'");
+  auto shape = data::DatasetShape(dataset.get(), path);
+  if (data::HasAttribute(dataset.get(), "scalar", path)) shape.clear();
+  auto tensor = torch::empty(shape, torch::TensorOptions().dtype(type));
+  if (tensor.numel() > 0) {
+    SLIM_H5_CHECK(H5Dread(dataset.get(), StoredTypeOf(type, name).memory_type, H5S_ALL, H5S_ALL,
+                          H5P_DEFAULT, tensor.data_ptr()),
+                  path);
+  }
+  return tensor;
+}
+
+void WriteTensors(hid_t parent, const std::string& group_name, const TensorMap& tensors,
+                  const std::string& path) {
+  Hdf5Handle group = CreateGroup(parent, group_name, path);
+  for (const auto& [name, tensor] : tensors) WriteTensor(group.get(), name, tensor, path);
+}
+
+herr_t CollectLinkName(hid_t, const char* name, const H5L_info_t*, void* names) {
+  static_cast<std::vector<std::string>*>(names)->emplace_back(name);
+  return 0;
+}
+
+std::vector<std::string> MemberNames(hid_t group, const std::string& path) {
+  std::vector<std::string> names;
+  SLIM_H5_CHECK(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, nullptr, CollectLinkName, &names),
+                path);
+  return names;
+}
+
+TensorMap ReadTensors(hid_t parent, const std::string& group_name, const std::string& path) {
+  Hdf5Handle group = OpenGroup(parent, group_name, path);
+  TensorMap tensors;
+  for (const auto& name : MemberNames(group.get(), path)) {
+    tensors[name] = ReadTensor(group.get(), name, path);
+  }
+  return tensors;
+}
+
+// Writes a group of groups of tensors (optimizer state, strategy state).
+void WriteNestedTensors(hid_t parent, const std::string& group_name,
+                        const std::map<std::string, TensorMap>& nested, const std::string& path) {
+  Hdf5Handle group = CreateGroup(parent, group_name, path);
+  for (const auto& [name, tensors] : nested) WriteTensors(group.get(), name, tensors, path);
+}
+
+std::map<std::string, TensorMap> ReadNestedTensors(hid_t parent, const std::string& group_name,
+                                                   const std::string& path) {
+  Hdf5Handle group = OpenGroup(parent, group_name, path);
+  std::map<std::string, TensorMap> nested;
+  for (const auto& name : MemberNames(group.get(), path)) {
+    nested[name] = ReadTensors(group.get(), name, path);
+  }
+  return nested;
+}
+
+void WriteProgress(hid_t file, const TrainingProgress& progress, const std::string& path) {
+  Hdf5Handle group = CreateGroup(file, "progress", path);
+  const hid_t id = group.get();
+  data::WriteInt64Attribute(id, "step", progress.step, path);
+  data::WriteInt64Attribute(id, "micro_batch", progress.micro_batch, path);
+  data::WriteInt64Attribute(id, "batches_per_epoch", progress.batches_per_epoch, path);
+  data::WriteInt64Attribute(id, "global_micro_batch", progress.global_micro_batch, path);
+  data::WriteInt64Attribute(id, "accumulate_steps", progress.accumulate_steps, path);
+  data::WriteInt64Attribute(id, "epoch", progress.epoch, path);
+  data::WriteInt64Attribute(id, "samples_seen", progress.samples_seen, path);
+  data::WriteDoubleAttribute(id, "learning_rate", progress.learning_rate, path);
+}
+
+TrainingProgress ReadProgress(hid_t file, const std::string& path) {
+  Hdf5Handle group = OpenGroup(file, "progress", path);
+  const hid_t id = group.get();
+  TrainingProgress progress;
+  progress.step = data::ReadInt64Attribute(id, "step", path);
+  progress.micro_batch = data::ReadInt64Attribute(id, "micro_batch", path);
+  progress.batches_per_epoch = data::ReadInt64Attribute(id, "batches_per_epoch", path);
+  progress.global_micro_batch = data::ReadInt64Attribute(id, "global_micro_batch", path);
+  progress.accumulate_steps = data::ReadInt64Attribute(id, "accumulate_steps", path);
+  progress.epoch = data::ReadInt64Attribute(id, "epoch", path);
+  progress.samples_seen = data::ReadInt64Attribute(id, "samples_seen", path);
+  progress.learning_rate = data::ReadDoubleAttribute(id, "learning_rate", path);
+  return progress;
+}
+
+void WriteTrainerValues(hid_t file, const TrainerValues& values, const std::string& path) {
+  Hdf5Handle group = CreateGroup(file, "trainer", path);
+  const hid_t id = group.get();
+  WriteTensor(id, "window_loss", torch::tensor(values.window_loss, torch::kFloat64), path);
+  data::WriteInt64Attribute(id, "window_steps", values.window_steps, path);
+  data::WriteDoubleAttribute(id, "best_top1", values.best_top1, path);
+  data::WriteInt64Attribute(id, "best_step", values.best_step, path);
+  data::WriteInt64Attribute(id, "metrics_lines", values.metrics_lines, path);
+  data::WriteInt64Attribute(id, "finished", values.finished, path);
+}
+
+TrainerValues ReadTrainerValues(hid_t file, const std::string& path) {
+  Hdf5Handle group = OpenGroup(file, "trainer", path);
+  const hid_t id = group.get();
+  TrainerValues values;
+  const auto window = ReadTensor(id, "window_loss", path);
+  values.window_loss.assign(window.data_ptr<double>(), window.data_ptr<double>() + window.numel());
+  values.window_steps = data::ReadInt64Attribute(id, "window_steps", path);
+  values.best_top1 = data::ReadDoubleAttribute(id, "best_top1", path);
+  values.best_step = data::ReadInt64Attribute(id, "best_step", path);
+  values.metrics_lines = data::ReadInt64Attribute(id, "metrics_lines", path);
+  values.finished = data::ReadInt64Attribute(id, "finished", path) != 0;
+  return values;
+}
+
+void WriteRootAttributes(hid_t file, const CheckpointState& state, const std::string& path) {
+  data::WriteStringAttribute(file, "format", {kFormatName}, true, path);
+  data::WriteInt64Attribute(file, "format_version", state.format_version, path);
+  data::WriteStringAttribute(file, "libtorch_version", {state.libtorch_version}, true, path);
+  data::WriteInt64Attribute(file, "world_size", state.world_size, path);
+  data::WriteStringAttribute(file, "created", {state.created}, true, path);
+  data::WriteStringAttribute(file, "model", {state.model_reference}, true, path);
+  data::WriteStringAttribute(file, "config", {state.config_yaml}, true, path);
+  data::WriteStringAttribute(file, "strategies", state.strategies, false, path);
+}
+
+void ReadRootAttributes(hid_t file, CheckpointState& state, const std::string& path) {
+  if (!data::HasAttribute(file, "format", path) ||
+      data::ReadStringAttribute(file, "format", path) != kFormatName) {
+    throw DataError("it is an HDF5 file but not a slim-train checkpoint (no format attribute '" +
+                    std::string(kFormatName) + "')");
+  }
+  state.format_version = data::ReadInt64Attribute(file, "format_version", path);
+  if (state.format_version != kFormatVersion) {
+    throw DataError("format_version " + std::to_string(state.format_version) +
+                    " is not the version this slim-train reads (" +
+                    std::to_string(kFormatVersion) + ")");
+  }
+  state.libtorch_version = data::ReadStringAttribute(file, "libtorch_version", path);
+  state.world_size = data::ReadInt64Attribute(file, "world_size", path);
+  state.created = data::ReadStringAttribute(file, "created", path);
+  state.model_reference = data::ReadStringAttribute(file, "model", path);
+  state.config_yaml = data::ReadStringAttribute(file, "config", path);
+  state.strategies = data::ReadStringArrayAttribute(file, "strategies", path);
+}
+
+void WriteFile(const std::string& path, const CheckpointState& state,
+               const std::function<void()>& after_model) {
+  data::ScopedHdf5ErrorSilencer quiet;
+  // Format versions from 1.8 on checksum the superblock and every object header.
+  Hdf5Handle access(SLIM_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), path), H5Pclose);
+  SLIM_H5_CHECK(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path);
+  Hdf5Handle file(
+      SLIM_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), path),
+      H5Fclose);
+  const hid_t id = file.get();
+  WriteRootAttributes(id, state, path);
+  WriteProgress(id, state.progress, path);
+  WriteTrainerValues(id, state.trainer, path);
+  {
+    Hdf5Handle model = CreateGroup(id, "model", path);
+    WriteTensors(model.get(), "parameters", state.parameters, path);
+    WriteTensors(model.get(), "buffers", state.buffers, path);
+  }
+  if (after_model) after_model();
+  {
+    Hdf5Handle optimizer = CreateGroup(id, "optimizer", path);
+    data::WriteStringAttribute(optimizer.get(), "type", {state.optimizer_type}, true, path);
+    WriteNestedTensors(optimizer.get(), "state", state.optimizer_state, path);
+  }
+  WriteTensors(id, "rng", {{"cpu", state.cpu_rng_states}}, path);
+  WriteNestedTensors(id, "strategies", state.strategy_state, path);
+  SLIM_H5_CHECK(H5Fflush(id, H5F_SCOPE_GLOBAL), path);
+  SLIM_H5_CHECK(file.Reset(), path);
+}
+
+}  // namespace
+
+int64_t WriteCheckpointFile(const std::string& path, const CheckpointState& state,
+                            const std::function<void()>& after_model) {
+  data::CommitAtomically(path, [&](const std::string& temporary) {
+    WriteFile(temporary, state, after_model);
+  });
+  return static_cast<int64_t>(std::filesystem::file_size(path));
+}
+
+CheckpointState ReadCheckpointFile(const std::string& path) {
+  const std::string name = "checkpoint '" + path + "'";
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    throw DataError(name + " does not exist or is not a file; check the --resume path");
+  }
+  data::ScopedHdf5ErrorSilencer quiet;
+  try {
+    if (H5Fis_hdf5(path.c_str()) <= 0) throw DataError("it is not an HDF5 file");
+    Hdf5Handle file(SLIM_H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path),
+                    H5Fclose);
+    const hid_t id = file.get();
+    CheckpointState state;
+    ReadRootAttributes(id, state, path);
+    state.progress = ReadProgress(id, path);
+    state.trainer = ReadTrainerValues(id, path);
+    Hdf5Handle model = OpenGroup(id, "model", path);
+    state.parameters = ReadTensors(model.get(), "parameters", path);
+    state.buffers = ReadTensors(model.get(), "buffers", path);
+    Hdf5Handle optimizer = OpenGroup(id, "optimizer", path);
+    state.optimizer_type = data::ReadStringAttribute(optimizer.get(), "type", path);
+    state.optimizer_state = ReadNestedTensors(optimizer.get(), "state", path);
+    auto rng = ReadTensors(id, "rng", path);
+    if (!rng.count("cpu")) throw DataError("dataset /rng/cpu is missing");
+    state.cpu_rng_states = rng.at("cpu");
+    state.strategy_state = ReadNestedTensors(id, "strategies", path);
+    return state;
+  } catch (const DataError& e) {
+    throw DataError(name + " is damaged, incomplete or not a checkpoint: " + e.what());
+  }
+}
+
+}  // namespace slim::checkpoint

@@ -1,0 +1,24 @@
+// One checkpoint as one self-describing HDF5 file (layout: docs/checkpoints.md).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "runtime/checkpoint/checkpoint_state.h"
+
+namespace slim::checkpoint {
+
+// Writes `state` to `path` crash-safely (temporary file, fsync, rename): `path` is either
+// absent or complete. Every dataset carries a Fletcher32 checksum and the file uses
+// HDF5's checksummed metadata. `after_model`, when set, is called once the model group
+// is in the temporary file (the hook fault injection uses to die mid-write). Returns the
+// bytes written. Throws DataError.
+int64_t WriteCheckpointFile(const std::string& path, const CheckpointState& state,
+                            const std::function<void()>& after_model = nullptr);
+
+// Reads and verifies the whole checkpoint at `path`: every dataset's checksum, the
+// format version and the presence of every group. Throws DataError("checkpoint PATH
+// ...: what is wrong") for a missing, truncated, damaged or foreign file.
+CheckpointState ReadCheckpointFile(const std::string& path);
+
+}  // namespace slim::checkpoint

@@ -1,0 +1,41 @@
+// Copying training state between the live model/optimizer and a CheckpointState.
+#pragma once
+
+#include <torch/optim.h>
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "runtime/checkpoint/checkpoint_state.h"
+
+namespace slim::checkpoint {
+
+// Copies the model's parameters and buffers (CPU, detached) into `state`.
+void CaptureModel(const torch::jit::Module& model, CheckpointState& state);
+
+// Copies the optimizer's per-parameter state into `state`, keyed by the parameter names
+// of `model`. `type` is the TrainConfig optimizer type (SGD, Momentum, Adam, AdamW).
+void CaptureOptimizer(const torch::optim::Optimizer& optimizer, const std::string& type,
+                      const torch::jit::Module& model, CheckpointState& state);
+
+// How the checkpoint's model state differs from `model`: one line per missing, extra
+// or differently shaped/typed tensor. Empty when they match.
+std::vector<std::string> ModelDifferences(const CheckpointState& state,
+                                          const torch::jit::Module& model);
+
+// Loads every parameter and buffer of the checkpoint into `model`. REQUIRES:
+// ModelDifferences(state, model) is empty.
+void RestoreModel(const CheckpointState& state, torch::jit::Module& model);
+
+// Loads the tensors whose name, shape and dtype match (--resume-weights-only); returns
+// one line per tensor left as it was.
+std::vector<std::string> RestoreMatchingWeights(const CheckpointState& state,
+                                                torch::jit::Module& model);
+
+// Rebuilds the optimizer's per-parameter state from `state`. REQUIRES: the optimizer was
+// built over `model`'s trainable parameters, of the checkpoint's optimizer type.
+void RestoreOptimizer(const CheckpointState& state, torch::optim::Optimizer& optimizer,
+                      const torch::jit::Module& model);
+
+}  // namespace slim::checkpoint

@@ -1,0 +1,43 @@
+#include "runtime/trainer/step_agreement.h"
+
+#include <csignal>
+#include <cstring>
+
+#include "runtime/logging.h"
+#include "runtime/stop_signals.h"
+
+namespace slim::trainer {
+
+StepAgreement::StepAgreement(const config::CheckpointOptions& options, comm::Communicator& comm)
+    : options_(options), comm_(comm), flags_(torch::zeros({2}, torch::kInt32)) {}
+
+void StepAgreement::Launch() {
+  const int signal_number = ReceivedStopSignal();
+  if (signal_number != 0 && !signal_reported_) {
+    signal_reported_ = true;
+    logging::Warning(std::string("received ") + strsignal(signal_number) +
+                     ": stopping after a checkpoint at the next step boundary");
+  }
+  const double minutes =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint_).count() /
+      60;
+  const bool time_due =
+      comm_.Rank() == 0 && options_.every_minutes > 0 && minutes >= options_.every_minutes;
+  auto* flags = flags_.data_ptr<int32_t>();
+  flags[0] = signal_number != 0;
+  flags[1] = time_due;
+  work_ = comm_.AllReduce(flags_, comm::ReduceOp::kMax);
+}
+
+StepAgreement::Decision StepAgreement::Collect(int64_t steps_done) {
+  work_->Wait(comm_.DefaultTimeout());
+  work_.reset();
+  const auto* flags = flags_.data_ptr<int32_t>();
+  Decision decision;
+  decision.stop = flags[0] != 0;
+  decision.checkpoint = decision.stop || flags[1] != 0 ||
+                        (options_.every_iter > 0 && steps_done % options_.every_iter == 0);
+  return decision;
+}
+
+}  // namespace slim::trainer
