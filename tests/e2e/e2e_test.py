@@ -6,6 +6,7 @@ Run by ctest, one test per case, e.g.:
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,7 @@ class Workspace(unittest.TestCase):
                     .replace("@ROOT@", self.dir))
         return path
 
-    def tiny_config(self, name="tiny.yaml", extra_global="", extra_train=""):
+    def tiny_config(self, name="tiny.yaml", extra_global="", extra_train="", train_iter=8):
         return self.write_config(name, f"""Global:
   model: builtin:resnet20
   train_data: @DATA@/train.h5
@@ -66,7 +67,7 @@ class Workspace(unittest.TestCase):
   batch_size: 16
   output_dir: @OUT@/{name}
 {extra_global}TrainConfig:
-  train_iter: 8
+  train_iter: {train_iter}
   eval_iter: 4
   logging_iter: 2
   learning_rate: 0.05
@@ -306,6 +307,261 @@ class RankFailure(Workspace):
         self.assertNotEqual(code, 0, out)
         self.assertRegex(out, r"Process name: \[\[\d+,1\],1\]")
         self.assertLess(seconds, 60)
+
+
+def checkpoint_files(out_dir):
+    directory = os.path.join(out_dir, "checkpoints")
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+def checkpoint_tensors(path):
+    """Every dataset under /model and /optimizer of a checkpoint, by path."""
+    tensors = {}
+    with h5py.File(path, "r") as f:
+        for group in ["model", "optimizer"]:
+            f[group].visititems(lambda name, obj: tensors.__setitem__(
+                group + "/" + name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return tensors
+
+
+def loss_lines(out_dir):
+    """The metrics lines without timings: what a resumed run must reproduce."""
+    return [(l["event"], l["step"], l.get("loss"), l.get("eval_loss"), l.get("eval_top1"))
+            for l in metrics(out_dir)]
+
+
+class Checkpoints(Workspace):
+    """Checkpoints through the real binary: exact resume, rank changes, faults, signals."""
+
+    def ckpt_config(self, name, extra_train="", extra_global=""):
+        return self.tiny_config(name, extra_global=extra_global, train_iter=16, extra_train=(
+            "  checkpoint: {every_iter: 3, keep: 3}\n" + extra_train))
+
+    def resumed_run(self, config, out_dir, fault, ranks, *args):
+        """Runs with a fault injected (expecting exit 75), then resumes; returns the output."""
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT=fault)
+        code, out, _ = self.train(config, "--output-dir", out_dir, *args, ranks=ranks, env=env)
+        self.assertEqual(code, 75, out)
+        self.assertIn("stopped by a signal after step 6", out)
+        code, out, _ = self.train(config, "--output-dir", out_dir, *args, ranks=ranks)
+        self.assertEqual(code, 0, out)
+        self.assertIn("resuming from " + os.path.join(out_dir, "checkpoints", "ckpt-6.h5"), out)
+        return out
+
+    def assert_same_run(self, expected_dir, actual_dir):
+        self.assertEqual(loss_lines(expected_dir), loss_lines(actual_dir))
+        expected = checkpoint_tensors(os.path.join(expected_dir, "checkpoints", "ckpt-16.h5"))
+        actual = checkpoint_tensors(os.path.join(actual_dir, "checkpoints", "ckpt-16.h5"))
+        self.assertEqual(sorted(expected), sorted(actual))
+        for name in expected:
+            self.assertTrue(np.array_equal(expected[name], actual[name]), name)
+
+    def check_bitwise_resume(self, name, ranks, fault, extra_train=""):
+        config = self.ckpt_config(name + ".yaml", extra_train=extra_train)
+        full, resumed = self.path("out", name + "-full"), self.path("out", name + "-resumed")
+        code, out, _ = self.train(config, "--output-dir", full, ranks=ranks)
+        self.assertEqual(code, 0, out)
+        self.resumed_run(config, resumed, fault, ranks)
+        self.assert_same_run(full, resumed)
+
+    def test_one_rank_resume_is_bitwise_identical(self):
+        # 24 micro-batches per epoch, 2 per step: epoch 1 starts at step 12.
+        self.check_bitwise_resume("bitwise1", 1, "0:5:sigterm", "  accumulate_steps: 2\n")
+
+    def test_two_rank_resume_is_bitwise_identical(self):
+        # 12 batches per epoch over 2 ranks: epoch 1 starts at step 12.
+        self.check_bitwise_resume("bitwise2", 2, "1:5:sigterm")
+
+    def mlp_model(self):
+        """A model without BatchNorm, so the numbers do not depend on the per-rank batch."""
+        model = self.path("mlp.pt")
+        if not os.path.exists(model):
+            script = self.write_config("mlp.py", f"""
+import torch
+torch.manual_seed(0)
+m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 32), torch.nn.ReLU(),
+                        torch.nn.Linear(32, 10))
+torch.jit.script(m).save({model!r})
+""")
+            code, out, _ = run(["/usr/bin/python3", script])
+            self.assertEqual(code, 0, out)
+        return model
+
+    def check_rank_change(self, name, first_ranks, second_ranks):
+        config = self.ckpt_config(name + ".yaml")
+        batch = {1: "32", 2: "16"}
+        model = ["--set", "Global.model=" + self.mlp_model()]
+        full, resumed = self.path("out", name + "-full"), self.path("out", name + "-resumed")
+        code, out, _ = self.train(config, "--output-dir", full, *model, "--set",
+                                  "Global.batch_size=" + batch[first_ranks], ranks=first_ranks)
+        self.assertEqual(code, 0, out)
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:5:sigterm")
+        code, out, _ = self.train(config, "--output-dir", resumed, *model, "--set",
+                                  "Global.batch_size=" + batch[first_ranks], ranks=first_ranks,
+                                  env=env)
+        self.assertEqual(code, 75, out)
+        code, out, _ = self.train(config, "--output-dir", resumed, *model, "--set",
+                                  "Global.batch_size=" + batch[second_ranks], ranks=second_ranks)
+        self.assertEqual(code, 0, out)
+        self.assertIn("written by %d rank(s)" % first_ranks, out)
+        self.assertNotIn("batch arithmetic changed", out)
+        # Same samples in the same global batches: equal up to float summation order.
+        expected, actual = loss_lines(full), loss_lines(resumed)
+        self.assertEqual([l[:2] for l in expected], [l[:2] for l in actual])
+        for e, a in zip(expected, actual):
+            for x, y in zip(e[2:], a[2:]):
+                if x is not None:
+                    self.assertAlmostEqual(x, y, places=4)
+        final = lambda d: checkpoint_tensors(os.path.join(d, "checkpoints", "ckpt-16.h5"))
+        for key, value in final(full).items():
+            np.testing.assert_allclose(final(resumed)[key], value, rtol=1e-4, atol=1e-5,
+                                       err_msg=key)
+
+    def test_resume_from_two_ranks_on_one(self):
+        self.check_rank_change("two-to-one", 2, 1)
+
+    def test_resume_from_one_rank_on_two(self):
+        self.check_rank_change("one-to-two", 1, 2)
+
+    def test_other_global_batch_continues_at_the_sample_offset(self):
+        config = self.ckpt_config("rebatch.yaml")
+        out_dir = self.path("out", "rebatch")
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:5:sigterm")
+        code, out, _ = self.train(config, "--output-dir", out_dir, env=env)
+        self.assertEqual(code, 75, out)
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set",
+                                  "Global.batch_size=32")
+        self.assertEqual(code, 0, out)
+        # 6 batches of 16 = sample 96 of epoch 0 = batch 3 of 32.
+        self.assertIn("continuing at sample 96 of epoch 0 as step 3 (was 6)", out)
+
+    def test_kill_during_checkpoint_write_keeps_the_previous_one(self):
+        config = self.ckpt_config("killwrite.yaml")
+        full, killed = self.path("out", "killwrite-full"), self.path("out", "killwrite")
+        code, out, _ = self.train(config, "--output-dir", full, ranks=2)
+        self.assertEqual(code, 0, out)
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:6:kill_in_write")
+        code, out, seconds = self.train(config, "--output-dir", killed, ranks=2, env=env)
+        self.assertNotEqual(code, 0, out)
+        self.assertLess(seconds, 60)
+        self.assertEqual(checkpoint_files(killed), ["ckpt-3.h5", "ckpt-6.h5.tmp"])
+        code, out, _ = self.train(config, "--output-dir", killed, ranks=2)
+        self.assertEqual(code, 0, out)
+        self.assertIn("resuming from " + os.path.join(killed, "checkpoints", "ckpt-3.h5"), out)
+        self.assertNotIn("ckpt-6.h5.tmp", checkpoint_files(killed))
+        self.assert_same_run(full, killed)
+
+    def test_damaged_checkpoints_are_detected_and_skipped(self):
+        config = self.ckpt_config("damaged.yaml")
+        out_dir = self.path("out", "damaged")
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:8:sigterm")
+        code, out, _ = self.train(config, "--output-dir", out_dir, env=env)
+        self.assertEqual(code, 75, out)
+        directory = os.path.join(out_dir, "checkpoints")
+        self.assertEqual(checkpoint_files(out_dir), ["ckpt-3.h5", "ckpt-6.h5", "ckpt-9.h5"])
+        newest, middle = os.path.join(directory, "ckpt-9.h5"), os.path.join(directory, "ckpt-6.h5")
+        os.truncate(newest, os.path.getsize(newest) // 2)
+        with h5py.File(middle, "r") as f:
+            weight = f["model/parameters/layer3.2.conv2.weight"]
+            offset = weight.id.get_chunk_info(0).byte_offset + 1000
+        with open(middle, "r+b") as f:
+            f.seek(offset)
+            byte = f.read(1)
+            f.seek(offset)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        self.assert_fails(self.train(config, "--output-dir", out_dir, "--resume", middle), 3,
+                          "ckpt-6.h5' is damaged")
+        code, out, _ = self.train(config, "--output-dir", out_dir)
+        self.assertEqual(code, 0, out)
+        self.assertIn("warning: skipped checkpoint '" + newest + "' is damaged", out)
+        self.assertIn("warning: skipped checkpoint '" + middle + "' is damaged", out)
+        self.assertIn("resuming from " + os.path.join(directory, "ckpt-3.h5"), out)
+
+    def test_mismatched_model_is_refused_with_the_differences(self):
+        config = self.ckpt_config("mismatch.yaml")
+        out_dir = self.path("out", "mismatch")
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set",
+                                  "TrainConfig.train_iter=3")
+        self.assertEqual(code, 0, out)
+        self.assert_fails(
+            self.train(config, "--output-dir", out_dir, "--set", "Global.model=builtin:resnet56",
+                       ranks=2),
+            3, "does not match this run", "missing in the checkpoint: parameter layer1.3.conv1.weight",
+            "--resume-weights-only")
+        self.assert_fails(
+            self.train(config, "--output-dir", out_dir, "--set",
+                       "TrainConfig.optimizer_builder.optimizer.type=Adam"),
+            3, "optimizer: checkpoint Momentum, config Adam")
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set",
+                                  "Global.model=builtin:resnet56", "--resume-weights-only",
+                                  "--set", "TrainConfig.train_iter=2")
+        self.assertEqual(code, 0, out)
+        self.assertIn("training starts at step 0", out)
+        self.assertIn("not loaded from the checkpoint: layer1.3.conv1.weight", out)
+
+    def test_checkpoint_is_self_describing_and_resume_none_keeps_it(self):
+        config = self.ckpt_config("describe.yaml")
+        out_dir = self.path("out", "describe")
+        code, out, _ = self.train(config, "--output-dir", out_dir, ranks=2)
+        self.assertEqual(code, 0, out)
+        self.assertEqual(checkpoint_files(out_dir), ["ckpt-12.h5", "ckpt-15.h5", "ckpt-16.h5"])
+        final = os.path.join(out_dir, "checkpoints", "ckpt-16.h5")
+        script = f"""
+import h5py, torch, numpy as np
+f = h5py.File({final!r}, "r")
+assert f.attrs["format"] == "slimtrain-checkpoint", f.attrs["format"]
+assert f.attrs["world_size"] == 2 and f.attrs["format_version"] == 1
+assert "resnet20" in f.attrs["config"]
+assert f["progress"].attrs["step"] == 16 and f["trainer"].attrs["finished"] == 1
+assert f["rng/cpu"].shape[0] == 2
+model = torch.jit.load({os.path.join(out_dir, "model.pt")!r})
+for name, value in model.named_parameters():
+    assert np.array_equal(f["model/parameters/" + name][()], value.detach().numpy()), name
+    assert f["optimizer/state/" + name + "/momentum_buffer"].shape == tuple(value.shape)
+print("checked", len(list(model.named_parameters())))
+"""
+        done = subprocess.run(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stdout)
+        self.assertIn("checked 65", done.stdout)
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--resume", "none",
+                                  "--set", "TrainConfig.train_iter=2")
+        self.assertEqual(code, 0, out)
+        self.assertIn("--resume none: starting from scratch", out)
+        moved = [d for d in os.listdir(out_dir) if d.startswith("checkpoints.replaced-")]
+        self.assertEqual(len(moved), 1, os.listdir(out_dir))
+        self.assertIn("ckpt-16.h5", os.listdir(os.path.join(out_dir, moved[0])))
+
+    def test_sigterm_to_one_rank_checkpoints_and_exits_75(self):
+        config = self.ckpt_config("sigterm.yaml")
+        out_dir = self.path("out", "sigterm")
+        args = ["mpirun", "-np", "2", SLIM_TRAIN, config, "--output-dir", out_dir,
+                "--set", "TrainConfig.train_iter=60", "--set", "TrainConfig.checkpoint.every_iter=0"]
+        job = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=MPI_ENV)
+        log = os.path.join(out_dir, "metrics.jsonl")
+        deadline = time.monotonic() + 120
+        while not (os.path.exists(log) and os.path.getsize(log) > 0):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        ranks = subprocess.run(["pgrep", "-P", str(job.pid), "-f", "slim-train"],
+                               stdout=subprocess.PIPE, text=True).stdout.split()
+        self.assertEqual(len(ranks), 2, ranks)
+        os.kill(int(ranks[1]), signal.SIGTERM)
+        time.sleep(0.05)
+        os.kill(int(ranks[1]), signal.SIGTERM)  # a second signal must not break the write
+        out, _ = job.communicate(timeout=120)
+        self.assertEqual(job.returncode, 75, out)
+        self.assertIn("[rank 1] warning: received Terminated", out)
+        files = checkpoint_files(out_dir)
+        self.assertEqual(len(files), 1, files)
+        stopped_at = int(files[0][len("ckpt-"):-len(".h5")])
+        self.assertLess(stopped_at, 60)
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set",
+                                  "TrainConfig.train_iter=60", ranks=2)
+        self.assertEqual(code, 0, out)
+        self.assertIn("at step %d " % stopped_at, out)
+        self.assertIn("[rank 0] step 60/60", out)
 
 
 if __name__ == "__main__":
