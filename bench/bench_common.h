@@ -41,5 +41,6 @@ int RunFloorBench(const BenchArgs& args);
 int RunAllReduceBench(const BenchArgs& args);
 int RunOverlapBench(const BenchArgs& args);
 int RunLoaderBench(const BenchArgs& args);
+int RunCheckpointBench(const BenchArgs& args);
 
 }  // namespace slim::bench

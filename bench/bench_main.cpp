@@ -3,6 +3,7 @@
 //   mpirun -np N slim-bench allreduce --max-mb 256          communicator vs MPI_Allreduce
 //   mpirun -np N slim-bench overlap --model M.pt --batch B  allreduce hidden behind backward
 //   slim-bench loader --data D.h5 --batch B                 HDF5 loader throughput
+//   slim-bench checkpoint --model M.pt | --synthetic-mb N    snapshot stall, write vs raw disk
 #include <iostream>
 #include <stdexcept>
 
@@ -34,7 +35,7 @@ double BenchArgs::GetDouble(const std::string& key, double fallback) const {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: slim-bench floor|allreduce|overlap|loader [--key value]...\n";
+    std::cerr << "usage: slim-bench floor|allreduce|overlap|loader|checkpoint [--key value]...\n";
     return 2;
   }
   const std::string what = argv[1];
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     if (what == "allreduce") return slim::bench::RunAllReduceBench(args);
     if (what == "overlap") return slim::bench::RunOverlapBench(args);
     if (what == "loader") return slim::bench::RunLoaderBench(args);
+    if (what == "checkpoint") return slim::bench::RunCheckpointBench(args);
   } catch (const std::exception& e) {
     std::cerr << "slim-bench " << what << ": " << e.what() << "\n";
     return 3;

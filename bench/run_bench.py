@@ -155,6 +155,26 @@ TrainConfig:
                  "samples/s one rank consumes", ">= 1", result["samples_per_s"] >= consumption,
                  "samples/s")
 
+    def checkpoint(self):
+        """Checkpoint stall and write rate against a raw fwrite + fsync of the same bytes."""
+        mobilenet = self.path("mobilenetv2.pt")
+        run([self.binary("slim-model"), "mobilenetv2", mobilenet])
+        cases = {"MobileNetV2": ["--model", mobilenet],
+                 "synthetic": ["--synthetic-mb", "8" if self.smoke else "256"]}
+        self.results["checkpoint"] = {}
+        for name, source in cases.items():
+            result = last_json(run([self.binary("slim-bench"), "checkpoint", *source, "--dir",
+                                    self.path("checkpoint-bench"), "--repeats",
+                                    "1" if self.smoke else "3"]))
+            self.results["checkpoint"][name] = result
+            label = f"{name}, {result['file_bytes'] / 1e6:.0f} MB"
+            self.row(f"checkpoint write MB/s ({label})", result["write_mb_s"], result["raw_mb_s"],
+                     "fwrite + fsync of the same bytes", ">= 0.8",
+                     result["write_mb_s"] >= 0.8 * result["raw_mb_s"], "MB/s")
+            synchronous = result["snapshot_s"] + result["write_s"]
+            self.row(f"checkpoint training pause ({label})", result["snapshot_s"], synchronous,
+                     "pause of a synchronous write", "< 1", result["snapshot_s"] < synchronous)
+
     def plot_allreduce(self, result):
         try:
             import matplotlib
@@ -207,6 +227,7 @@ def main():
     bench.allreduce()
     bench.overlap()
     bench.loader(step)
+    bench.checkpoint()
     bench.report()
 
 

@@ -76,7 +76,8 @@ TEST_P(CommunicatorDtypeTest, BroadcastAllGatherReduceScatter) {
 
 INSTANTIATE_TEST_SUITE_P(AllDtypes, CommunicatorDtypeTest,
                          ::testing::Values(torch::kFloat32, torch::kFloat64, torch::kBFloat16,
-                                           torch::kFloat16, torch::kInt32, torch::kInt64));
+                                           torch::kFloat16, torch::kInt32, torch::kInt64,
+                                           torch::kUInt8));
 
 TEST(Communicator, ManyOperationsInFlightCompleteInOrder) {
   auto comm = World();
@@ -140,7 +141,7 @@ TEST(Communicator, WaitPastTheDeadlineNamesOperationAndRank) {
 
 TEST(Communicator, RejectsTensorsMpiCannotTake) {
   auto comm = World();
-  EXPECT_THROW(comm->AllReduce(torch::ones({2}, torch::kBool), ReduceOp::kSum), CommError);
+  EXPECT_THROW(comm->AllReduce(torch::ones({2}, torch::kInt16), ReduceOp::kSum), CommError);
   EXPECT_THROW(comm->AllReduce(torch::ones({4, 4}).t(), ReduceOp::kSum), CommError);
   EXPECT_THROW(comm->Broadcast(torch::ones({2}), comm->Size()), CommError);
 }
