@@ -106,13 +106,14 @@ void WriteDataset(hid_t location, const char* name, hid_t file_type, hid_t memor
     SLIM_H5_CHECK(H5Pset_chunk(properties.get(), static_cast<int>(storage.chunk.size()),
                                storage.chunk.data()),
                   path);
-    if (storage.checksum) SLIM_H5_CHECK(H5Pset_fletcher32(properties.get()), path);
   }
   Hdf5Handle dataset(SLIM_H5_CHECK(H5Dcreate2(location, name, file_type, space.get(),
                                               H5P_DEFAULT, properties.get(), H5P_DEFAULT),
                                    path),
                      H5Dclose);
-  SLIM_H5_CHECK(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path);
+  if (data != nullptr) {
+    SLIM_H5_CHECK(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path);
+  }
   SLIM_H5_CHECK(dataset.Reset(), path);
 }
 

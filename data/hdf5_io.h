@@ -35,13 +35,11 @@ void WriteDoubleAttribute(hid_t object, const char* name, double value, const st
 struct DatasetStorage {
   // Chunk dims; empty: contiguous.
   std::vector<hsize_t> chunk;
-  // Adds HDF5's Fletcher32 checksum filter (needs chunking); reads of a damaged chunk then
-  // fail instead of returning wrong values.
-  bool checksum = false;
 };
 
 // Creates dataset `name` under `location` with file type `file_type` and shape `dims`,
-// and writes it from `data` laid out as `memory_type`. Objects carry no timestamps.
+// and writes it from `data` laid out as `memory_type` (nothing is written when `data` is
+// null, for an empty dataset). Objects carry no timestamps.
 void WriteDataset(hid_t location, const char* name, hid_t file_type, hid_t memory_type,
                   const std::vector<hsize_t>& dims, const DatasetStorage& storage,
                   const void* data, const std::string& path);

@@ -9,8 +9,8 @@
 namespace slim::checkpoint {
 
 // Writes `state` to `path` crash-safely (temporary file, fsync, rename): `path` is either
-// absent or complete. Every dataset carries a Fletcher32 checksum and the file uses
-// HDF5's checksummed metadata. `after_model`, when set, is called once the model group
+// absent or complete. Every dataset carries a checksum of its bytes (attribute
+// fletcher64) and the file uses HDF5's checksummed metadata. `after_model`, when set, is called once the model group
 // is in the temporary file (the hook fault injection uses to die mid-write). Returns the
 // bytes written. Throws DataError.
 int64_t WriteCheckpointFile(const std::string& path, const CheckpointState& state,
