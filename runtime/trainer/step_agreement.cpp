@@ -11,7 +11,7 @@ namespace slim::trainer {
 StepAgreement::StepAgreement(const config::CheckpointOptions& options, comm::Communicator& comm)
     : options_(options), comm_(comm), flags_(torch::zeros({2}, torch::kInt32)) {}
 
-void StepAgreement::Launch() {
+StepAgreement::Decision StepAgreement::Decide(int64_t steps_done) {
   const int signal_number = ReceivedStopSignal();
   if (signal_number != 0 && !signal_reported_) {
     signal_reported_ = true;
@@ -26,13 +26,7 @@ void StepAgreement::Launch() {
   auto* flags = flags_.data_ptr<int32_t>();
   flags[0] = signal_number != 0;
   flags[1] = time_due;
-  work_ = comm_.AllReduce(flags_, comm::ReduceOp::kMax);
-}
-
-StepAgreement::Decision StepAgreement::Collect(int64_t steps_done) {
-  work_->Wait(comm_.DefaultTimeout());
-  work_.reset();
-  const auto* flags = flags_.data_ptr<int32_t>();
+  comm_.AllReduceSync(flags_, comm::ReduceOp::kMax);
   Decision decision;
   decision.stop = flags[0] != 0;
   decision.checkpoint = decision.stop || flags[1] != 0 ||

@@ -1,8 +1,7 @@
 // The per-step decision, identical on every rank, whether to write a checkpoint and
 // whether to stop: one 2-element allreduce (max) per step of {a stop signal arrived on
-// this rank, rank 0's clock says a timed checkpoint is due}. It is started before the
-// step's forward pass and collected after the optimizer step, so it hides behind the
-// step.
+// this rank, rank 0's clock says a timed checkpoint is due}. It runs right after the
+// step, when the gradient sync has just aligned the ranks, so nobody waits in it.
 #pragma once
 
 #include <torch/types.h>
@@ -23,10 +22,8 @@ class StepAgreement {
 
   StepAgreement(const config::CheckpointOptions& options, comm::Communicator& comm);
 
-  // Starts the step's allreduce. Collective.
-  void Launch();
-  // Waits for it and decides for the boundary after step `steps_done`. Collective.
-  Decision Collect(int64_t steps_done);
+  // Decides for the boundary after step `steps_done`. Collective.
+  Decision Decide(int64_t steps_done);
   // Restarts the every_minutes clock (after any checkpoint).
   void MarkCheckpointed() { last_checkpoint_ = std::chrono::steady_clock::now(); }
 
@@ -34,7 +31,6 @@ class StepAgreement {
   const config::CheckpointOptions& options_;
   comm::Communicator& comm_;
   torch::Tensor flags_;
-  comm::WorkPtr work_;
   bool signal_reported_ = false;
   std::chrono::steady_clock::time_point last_checkpoint_ = std::chrono::steady_clock::now();
 };

@@ -338,7 +338,6 @@ TrainingOutcome TrainingRun::Run() {
   int64_t step = first_step_;
   for (; step < plan_.total_steps && !stop_loop; ++step) {
     const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
-    agreement_.Launch();
     faults_.AtStep(step + 1);
     const double step_loss = Step(step);
     MaybeLog(step, step_loss, epoch);
@@ -348,7 +347,7 @@ TrainingOutcome TrainingRun::Run() {
       stop_loop = EvaluateAndKeepBest(done);
       if (stop_loop) logging::Info("target_metric reached; stopping early");
     }
-    const auto decision = agreement_.Collect(done);
+    const auto decision = agreement_.Decide(done);
     if (decision.stop) {
       SaveCheckpoint(done, /*finished=*/stop_loop || done == plan_.total_steps);
       FinishCheckpoints();

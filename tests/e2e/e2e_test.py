@@ -366,11 +366,11 @@ class Checkpoints(Workspace):
 
     def test_one_rank_resume_is_bitwise_identical(self):
         # 24 micro-batches per epoch, 2 per step: epoch 1 starts at step 12.
-        self.check_bitwise_resume("bitwise1", 1, "0:5:sigterm", "  accumulate_steps: 2\n")
+        self.check_bitwise_resume("bitwise1", 1, "0:6:sigterm", "  accumulate_steps: 2\n")
 
     def test_two_rank_resume_is_bitwise_identical(self):
         # 12 batches per epoch over 2 ranks: epoch 1 starts at step 12.
-        self.check_bitwise_resume("bitwise2", 2, "1:5:sigterm")
+        self.check_bitwise_resume("bitwise2", 2, "1:6:sigterm")
 
     def mlp_model(self):
         """A model without BatchNorm, so the numbers do not depend on the per-rank batch."""
@@ -395,7 +395,7 @@ torch.jit.script(m).save({model!r})
         code, out, _ = self.train(config, "--output-dir", full, *model, "--set",
                                   "Global.batch_size=" + batch[first_ranks], ranks=first_ranks)
         self.assertEqual(code, 0, out)
-        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:5:sigterm")
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:6:sigterm")
         code, out, _ = self.train(config, "--output-dir", resumed, *model, "--set",
                                   "Global.batch_size=" + batch[first_ranks], ranks=first_ranks,
                                   env=env)
@@ -426,7 +426,7 @@ torch.jit.script(m).save({model!r})
     def test_other_global_batch_continues_at_the_sample_offset(self):
         config = self.ckpt_config("rebatch.yaml")
         out_dir = self.path("out", "rebatch")
-        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:5:sigterm")
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:6:sigterm")
         code, out, _ = self.train(config, "--output-dir", out_dir, env=env)
         self.assertEqual(code, 75, out)
         code, out, _ = self.train(config, "--output-dir", out_dir, "--set",
@@ -454,7 +454,7 @@ torch.jit.script(m).save({model!r})
     def test_damaged_checkpoints_are_detected_and_skipped(self):
         config = self.ckpt_config("damaged.yaml")
         out_dir = self.path("out", "damaged")
-        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:8:sigterm")
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:9:sigterm")
         code, out, _ = self.train(config, "--output-dir", out_dir, env=env)
         self.assertEqual(code, 75, out)
         directory = os.path.join(out_dir, "checkpoints")
