@@ -177,31 +177,34 @@ std::map<std::string, TensorMap> ReadNestedTensors(hid_t parent, const std::stri
   return nested;
 }
 
+// The integer attributes of /progress.
+const std::vector<std::pair<const char*, int64_t TrainingProgress::*>>& ProgressFields() {
+  static const std::vector<std::pair<const char*, int64_t TrainingProgress::*>> fields = {
+      {"step", &TrainingProgress::step},
+      {"micro_batch", &TrainingProgress::micro_batch},
+      {"batches_per_epoch", &TrainingProgress::batches_per_epoch},
+      {"global_micro_batch", &TrainingProgress::global_micro_batch},
+      {"accumulate_steps", &TrainingProgress::accumulate_steps},
+      {"epoch", &TrainingProgress::epoch},
+      {"samples_seen", &TrainingProgress::samples_seen}};
+  return fields;
+}
+
 void WriteProgress(hid_t file, const TrainingProgress& progress, const std::string& path) {
   Hdf5Handle group = CreateGroup(file, "progress", path);
-  const hid_t id = group.get();
-  data::WriteInt64Attribute(id, "step", progress.step, path);
-  data::WriteInt64Attribute(id, "micro_batch", progress.micro_batch, path);
-  data::WriteInt64Attribute(id, "batches_per_epoch", progress.batches_per_epoch, path);
-  data::WriteInt64Attribute(id, "global_micro_batch", progress.global_micro_batch, path);
-  data::WriteInt64Attribute(id, "accumulate_steps", progress.accumulate_steps, path);
-  data::WriteInt64Attribute(id, "epoch", progress.epoch, path);
-  data::WriteInt64Attribute(id, "samples_seen", progress.samples_seen, path);
-  data::WriteDoubleAttribute(id, "learning_rate", progress.learning_rate, path);
+  for (const auto& [name, field] : ProgressFields()) {
+    data::WriteInt64Attribute(group.get(), name, progress.*field, path);
+  }
+  data::WriteDoubleAttribute(group.get(), "learning_rate", progress.learning_rate, path);
 }
 
 TrainingProgress ReadProgress(hid_t file, const std::string& path) {
   Hdf5Handle group = OpenGroup(file, "progress", path);
-  const hid_t id = group.get();
   TrainingProgress progress;
-  progress.step = data::ReadInt64Attribute(id, "step", path);
-  progress.micro_batch = data::ReadInt64Attribute(id, "micro_batch", path);
-  progress.batches_per_epoch = data::ReadInt64Attribute(id, "batches_per_epoch", path);
-  progress.global_micro_batch = data::ReadInt64Attribute(id, "global_micro_batch", path);
-  progress.accumulate_steps = data::ReadInt64Attribute(id, "accumulate_steps", path);
-  progress.epoch = data::ReadInt64Attribute(id, "epoch", path);
-  progress.samples_seen = data::ReadInt64Attribute(id, "samples_seen", path);
-  progress.learning_rate = data::ReadDoubleAttribute(id, "learning_rate", path);
+  for (const auto& [name, field] : ProgressFields()) {
+    progress.*field = data::ReadInt64Attribute(group.get(), name, path);
+  }
+  progress.learning_rate = data::ReadDoubleAttribute(group.get(), "learning_rate", path);
   return progress;
 }
 
