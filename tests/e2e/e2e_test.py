@@ -337,11 +337,16 @@ class Checkpoints(Workspace):
         return self.tiny_config(name, extra_global=extra_global, train_iter=16, extra_train=(
             "  checkpoint: {every_iter: 3, keep: 3}\n" + extra_train))
 
-    def resumed_run(self, config, out_dir, fault, ranks, *args):
-        """Runs with a fault injected (expecting exit 75), then resumes; returns the output."""
+    def stop_by_signal(self, config, out_dir, fault, *args, ranks=1):
+        """Runs with a sigterm fault injected and expects exit 75; returns the output."""
         env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT=fault)
         code, out, _ = self.train(config, "--output-dir", out_dir, *args, ranks=ranks, env=env)
         self.assertEqual(code, 75, out)
+        return out
+
+    def resumed_run(self, config, out_dir, fault, ranks, *args):
+        """Runs with a fault injected (expecting exit 75), then resumes; returns the output."""
+        out = self.stop_by_signal(config, out_dir, fault, *args, ranks=ranks)
         self.assertIn("stopped by a signal after step 6", out)
         code, out, _ = self.train(config, "--output-dir", out_dir, *args, ranks=ranks)
         self.assertEqual(code, 0, out)
@@ -395,11 +400,8 @@ torch.jit.script(m).save({model!r})
         code, out, _ = self.train(config, "--output-dir", full, *model, "--set",
                                   "Global.batch_size=" + batch[first_ranks], ranks=first_ranks)
         self.assertEqual(code, 0, out)
-        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:6:sigterm")
-        code, out, _ = self.train(config, "--output-dir", resumed, *model, "--set",
-                                  "Global.batch_size=" + batch[first_ranks], ranks=first_ranks,
-                                  env=env)
-        self.assertEqual(code, 75, out)
+        self.stop_by_signal(config, resumed, "0:6:sigterm", *model, "--set",
+                            "Global.batch_size=" + batch[first_ranks], ranks=first_ranks)
         code, out, _ = self.train(config, "--output-dir", resumed, *model, "--set",
                                   "Global.batch_size=" + batch[second_ranks], ranks=second_ranks)
         self.assertEqual(code, 0, out)
@@ -426,9 +428,7 @@ torch.jit.script(m).save({model!r})
     def test_other_global_batch_continues_at_the_sample_offset(self):
         config = self.ckpt_config("rebatch.yaml")
         out_dir = self.path("out", "rebatch")
-        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:6:sigterm")
-        code, out, _ = self.train(config, "--output-dir", out_dir, env=env)
-        self.assertEqual(code, 75, out)
+        self.stop_by_signal(config, out_dir, "0:6:sigterm")
         code, out, _ = self.train(config, "--output-dir", out_dir, "--set",
                                   "Global.batch_size=32")
         self.assertEqual(code, 0, out)
@@ -454,9 +454,7 @@ torch.jit.script(m).save({model!r})
     def test_damaged_checkpoints_are_detected_and_skipped(self):
         config = self.ckpt_config("damaged.yaml")
         out_dir = self.path("out", "damaged")
-        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:9:sigterm")
-        code, out, _ = self.train(config, "--output-dir", out_dir, env=env)
-        self.assertEqual(code, 75, out)
+        self.stop_by_signal(config, out_dir, "0:9:sigterm")
         directory = os.path.join(out_dir, "checkpoints")
         self.assertEqual(checkpoint_files(out_dir), ["ckpt-3.h5", "ckpt-6.h5", "ckpt-9.h5"])
         newest, middle = os.path.join(directory, "ckpt-9.h5"), os.path.join(directory, "ckpt-6.h5")
