@@ -1,5 +1,7 @@
 #include "launcher/resume_selection.h"
 
+#include "runtime/text.h"
+
 #include "runtime/checkpoint/checkpoint_file.h"
 #include "runtime/checkpoint/state_capture.h"
 #include "runtime/errors.h"
@@ -36,6 +38,10 @@ void CompareOptimizer(const checkpoint::CheckpointState& state, const torch::jit
   }
 }
 
+std::string NameList(const std::vector<std::string>& names) {
+  return names.empty() ? "none" : JoinedList(names);
+}
+
 }  // namespace
 
 std::optional<checkpoint::LoadedCheckpoint> FindResumeCheckpoint(const CommandLine& command,
@@ -51,14 +57,13 @@ std::optional<checkpoint::LoadedCheckpoint> FindResumeCheckpoint(const CommandLi
 }
 
 void CheckResumable(const checkpoint::LoadedCheckpoint& loaded, const torch::jit::Module& model,
-                    const config::Config& config) {
+                    const config::Config& config, const std::vector<std::string>& strategies) {
   const auto& state = loaded.state;
   auto differences = checkpoint::ModelDifferences(state, model);
   CompareOptimizer(state, model, config, differences);
-  if (!state.strategies.empty()) {
-    std::string names;
-    for (const auto& name : state.strategies) names += (names.empty() ? "" : ", ") + name;
-    differences.push_back("strategies: checkpoint " + names + ", config none");
+  if (state.strategies != strategies) {
+    differences.push_back("strategies: checkpoint " + NameList(state.strategies) + ", config " +
+                          NameList(strategies));
   }
   if (differences.empty()) return;
   std::string message = "checkpoint " + loaded.path + " (model " + state.model_reference +

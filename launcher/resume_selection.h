@@ -20,7 +20,8 @@ std::optional<checkpoint::LoadedCheckpoint> FindResumeCheckpoint(const CommandLi
 
 // Throws ModelError listing every difference (missing, extra or reshaped tensors, another
 // optimizer, other strategies) when `loaded` cannot continue this run of `model`.
+// `strategies` are the names of this run's strategies, sorted.
 void CheckResumable(const checkpoint::LoadedCheckpoint& loaded, const torch::jit::Module& model,
-                    const config::Config& config);
+                    const config::Config& config, const std::vector<std::string>& strategies);
 
 }  // namespace slim::launcher

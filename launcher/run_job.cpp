@@ -14,7 +14,9 @@
 #include "runtime/config/config_loader.h"
 #include "runtime/errors.h"
 #include "runtime/logging.h"
+#include "runtime/text.h"
 #include "runtime/models/model_loader.h"
+#include "runtime/trainer/calibration_run.h"
 #include "runtime/trainer/trainer.h"
 
 namespace slim::launcher {
@@ -56,6 +58,11 @@ void SetIntraOpThreads(const config::GlobalOptions& global, int local_size) {
   torch::set_num_threads(static_cast<int>(threads));
 }
 
+std::string StrategyList(const strategies::Compressor& compressor) {
+  if (compressor.Empty()) return "none (plain training)";
+  return JoinedList(compressor.Names()) + (compressor.Trains() ? "" : " (calibration, no training)");
+}
+
 void PrintPlan(const config::Config& config, const comm::ProcessPlacement& placement,
                const trainer::TrainingSetup& setup) {
   const auto& train = setup.train_data->info();
@@ -66,7 +73,7 @@ void PrintPlan(const config::Config& config, const comm::ProcessPlacement& place
   std::cout << "# resolved configuration\n" << config.resolved_yaml << "\n# plan\n"
             << "model: " << config.global.model << " (" << models::ParameterCount(model)
             << " parameters)\n"
-            << "strategies: none (plain training)\n"
+            << "strategies: " << StrategyList(*setup.compressor) << "\n"
             << "ranks: " << placement.world_size << " (rank 0 on " << device.str() << ")\n"
             << "train data: " << train.path << " (" << train.size << " samples, "
             << train.class_names.size() << " classes, sample shape "
@@ -98,7 +105,7 @@ void ApplyCheckpoint(checkpoint::LoadedCheckpoint& loaded, const CommandLine& co
     }
     return;
   }
-  CheckResumable(loaded, model, *setup.config);
+  CheckResumable(loaded, model, *setup.config, setup.compressor->Names());
   checkpoint::RestoreModel(loaded.state, model);
   setup.resume_path = loaded.path;
   setup.resume = std::make_shared<const checkpoint::CheckpointState>(std::move(loaded.state));
@@ -145,6 +152,9 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
 
   torch::manual_seed(static_cast<uint64_t>(config.global.seed));
   auto model = models::LoadModel(config.global.model, shape);
+  job->compressor = std::make_unique<strategies::Compressor>(config, *job->comm);
+  job->setup.compressor = job->compressor.get();
+  job->compressor->Prepare(model);
   const std::vector<int64_t> first = {0};
   auto example = data::BatchTransform(info, data::AugmentSettings{})
                      .Apply(train_data->ReadInputs(first), first, 0);
@@ -179,6 +189,11 @@ int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
     logging::Info("no checkpoint in " + checkpoints + ": starting from scratch");
   }
   if (placement.rank == 0) PrepareOutputDir(job.config);
+  if (!setup.compressor->Trains()) {
+    const auto& calibration = *job.config.quant_post;
+    trainer::CalibrateAndExport(setup, calibration.batch_num, calibration.batch_size);
+    return 0;
+  }
   const auto outcome = trainer::Train(setup);
   return outcome == trainer::TrainingOutcome::kStopped
              ? static_cast<int>(ExitCode::kStoppedForRequeue)

@@ -14,6 +14,7 @@ namespace slim::launcher {
 struct PreparedJob {
   config::Config config;
   std::unique_ptr<comm::Communicator> comm;
+  std::unique_ptr<strategies::Compressor> compressor;
   trainer::TrainingSetup setup;
 };
 
@@ -24,7 +25,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
                                         const comm::MpiSession& session,
                                         const comm::ProcessPlacement& placement);
 
-// Prints the plan (--dry-run) or trains. Returns the exit code: 0, or 75 when a stop
+// Prints the plan (--dry-run), trains, or calibrates when no strategy trains. Returns the exit code: 0, or 75 when a stop
 // signal ended training after a checkpoint. Collective over all ranks.
 int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
             PreparedJob& job);

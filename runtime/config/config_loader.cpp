@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "runtime/config/config_section.h"
+#include "runtime/config/quant_config.h"
 #include "runtime/errors.h"
 
 namespace slim::config {
@@ -15,11 +16,27 @@ namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
 
-// Sections of the ACT vocabulary that belong to compression strategies.
-const std::vector<std::string> kStrategySections = {
-    "QuantAware",      "QuantPost",     "HyperParameterOptimization",
-    "Distillation",    "MultiTeacherDistillation", "ChannelPrune",
-    "ASPPrune",        "TransformerPrune",          "UnstructurePrune"};
+// Sections of the ACT vocabulary whose strategies this version does not have yet.
+const std::vector<std::string> kMissingStrategySections = {
+    "HyperParameterOptimization", "Distillation",     "MultiTeacherDistillation",
+    "ChannelPrune",               "ASPPrune",         "TransformerPrune",
+    "UnstructurePrune"};
+
+void ParseStrategies(ConfigSection& top, Config& config) {
+  for (const auto& name : kMissingStrategySections) {
+    if (top.Has(name)) {
+      top.Fail(name, "the " + name +
+                         " strategy is not available in this version of slim-train; remove "
+                         "the section to run without it");
+    }
+  }
+  if (top.Has("QuantAware") && top.Has("QuantPost")) {
+    top.Fail("QuantPost", "QuantAware and QuantPost are alternatives (training or calibration); "
+                          "keep one of the two sections");
+  }
+  if (top.Has("QuantAware")) ParseQuantAware(top.Section("QuantAware"), config.quant_aware.emplace());
+  if (top.Has("QuantPost")) ParseQuantPost(top.Section("QuantPost"), config.quant_post.emplace());
+}
 
 YAML::Node LoadYaml(const std::string& file) {
   std::ifstream probe(file);
@@ -270,18 +287,12 @@ Config LoadConfig(const std::string& file, const std::vector<std::string>& overr
 
   YAML::Node resolved(YAML::NodeType::Map);
   ConfigSection top(root, "", file, resolved);
-  for (const auto& name : kStrategySections) {
-    if (top.Has(name)) {
-      top.Fail(name, "the " + name +
-                         " strategy is not available in this version of slim-train; remove "
-                         "the section to train without it");
-    }
-  }
   Config config;
   config.file = file;
   if (!top.Has("Global")) top.Fail("Global", "required section is missing");
   ParseGlobal(top.Section("Global"), config.global);
   ParseTrain(top.Section("TrainConfig"), config.train);
+  ParseStrategies(top, config);
   top.RejectUnknownKeys();
 
   YAML::Emitter emitter;

@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "runtime/config/quant_options.h"
 
 namespace slim::config {
 
@@ -139,6 +142,9 @@ struct Config {
   std::string file;
   GlobalOptions global;
   TrainOptions train;
+  // The strategy sections present in the file.
+  std::optional<QuantAwareOptions> quant_aware;
+  std::optional<QuantPostOptions> quant_post;
   // Every key with its effective value, as YAML text (config.resolved.yaml).
   std::string resolved_yaml;
 };

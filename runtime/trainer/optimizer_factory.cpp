@@ -1,5 +1,7 @@
 #include "runtime/trainer/optimizer_factory.h"
 
+#include <algorithm>
+
 namespace slim::trainer {
 
 std::unique_ptr<torch::optim::Optimizer> BuildOptimizer(const config::OptimizerOptions& options,
@@ -26,8 +28,37 @@ std::unique_ptr<torch::optim::Optimizer> BuildOptimizer(const config::OptimizerO
                                                  .weight_decay(options.weight_decay));
 }
 
+std::vector<torch::Tensor> WithoutGroups(const std::vector<torch::Tensor>& parameters,
+                                         const std::vector<strategies::ParameterGroup>& groups) {
+  std::vector<torch::Tensor> remaining;
+  for (const auto& parameter : parameters) {
+    const bool grouped = std::any_of(groups.begin(), groups.end(), [&](const auto& group) {
+      return std::any_of(group.parameters.begin(), group.parameters.end(),
+                         [&](const torch::Tensor& member) { return member.is_same(parameter); });
+    });
+    if (!grouped) remaining.push_back(parameter);
+  }
+  return remaining;
+}
+
+void AddParameterGroups(torch::optim::Optimizer& optimizer,
+                        const std::vector<strategies::ParameterGroup>& groups) {
+  for (const auto& group : groups) {
+    auto options = optimizer.param_groups().front().options().clone();
+    options->set_lr(group.learning_rate);
+    if (auto* sgd = dynamic_cast<torch::optim::SGDOptions*>(options.get())) {
+      sgd->weight_decay(group.weight_decay);
+    } else if (auto* adam = dynamic_cast<torch::optim::AdamOptions*>(options.get())) {
+      adam->weight_decay(group.weight_decay);
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWOptions*>(options.get())) {
+      adamw->weight_decay(group.weight_decay);
+    }
+    optimizer.add_param_group(torch::optim::OptimizerParamGroup(group.parameters, std::move(options)));
+  }
+}
+
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+  optimizer.param_groups().front().options().set_lr(lr);
 }
 
 }  // namespace slim::trainer

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/config/options.h"
+#include "strategies/strategy.h"
 
 namespace slim::trainer {
 
@@ -16,7 +17,17 @@ std::unique_ptr<torch::optim::Optimizer> BuildOptimizer(const config::OptimizerO
                                                         std::vector<torch::Tensor> parameters,
                                                         double lr);
 
-// Sets the learning rate of every parameter group.
+// `parameters` without the tensors of `groups`.
+std::vector<torch::Tensor> WithoutGroups(const std::vector<torch::Tensor>& parameters,
+                                         const std::vector<strategies::ParameterGroup>& groups);
+
+// Adds each strategy group as a parameter group of its own: the optimizer's settings
+// with the group's learning rate and weight decay.
+void AddParameterGroups(torch::optim::Optimizer& optimizer,
+                        const std::vector<strategies::ParameterGroup>& groups);
+
+// Sets the learning rate of the first parameter group (the model's); strategy groups keep
+// their own rate.
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
 
 }  // namespace slim::trainer

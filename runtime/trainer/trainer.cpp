@@ -139,8 +139,10 @@ TrainingRun::TrainingRun(TrainingSetup setup)
       agreement_(options_.train.checkpoint, comm_) {
   ddp::BroadcastModelState(model_, comm_);
   auto parameters = models::TrainableParameters(model_);
-  optimizer_ = BuildOptimizer(options_.train.optimizer, parameters,
+  const auto groups = setup_.compressor->ParameterGroups();
+  optimizer_ = BuildOptimizer(options_.train.optimizer, WithoutGroups(parameters, groups),
                               LearningRateAt(options_.train.learning_rate, 0, plan_.total_steps));
+  AddParameterGroups(*optimizer_, groups);
   bucketer_ = std::make_unique<ddp::GradientBucketer>(parameters, comm_,
                                                       options_.train.bucket_cap_mb);
   if (setup_.eval_data) {
@@ -190,6 +192,7 @@ void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
     window_steps_ = saved.trainer.window_steps;
   }
   RestoreCpuGeneratorState(saved.cpu_rng_states, comm_.Rank());
+  setup_.compressor->LoadState(saved.strategy_state);
   logging::Info("resuming from " + setup_.resume_path + " at step " + std::to_string(first_step_) +
                 " (epoch " + std::to_string(micro_batch_ / plan_.batches_per_epoch) + ", written by " +
                 std::to_string(saved.world_size) + " rank(s) on " + saved.created + ")");
@@ -209,6 +212,8 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   state->created = UtcNow();
   state->model_reference = setup_.model_reference;
   state->config_yaml = options_.resolved_yaml;
+  state->strategies = setup_.compressor->Names();
+  state->strategy_state = setup_.compressor->SaveState();
   auto& progress = state->progress;
   progress.step = steps_done;
   progress.micro_batch = micro_batch_;
@@ -265,6 +270,7 @@ double TrainingRun::Step(int64_t step) {
     step_loss += loss.item<double>();
   }
   bucketer_->FinishGradientSync();
+  setup_.compressor->OnBeforeOptimizerStep(step);
   if (options_.train.optimizer.grad_clip_norm > 0) {
     torch::nn::utils::clip_grad_norm_(optimizer_->param_groups()[0].params(),
                                       options_.train.optimizer.grad_clip_norm);
@@ -322,7 +328,9 @@ bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
   if (last_eval_.top1 > best_top1_) {
     best_top1_ = last_eval_.top1;
     best_step_ = step;
-    if (WritesOutputs()) model_.save(OutputPath("model_best.pt"));
+    if (WritesOutputs()) {
+      setup_.compressor->SaveDeployable(model_, OutputPath("model_best.pt"), "", nullptr);
+    }
   }
   const double target = options_.train.target_metric;
   return !std::isnan(target) && last_eval_.top1 >= target;
@@ -366,10 +374,7 @@ TrainingOutcome TrainingRun::Run() {
   } else if (!evaluator_) {
     ddp::AverageBuffers(model_, comm_);
   }
-  if (WritesOutputs()) {
-    model_.save(OutputPath("model.pt"));
-    WriteReport(step, stopped_early);
-  }
+  if (WritesOutputs()) WriteReport(step, stopped_early);
   FinishCheckpoints();
   logging::Info("done in " + Fixed(SecondsSince(run_start_), 1) + " s; outputs in " +
                 options_.global.output_dir);
@@ -377,7 +382,10 @@ TrainingOutcome TrainingRun::Run() {
 }
 
 void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early) {
-  json report = {
+  json report;
+  setup_.compressor->SaveDeployable(model_, OutputPath("model.pt"), options_.global.output_dir,
+                                    &report);
+  report.update({
       {"model", setup_.model_reference},
       {"ranks", comm_.Size()},
       {"device", setup_.device.str()},
@@ -391,7 +399,7 @@ void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early) {
       {"model_size_bytes", models::StateBytes(model_)},
       {"model_file_bytes", std::filesystem::file_size(OutputPath("model.pt"))},
       {"libtorch_version", compat::TorchVersionString()},
-  };
+  });
   if (evaluated_) {
     report["final"] = {{"eval_loss", last_eval_.loss}, {"eval_top1", last_eval_.top1}};
     report["best"] = {{"step", best_step_}, {"eval_top1", best_top1_}};

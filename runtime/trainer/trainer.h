@@ -11,6 +11,7 @@
 #include "runtime/checkpoint/checkpoint_state.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/config/options.h"
+#include "strategies/compressor.h"
 
 namespace slim::trainer {
 
@@ -26,6 +27,8 @@ struct TrainingSetup {
   // The checkpoint to continue from (its model state is already in `model`), or null.
   std::shared_ptr<const checkpoint::CheckpointState> resume;
   std::string resume_path;
+  // The compression strategies; `model` is already prepared by them. Never null.
+  strategies::Compressor* compressor = nullptr;
 };
 
 // Steps and batches a run will take, computed the same way by --dry-run and training.

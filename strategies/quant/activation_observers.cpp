@@ -1,0 +1,92 @@
+#include "strategies/quant/activation_observers.h"
+
+#include "runtime/errors.h"
+#include "strategies/quant/quantizer_modules.h"
+
+namespace slim::quant {
+
+ActivationRule ParseActivationRule(const std::string& name) {
+  if (name == "moving_average_abs_max") return ActivationRule::kMovingAverageAbsMax;
+  if (name == "range_abs_max") return ActivationRule::kRangeAbsMax;
+  if (name == "abs_max") return ActivationRule::kAbsMax;
+  throw ConfigError("unknown activation_quantize_type '" + name + "'");
+}
+
+ActivationObservers::ActivationObservers(std::vector<torch::jit::Module> quantizers,
+                                         ActivationRule rule, double moving_rate,
+                                         int64_t window_size, comm::Communicator& comm)
+    : quantizers_(std::move(quantizers)),
+      rule_(rule),
+      moving_rate_(moving_rate),
+      window_size_(window_size),
+      comm_(comm) {
+  const auto layers = static_cast<int64_t>(quantizers_.size());
+  accum_ = torch::zeros({layers});
+  state_ = torch::zeros({layers});
+  window_ = torch::zeros({rule_ == ActivationRule::kRangeAbsMax ? window_size_ : 0, layers});
+  for (auto& quantizer : quantizers_) SetObserve(quantizer, Observe::kMaxWhileTraining);
+}
+
+void ActivationObservers::Update() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> maxima;
+  for (auto& quantizer : quantizers_) maxima.push_back(quantizer.attr("batch_max").toTensor());
+  auto reduced = torch::stack(maxima).to(torch::kCPU, torch::kFloat32).contiguous();
+  comm_.AllReduceSync(reduced, comm::ReduceOp::kMax);
+  torch::Tensor thresholds;
+  switch (rule_) {
+    case ActivationRule::kMovingAverageAbsMax:
+      accum_ = accum_ * moving_rate_ + reduced;
+      state_ = state_ * moving_rate_ + 1;
+      thresholds = accum_ / state_;
+      break;
+    case ActivationRule::kRangeAbsMax:
+      window_[steps_ % window_size_].copy_(reduced);
+      thresholds = std::get<0>(window_.max(0));
+      break;
+    case ActivationRule::kAbsMax:
+      thresholds = reduced;
+      break;
+  }
+  ++steps_;
+  ApplyThresholds(thresholds);
+}
+
+void ActivationObservers::ApplyThresholds(const torch::Tensor& thresholds) {
+  torch::NoGradGuard no_grad;
+  const auto values = thresholds.clamp_min(1e-8);
+  for (size_t i = 0; i < quantizers_.size(); ++i) {
+    auto& quantizer = quantizers_[i];
+    const double quant_max = static_cast<double>(quantizer.attr("quant_max").toInt());
+    auto scale = quantizer.attr("scale").toTensor();
+    scale.copy_(values[static_cast<int64_t>(i)] / quant_max);
+    quantizer.attr("batch_max").toTensor().zero_();
+    SetQuantize(quantizer, true);
+  }
+}
+
+checkpoint::TensorMap ActivationObservers::Save() const {
+  return {{"steps", torch::tensor(steps_, torch::kInt64)},
+          {"accum", accum_.clone()},
+          {"state", state_.clone()},
+          {"window", window_.clone()}};
+}
+
+void ActivationObservers::Load(const checkpoint::TensorMap& state) {
+  const auto get = [&](const std::string& name, const torch::Tensor& like) {
+    const auto found = state.find(name);
+    if (found == state.end() || found->second.sizes() != like.sizes()) {
+      throw ModelError("the checkpoint's quantization observer state '" + name +
+                       "' does not fit this run (another activation_quantize_type, "
+                       "window_size or set of quantized layers?)");
+    }
+    return found->second.to(like.dtype()).clone();
+  };
+  steps_ = get("steps", torch::tensor(int64_t{0})).item<int64_t>();
+  accum_ = get("accum", accum_);
+  state_ = get("state", state_);
+  window_ = get("window", window_);
+  for (auto& quantizer : quantizers_) SetQuantize(quantizer, steps_ > 0);
+}
+
+}  // namespace slim::quant

@@ -1,0 +1,39 @@
+// QuantAware: quantization-aware training. Prepare attaches fake-quantizers to the
+// selected layers; weights are quantized with scales that follow them in every forward,
+// activations with scales that every rank updates identically after each step
+// (activation_observers.h). Activations are quantized from the second step on, once the
+// first statistics are agreed. Finalize fixes the scales for export.
+#pragma once
+
+#include <memory>
+
+#include "runtime/comm/communicator.h"
+#include "runtime/config/quant_options.h"
+#include "strategies/quant/activation_observers.h"
+#include "strategies/quant/quantize_pass.h"
+#include "strategies/strategy.h"
+
+namespace slim::quant {
+
+class QuantAware : public strategies::Strategy {
+ public:
+  QuantAware(config::QuantAwareOptions options, comm::Communicator& comm);
+
+  std::string Name() const override { return "QuantAware"; }
+  void Prepare(torch::jit::Module& model) override;
+  std::vector<strategies::ParameterGroup> ParameterGroups() const override;
+  void OnBeforeOptimizerStep(int64_t step) override;
+  void Finalize(torch::jit::Module& model) const override;
+  void Export(const torch::jit::Module& finalized, const std::string& output_dir,
+              nlohmann::json& report) const override;
+  checkpoint::TensorMap SaveState() const override;
+  void LoadState(const checkpoint::TensorMap& state) override;
+
+ private:
+  config::QuantAwareOptions options_;
+  comm::Communicator& comm_;
+  std::vector<QuantizedLayer> layers_;
+  std::unique_ptr<ActivationObservers> observers_;
+};
+
+}  // namespace slim::quant

@@ -1,0 +1,108 @@
+#include "strategies/quant/quant_export.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "runtime/errors.h"
+#include "strategies/quant/quantizer_modules.h"
+
+namespace slim::quant {
+
+namespace {
+
+using nlohmann::json;
+
+std::vector<double> Values(const torch::Tensor& tensor) {
+  const auto flat = tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  return {flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel()};
+}
+
+std::map<std::string, torch::jit::Module> ModulesByPath(const torch::jit::Module& model) {
+  std::map<std::string, torch::jit::Module> modules;
+  for (const auto& entry : model.named_modules()) modules.emplace(entry.name, entry.value);
+  return modules;
+}
+
+json QuantizerEntry(const std::string& tensor, const torch::jit::Module& quantizer,
+                    int64_t bits) {
+  const auto scale = quantizer.attr("scale").toTensor();
+  json entry = {{"tensor", tensor},
+                {"bits", bits},
+                {"quant_min", quantizer.attr("quant_min").toInt()},
+                {"quant_max", quantizer.attr("quant_max").toInt()},
+                {"scale", Values(scale)},
+                {"zero_point", Values(quantizer.attr("zero_point").toTensor())}};
+  if (scale.numel() > 1) entry["axis"] = 0;
+  return entry;
+}
+
+int64_t TensorBytes(const torch::Tensor& tensor) {
+  return tensor.numel() * static_cast<int64_t>(tensor.element_size());
+}
+
+}  // namespace
+
+void FreezeQuantizers(torch::jit::Module& model, bool qdq) {
+  torch::NoGradGuard no_grad;
+  for (const auto& entry : model.named_modules()) {
+    torch::jit::Module layer = entry.value;
+    if (!layer.hasattr("weight_quant")) continue;
+    auto weight_quant = layer.attr("weight_quant").toModule();
+    auto input_quant = layer.attr("input_quant").toModule();
+    SetObserve(input_quant, Observe::kNothing);
+    SetExportQdq(input_quant, qdq);
+    SetExportQdq(weight_quant, qdq);
+    if (!weight_quant.attr("enabled").toBool()) continue;
+    auto weight = layer.attr("weight").toTensor();
+    // QAT scales follow the weight until here; PTQ scales were fixed at calibration.
+    const auto quantized = weight_quant.forward({weight}).toTensor();
+    SetFrozen(weight_quant, true);
+    weight.copy_(quantized);
+  }
+}
+
+void WriteQuantTable(const torch::jit::Module& finalized, const std::vector<QuantizedLayer>& layers,
+                     const config::QuantCommonOptions& options, const std::string& output_dir,
+                     nlohmann::json& report) {
+  const auto modules = ModulesByPath(finalized);
+  json table_layers = json::array();
+  int64_t quantized_weight_bytes = 0;
+  int64_t quantized_weight_float_bytes = 0;
+  for (const auto& layer : layers) {
+    const auto& module = modules.at(layer.path);
+    const auto weight = module.attr("weight").toTensor();
+    quantized_weight_bytes += (weight.numel() * options.weight_bits + 7) / 8;
+    quantized_weight_float_bytes += TensorBytes(weight);
+    table_layers.push_back(
+        {{"name", layer.path},
+         {"kind", graph::LayerKindName(layer.kind)},
+         {"weight", QuantizerEntry(layer.path + ".weight", module.attr("weight_quant").toModule(),
+                                   options.weight_bits)},
+         {"input", QuantizerEntry(layer.path + ".input", module.attr("input_quant").toModule(),
+                                  options.activation_bits)}});
+  }
+  int64_t float_bytes = 0;
+  for (const auto& parameter : finalized.parameters()) float_bytes += TensorBytes(parameter);
+  const json table = {{"format", "symmetric, zero point 0: real = scale * integer"},
+                      {"weight_bits", options.weight_bits},
+                      {"activation_bits", options.activation_bits},
+                      {"weight_quantize_type", options.weight_quantize_type},
+                      {"onnx_format", options.onnx_format},
+                      {"layers", table_layers}};
+  const auto path = std::filesystem::path(output_dir) / "quant_table.json";
+  std::ofstream out(path);
+  out << table.dump(2) << '\n';
+  if (!out) throw ConfigError("writing " + path.string() + " failed");
+  report["quantization"] = {
+      {"layers", layers.size()},
+      {"weight_bits", options.weight_bits},
+      {"activation_bits", options.activation_bits},
+      {"parameter_bytes_float32", float_bytes},
+      {"parameter_bytes_quantized",
+       float_bytes - quantized_weight_float_bytes + quantized_weight_bytes},
+      {"quantized_weight_bytes", quantized_weight_bytes},
+  };
+}
+
+}  // namespace slim::quant

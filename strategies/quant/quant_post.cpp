@@ -1,0 +1,133 @@
+#include "strategies/quant/quant_post.h"
+
+#include "runtime/logging.h"
+#include "strategies/quant/bias_correction.h"
+#include "strategies/quant/quant_export.h"
+#include "strategies/quant/quantizer_modules.h"
+#include "strategies/quant/threshold_search.h"
+
+namespace slim::quant {
+
+namespace {
+
+void RunBatches(torch::jit::Module& model, const std::vector<torch::Tensor>& batches) {
+  for (const auto& batch : batches) model.forward({batch});
+}
+
+std::vector<double> ToVector(const torch::Tensor& tensor) {
+  const auto flat = tensor.to(torch::kFloat64).contiguous();
+  return {flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel()};
+}
+
+}  // namespace
+
+QuantPost::QuantPost(config::QuantPostOptions options, comm::Communicator& comm)
+    : options_(std::move(options)), comm_(comm) {}
+
+void QuantPost::Prepare(torch::jit::Module& model) {
+  layers_ = InsertQuantizers(model, options_, /*pact=*/false);
+  logging::Info("QuantPost: " + std::to_string(layers_.size()) + " layer(s) to quantize with " +
+                options_.ptq_algo + " (" + std::to_string(options_.weight_bits) + "/" +
+                std::to_string(options_.activation_bits) + " bits)");
+}
+
+void QuantPost::ObserveMaxima(torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
+                              std::vector<double>& maxima, std::vector<double>& averages) {
+  const auto layers = static_cast<int64_t>(layers_.size());
+  auto local_max = torch::zeros({layers}, torch::kFloat64);
+  // Sum of per-batch maxima and the batch count, to average over all ranks.
+  auto sums = torch::zeros({layers + 1}, torch::kFloat64);
+  for (auto& layer : layers_) SetObserve(layer.input_quant, Observe::kMax);
+  for (const auto& batch : batches) {
+    model.forward({batch});
+    for (int64_t i = 0; i < layers; ++i) {
+      auto batch_max = layers_[i].input_quant.attr("batch_max").toTensor();
+      const double value = batch_max.item<double>();
+      local_max[i] = std::max(local_max[i].item<double>(), value);
+      sums[i] += value;
+      batch_max.zero_();
+    }
+    sums[layers] += 1;
+  }
+  comm_.AllReduceSync(local_max, comm::ReduceOp::kMax);
+  comm_.AllReduceSync(sums, comm::ReduceOp::kSum);
+  maxima = ToVector(local_max);
+  averages = ToVector(sums.slice(0, 0, layers) / sums[layers]);
+}
+
+std::vector<std::vector<double>> QuantPost::ObserveHistograms(
+    torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
+    const std::vector<double>& maxima) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    auto& quantizer = layers_[i].input_quant;
+    quantizer.setattr("hist_max", std::max(maxima[i], 1e-8));
+    quantizer.setattr("histogram", torch::zeros({kHistogramBins}));
+    SetObserve(quantizer, Observe::kHistogram);
+  }
+  RunBatches(model, batches);
+  std::vector<torch::Tensor> local;
+  for (auto& layer : layers_) local.push_back(layer.input_quant.attr("histogram").toTensor());
+  auto histograms = torch::stack(local).to(torch::kCPU, torch::kFloat64).contiguous();
+  comm_.AllReduceSync(histograms, comm::ReduceOp::kSum);
+  std::vector<std::vector<double>> result;
+  for (auto& layer : layers_) layer.input_quant.setattr("histogram", torch::zeros({0}));
+  for (int64_t i = 0; i < histograms.size(0); ++i) result.push_back(ToVector(histograms[i]));
+  return result;
+}
+
+void QuantPost::QuantizeWeights() {
+  torch::NoGradGuard no_grad;
+  for (auto& layer : layers_) {
+    auto weight = layer.layer.attr("weight").toTensor();
+    SetFrozen(layer.weight_quant, false);
+    const auto dequantized = layer.weight_quant.forward({weight}).toTensor();
+    SetFrozen(layer.weight_quant, true);
+    if (options_.bias_correct) {
+      const bool per_channel = layer.weight_quant.attr("per_channel").toBool();
+      weight.copy_(CorrectWeightQuantization(weight, dequantized, per_channel));
+    }
+  }
+}
+
+void QuantPost::Calibrate(torch::jit::Module& model, const std::vector<torch::Tensor>& batches) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  QuantizeWeights();
+  std::vector<double> maxima, averages;
+  ObserveMaxima(model, batches, maxima, averages);
+  std::vector<double> thresholds = options_.ptq_algo == "avg" ? averages : maxima;
+  const auto& algo = options_.ptq_algo;
+  if (algo == "hist" || algo == "mse" || algo == "KL") {
+    const auto histograms = ObserveHistograms(model, batches, maxima);
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const int64_t quant_max = layers_[i].input_quant.attr("quant_max").toInt();
+      if (algo == "hist") {
+        thresholds[i] = PercentileThreshold(histograms[i], maxima[i], options_.hist_percent);
+      } else if (algo == "mse") {
+        thresholds[i] = MseThreshold(histograms[i], maxima[i], quant_max);
+      } else {
+        thresholds[i] = KlThreshold(histograms[i], maxima[i], quant_max);
+      }
+    }
+  }
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    auto& quantizer = layers_[i].input_quant;
+    const double quant_max = static_cast<double>(quantizer.attr("quant_max").toInt());
+    quantizer.attr("scale").toTensor().fill_(std::max(thresholds[i], 1e-8) / quant_max);
+    SetObserve(quantizer, Observe::kNothing);
+    SetQuantize(quantizer, true);
+  }
+}
+
+void QuantPost::Finalize(torch::jit::Module& model) const {
+  FreezeQuantizers(model, options_.onnx_format);
+}
+
+void QuantPost::Export(const torch::jit::Module& finalized, const std::string& output_dir,
+                       nlohmann::json& report) const {
+  WriteQuantTable(finalized, layers_, options_, output_dir, report);
+  report["quantization"]["ptq_algo"] = options_.ptq_algo;
+  report["quantization"]["bias_correct"] = options_.bias_correct;
+}
+
+}  // namespace slim::quant

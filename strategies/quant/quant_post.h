@@ -1,0 +1,42 @@
+// QuantPost: post-training quantization. No training: each rank runs its share of the
+// calibration batches; maxima, per-batch averages and histograms of |x| are reduced over
+// the ranks, so the scales depend on the calibration set, not on the number of ranks.
+// ptq_algo picks the activation thresholds (threshold_search.h); weights get abs-max
+// scales, optionally with bias_correct.
+#pragma once
+
+#include "runtime/comm/communicator.h"
+#include "runtime/config/quant_options.h"
+#include "strategies/quant/quantize_pass.h"
+#include "strategies/strategy.h"
+
+namespace slim::quant {
+
+class QuantPost : public strategies::Strategy {
+ public:
+  QuantPost(config::QuantPostOptions options, comm::Communicator& comm);
+
+  std::string Name() const override { return "QuantPost"; }
+  bool Trains() const override { return false; }
+  void Prepare(torch::jit::Module& model) override;
+  void Calibrate(torch::jit::Module& model, const std::vector<torch::Tensor>& batches) override;
+  void Finalize(torch::jit::Module& model) const override;
+  void Export(const torch::jit::Module& finalized, const std::string& output_dir,
+              nlohmann::json& report) const override;
+
+ private:
+  // Per layer, the max of |x| over all ranks' batches and the mean of the per-batch maxima.
+  void ObserveMaxima(torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
+                     std::vector<double>& maxima, std::vector<double>& averages);
+  // Per layer, the histogram of |x| over [0, maxima[layer]] summed over all ranks.
+  std::vector<std::vector<double>> ObserveHistograms(torch::jit::Module& model,
+                                                     const std::vector<torch::Tensor>& batches,
+                                                     const std::vector<double>& maxima);
+  void QuantizeWeights();
+
+  config::QuantPostOptions options_;
+  comm::Communicator& comm_;
+  std::vector<QuantizedLayer> layers_;
+};
+
+}  // namespace slim::quant

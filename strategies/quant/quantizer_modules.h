@@ -1,0 +1,64 @@
+// The fake-quantization modules the quantization pass attaches to layers, written in
+// TorchScript with standard ATen ops only, so a model holding them loads in stock PyTorch.
+//
+// WeightQuantizer (child "weight_quant" of a layer): symmetric abs-max quantization of
+// the weight, per output channel or per tensor, to [-(2^(b-1)-1), 2^(b-1)-1]. While not
+// frozen the scale follows the current weight in every forward; frozen, it uses the
+// stored scale.
+//
+// ActivationQuantizer (child "input_quant"): symmetric per-tensor quantization of the
+// layer's input with the stored scale; while observing it records max|x| (batch_max) or a
+// histogram of |x| over [0, hist_max] that the strategy reduces over the ranks and turns
+// into the scale. The PACT variant first clips x to [-alpha, alpha] with a learnable alpha.
+//
+// Gradients pass straight through (the ATen fake-quantize backward: 1 inside the range).
+#pragma once
+
+#include <torch/script.h>
+
+#include <memory>
+#include <optional>
+
+namespace slim::quant {
+
+// What an activation quantizer records in forward.
+enum class Observe : int64_t {
+  kNothing = 0,
+  kMaxWhileTraining = 1,  // batch_max, in training mode only (QAT)
+  kMax = 2,               // batch_max, in any mode (PTQ calibration)
+  kHistogram = 3,         // histogram of |x| (PTQ calibration)
+};
+
+// Creates quantizer modules; each kind is one TorchScript class shared by its instances.
+class QuantizerFactory {
+ public:
+  QuantizerFactory();
+
+  // A weight quantizer for a weight with `channels` output channels (dim 0); one scale per
+  // channel when `per_channel`, else one scale.
+  torch::jit::Module NewWeightQuantizer(bool per_channel, int64_t channels, int64_t bits);
+  // An activation quantizer; with `pact` the PACT variant (alpha starts at 20).
+  torch::jit::Module NewActivationQuantizer(int64_t bits, bool pact);
+
+ private:
+  torch::jit::Module NewInstance(std::optional<torch::jit::Module>& prototype,
+                                 const std::string& kind, bool pact);
+
+  std::shared_ptr<torch::jit::CompilationUnit> unit_;
+  std::optional<torch::jit::Module> weight_prototype_;
+  std::optional<torch::jit::Module> activation_prototype_;
+  std::optional<torch::jit::Module> pact_prototype_;
+};
+
+// The largest integer level of a symmetric b-bit grid: 2^(b-1) - 1.
+int64_t QuantMax(int64_t bits);
+
+// Quantizer attributes the strategies switch.
+void SetEnabled(torch::jit::Module& quantizer, bool enabled);
+void SetObserve(torch::jit::Module& activation_quantizer, Observe observe);
+void SetQuantize(torch::jit::Module& activation_quantizer, bool quantize);
+void SetFrozen(torch::jit::Module& weight_quantizer, bool frozen);
+// Export as quantize/dequantize pairs (QDQ) instead of fake-quantize ops.
+void SetExportQdq(torch::jit::Module& quantizer, bool qdq);
+
+}  // namespace slim::quant
