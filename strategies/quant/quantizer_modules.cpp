@@ -9,6 +9,7 @@ namespace {
 // Initial PACT clip, as in PaddleSlim.
 constexpr double kPactInitialAlpha = 20.0;
 
+// In the sources, dtype 12 is torch.qint8 (a C++-compiled module cannot name it).
 const char* const kWeightSource = R"(
 def forward(self, w):
     if not self.enabled:
@@ -17,10 +18,10 @@ def forward(self, w):
         self.scale = self.abs_max_scale(w.detach())
     if self.per_channel:
         if self.qdq:
-            return torch.dequantize(torch.quantize_per_channel(w, self.scale, self.zero_point, 0, torch.qint8))
+            return torch.dequantize(torch.quantize_per_channel(w, self.scale, self.zero_point, 0, 12))
         return torch.fake_quantize_per_channel_affine(w, self.scale, self.zero_point, 0, self.quant_min, self.quant_max)
     if self.qdq:
-        return torch.dequantize(torch.quantize_per_tensor(w, self.scale, self.zero_point, torch.qint8))
+        return torch.dequantize(torch.quantize_per_tensor(w, self.scale, self.zero_point, 12))
     return torch.fake_quantize_per_tensor_affine(w, self.scale, self.zero_point, self.quant_min, self.quant_max)
 
 def abs_max_scale(self, w):
@@ -45,7 +46,7 @@ PACT_CLIP
     if not self.quantize:
         return x
     if self.qdq:
-        return torch.dequantize(torch.quantize_per_tensor(x, self.scale, self.zero_point, torch.qint8))
+        return torch.dequantize(torch.quantize_per_tensor(x, self.scale, self.zero_point, 12))
     return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.quant_min, self.quant_max)
 )";
 

@@ -47,7 +47,7 @@ double ClippedKlDivergence(const std::vector<double>& histogram, int64_t clip_bi
   std::vector<double> reference(histogram.begin(), histogram.begin() + clip_bins);
   reference.back() += std::accumulate(histogram.begin() + clip_bins, histogram.end(), 0.0);
   // Q: the unfolded bins merged into `levels` groups, each group's mass spread evenly
-  // over its non-empty bins.
+  // over the bins where P is non-empty.
   std::vector<double> quantized(clip_bins, 0.0);
   for (int64_t level = 0; level < levels; ++level) {
     const int64_t begin = level * clip_bins / levels;
@@ -56,10 +56,10 @@ double ClippedKlDivergence(const std::vector<double>& histogram, int64_t clip_bi
     int64_t non_empty = 0;
     for (int64_t bin = begin; bin < end; ++bin) {
       mass += histogram[bin];
-      non_empty += histogram[bin] > 0 ? 1 : 0;
+      non_empty += reference[bin] > 0 ? 1 : 0;
     }
     for (int64_t bin = begin; bin < end; ++bin) {
-      if (histogram[bin] > 0) quantized[bin] = mass / static_cast<double>(non_empty);
+      if (reference[bin] > 0) quantized[bin] = mass / static_cast<double>(non_empty);
     }
   }
   const double p_total = std::accumulate(reference.begin(), reference.end(), 0.0);
@@ -69,8 +69,8 @@ double ClippedKlDivergence(const std::vector<double>& histogram, int64_t clip_bi
   for (int64_t bin = 0; bin < clip_bins; ++bin) {
     if (reference[bin] == 0) continue;
     const double p = reference[bin] / p_total;
-    // A bin Q leaves empty while P has mass (the folded tail) gets a tiny floor, as
-    // TensorRT's smoothing does.
+    // A group whose bins are all empty but P's folded last bin leaves Q empty there; a
+    // tiny floor keeps the divergence finite (TensorRT smooths likewise).
     const double q = std::max(quantized[bin] / q_total, 1e-12);
     divergence += p * std::log(p / q);
   }
@@ -79,12 +79,13 @@ double ClippedKlDivergence(const std::vector<double>& histogram, int64_t clip_bi
 
 double KlThreshold(const std::vector<double>& histogram, double max, int64_t quant_max) {
   const auto bins = static_cast<int64_t>(histogram.size());
-  const int64_t levels = quant_max + 1;
+  const int64_t levels = quant_max;
   const double width = max / static_cast<double>(bins);
-  if (bins <= levels) return max;
+  if (bins < 2 * levels) return max;
   double best_divergence = std::numeric_limits<double>::infinity();
   int64_t best_clip = bins;
-  for (int64_t clip = levels; clip <= bins; ++clip) {
+  for (int64_t clip = bins / 2; clip <= bins; ++clip) {
+    if (histogram[clip - 1] == 0) continue;
     const double divergence = ClippedKlDivergence(histogram, clip, levels);
     if (divergence < best_divergence) {
       best_divergence = divergence;

@@ -21,9 +21,11 @@ double PercentileThreshold(const std::vector<double>& histogram, double max, dou
 // clipping beyond T.
 double MseThreshold(const std::vector<double>& histogram, double max, int64_t quant_max);
 
-// KL: the threshold of TensorRT's entropy calibration: among T = i bin widths,
-// i >= quant_max + 1, the one whose clipped distribution P and its quantization to
-// quant_max + 1 levels Q have the smallest KL(P || Q).
+// KL: the entropy calibration of TensorRT as PaddleSlim runs it: among the clips at
+// T = i bin widths with i >= bins / 2 and bin i - 1 non-empty, the one whose clipped
+// distribution P (the tail folded into its last bin) and P quantized to quant_max levels,
+// Q, have the smallest KL(P || Q). The lower bound keeps a spike at zero (ReLU outputs)
+// from pulling the clip far into the distribution.
 double KlThreshold(const std::vector<double>& histogram, double max, int64_t quant_max);
 
 // The KL divergence of the clipped reference distribution from its quantized version for
