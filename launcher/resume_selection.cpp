@@ -59,12 +59,15 @@ std::optional<checkpoint::LoadedCheckpoint> FindResumeCheckpoint(const CommandLi
 void CheckResumable(const checkpoint::LoadedCheckpoint& loaded, const torch::jit::Module& model,
                     const config::Config& config, const std::vector<std::string>& strategies) {
   const auto& state = loaded.state;
-  auto differences = checkpoint::ModelDifferences(state, model);
-  CompareOptimizer(state, model, config, differences);
+  std::vector<std::string> differences;
   if (state.strategies != strategies) {
     differences.push_back("strategies: checkpoint " + NameList(state.strategies) + ", config " +
                           NameList(strategies));
   }
+  for (auto& difference : checkpoint::ModelDifferences(state, model)) {
+    differences.push_back(std::move(difference));
+  }
+  CompareOptimizer(state, model, config, differences);
   if (differences.empty()) return;
   std::string message = "checkpoint " + loaded.path + " (model " + state.model_reference +
                         ") does not match this run (model " + config.global.model + "):";

@@ -9,7 +9,9 @@ namespace {
 // Initial PACT clip, as in PaddleSlim.
 constexpr double kPactInitialAlpha = 20.0;
 
-// In the sources, dtype 12 is torch.qint8 (a C++-compiled module cannot name it).
+// In the sources, dtype 12 is torch.qint8 (a C++-compiled module cannot name it). QDQ
+// clamps an activation to the b-bit range first, as int8 storage alone would clamp only
+// at +-127; exported weights already lie on their grid.
 const char* const kWeightSource = R"(
 def forward(self, w):
     if not self.enabled:
@@ -46,6 +48,7 @@ PACT_CLIP
     if not self.quantize:
         return x
     if self.qdq:
+        x = torch.clamp(x, self.scale * self.quant_min, self.scale * self.quant_max)
         return torch.dequantize(torch.quantize_per_tensor(x, self.scale, self.zero_point, 12))
     return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.quant_min, self.quant_max)
 )";
@@ -76,6 +79,12 @@ void SetGrid(torch::jit::Module& quantizer, int64_t count, int64_t bits) {
   quantizer.setattr("quant_max", QuantMax(bits));
 }
 
+// The learnable PACT clip, a leaf tensor of its own.
+void AddPactAlpha(torch::jit::Module& quantizer) {
+  quantizer.register_parameter("alpha", torch::full({1}, kPactInitialAlpha).requires_grad_(),
+                               /*is_buffer=*/false);
+}
+
 }  // namespace
 
 int64_t QuantMax(int64_t bits) { return (int64_t{1} << (bits - 1)) - 1; }
@@ -104,10 +113,7 @@ torch::jit::Module QuantizerFactory::NewInstance(std::optional<torch::jit::Modul
     module.register_attribute("hist_max", c10::FloatType::get(), 1.0);
     module.register_buffer("batch_max", torch::zeros({}));
     module.register_buffer("histogram", torch::zeros({0}));
-    if (pact) {
-      module.register_parameter("alpha", torch::full({1}, kPactInitialAlpha).requires_grad_(),
-                                /*is_buffer=*/false);
-    }
+    if (pact) AddPactAlpha(module);
     module.define(ActivationSource(pact));
   }
   prototype = module;
@@ -126,6 +132,8 @@ torch::jit::Module QuantizerFactory::NewActivationQuantizer(int64_t bits, bool p
   auto quantizer = pact ? NewInstance(pact_prototype_, "PactActivationQuantizer", true)
                         : NewInstance(activation_prototype_, "ActivationQuantizer", false);
   SetGrid(quantizer, 1, bits);
+  // A deep copy clones alpha into a non-leaf tensor; each instance needs its own leaf.
+  if (pact) AddPactAlpha(quantizer);
   return quantizer;
 }
 

@@ -59,7 +59,8 @@ class Workspace(unittest.TestCase):
                     .replace("@ROOT@", self.dir))
         return path
 
-    def tiny_config(self, name="tiny.yaml", extra_global="", extra_train="", train_iter=8):
+    def tiny_config(self, name="tiny.yaml", extra_global="", extra_train="", train_iter=8,
+                    sections=""):
         return self.write_config(name, f"""Global:
   model: builtin:resnet20
   train_data: @DATA@/train.h5
@@ -71,7 +72,7 @@ class Workspace(unittest.TestCase):
   eval_iter: 4
   logging_iter: 2
   learning_rate: 0.05
-{extra_train}""")
+{extra_train}{sections}""")
 
     def train(self, config, *args, ranks=1, env=None):
         return run([SLIM_TRAIN, config, *args], ranks=ranks, env=env)
@@ -333,9 +334,9 @@ def loss_lines(out_dir):
 class Checkpoints(Workspace):
     """Checkpoints through the real binary: exact resume, rank changes, faults, signals."""
 
-    def ckpt_config(self, name, extra_train="", extra_global=""):
+    def ckpt_config(self, name, extra_train="", extra_global="", sections=""):
         return self.tiny_config(name, extra_global=extra_global, train_iter=16, extra_train=(
-            "  checkpoint: {every_iter: 3, keep: 3}\n" + extra_train))
+            "  checkpoint: {every_iter: 3, keep: 3}\n" + extra_train), sections=sections)
 
     def stop_by_signal(self, config, out_dir, fault, *args, ranks=1):
         """Runs with a sigterm fault injected and expects exit 75; returns the output."""
@@ -361,8 +362,8 @@ class Checkpoints(Workspace):
         for name in expected:
             self.assertTrue(np.array_equal(expected[name], actual[name]), name)
 
-    def check_bitwise_resume(self, name, ranks, fault, extra_train=""):
-        config = self.ckpt_config(name + ".yaml", extra_train=extra_train)
+    def check_bitwise_resume(self, name, ranks, fault, extra_train="", sections=""):
+        config = self.ckpt_config(name + ".yaml", extra_train=extra_train, sections=sections)
         full, resumed = self.path("out", name + "-full"), self.path("out", name + "-resumed")
         code, out, _ = self.train(config, "--output-dir", full, ranks=ranks)
         self.assertEqual(code, 0, out)

@@ -1,0 +1,263 @@
+"""End-to-end tests of QuantAware and QuantPost through the real slim-train binary.
+
+Run by ctest, one test per case, e.g.:
+    SLIM_BUILD_DIR=build python3 tests/e2e/quantization_test.py QuantAwareRun
+"""
+import json
+import os
+import subprocess
+import unittest
+
+import h5py
+import numpy as np
+
+from e2e_test import Checkpoints, Workspace, checkpoint_tensors
+
+QAT = """QuantAware:
+  quantize_op_types: [conv2d, linear]
+"""
+
+# Evaluates model.pt in stock PyTorch on the whole eval set and checks that it holds only
+# standard ops; prints {"loss", "top1", "foreign_ops"}.
+TORCH_EVAL = """
+import json, sys, torch, h5py, numpy as np
+model_path, data_path = sys.argv[1], sys.argv[2]
+f = h5py.File(data_path)
+x = torch.from_numpy(f['inputs'][:].astype(np.float32) / 255)
+mean = torch.tensor(f.attrs['mean']).view(1, -1, 1, 1)
+std = torch.tensor(f.attrs['std']).view(1, -1, 1, 1)
+labels = torch.from_numpy(f['labels'][:])
+m = torch.jit.load(model_path)
+m.eval()
+with torch.no_grad():
+    logits = m((x - mean) / std)
+ops = set()
+def visit(block):
+    for node in block.nodes():
+        ops.add(node.kind())
+        for inner in node.blocks():
+            visit(inner)
+visit(m.inlined_graph)
+print(json.dumps({"loss": torch.nn.functional.cross_entropy(logits, labels).item(),
+                  "top1": (logits.argmax(1) == labels).double().mean().item(),
+                  "foreign_ops": sorted(k for k in ops
+                                        if not k.startswith(("aten::", "prim::")))}))
+"""
+
+
+def stock_torch_eval(model_path, data_path):
+    done = subprocess.run(["/usr/bin/python3", "-c", TORCH_EVAL, model_path, data_path],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def read_json(*parts):
+    with open(os.path.join(*parts)) as f:
+        return json.load(f)
+
+
+class QuantAwareRun(Workspace):
+    def test_two_ranks_train_and_export_a_model_stock_pytorch_runs(self):
+        config = self.tiny_config("qat.yaml", sections=QAT)
+        out_dir = self.path("out", "qat.yaml")
+        code, out, _ = self.train(config, ranks=2)
+        self.assertEqual(code, 0, out)
+        self.assertIn("QuantAware: 22 layer(s) quantized", out)
+        report = read_json(out_dir, "report.json")
+        table = read_json(out_dir, "quant_table.json")
+        self.assertEqual(len(table["layers"]), 22)
+        self.assertEqual(report["quantization"]["layers"], 22)
+        self.assertLess(report["quantization"]["parameter_bytes_quantized"],
+                        report["quantization"]["parameter_bytes_float32"] / 3)
+        # Stock PyTorch runs the export with standard ops and gets our eval numbers.
+        ours = report["final"]
+        theirs = stock_torch_eval(os.path.join(out_dir, "model.pt"), self.path("data", "eval.h5"))
+        self.assertEqual(theirs["foreign_ops"], [])
+        self.assertAlmostEqual(theirs["loss"], ours["eval_loss"], delta=1e-4 * ours["eval_loss"])
+        self.assertAlmostEqual(theirs["top1"], ours["eval_top1"], delta=1.5 / 96)
+        # Every quantized weight lies on its grid: weight / scale are integers within range.
+        tensors = checkpoint_tensors(os.path.join(out_dir, "checkpoints", "ckpt-8.h5"))
+        check = ("import sys, json, torch; m = torch.jit.load(sys.argv[1]); "
+                 "print(json.dumps({n: p.tolist() for n, p in m.named_parameters() "
+                 "if n == 'layer2.0.conv1.weight'}))")
+        done = subprocess.run(["/usr/bin/python3", "-c", check, os.path.join(out_dir, "model.pt")],
+                              stdout=subprocess.PIPE, text=True, timeout=120)
+        weight = np.array(json.loads(done.stdout)["layer2.0.conv1.weight"])
+        layer = next(l for l in table["layers"] if l["name"] == "layer2.0.conv1")
+        scale = np.array(layer["weight"]["scale"]).reshape(-1, 1, 1, 1)
+        levels = weight / scale
+        self.assertLess(np.abs(levels - np.round(levels)).max(), 1e-3)
+        self.assertLessEqual(np.abs(np.round(levels)).max(), 127)
+        # Activation scales in the checkpoint are the exported ones.
+        self.assertAlmostEqual(float(tensors["model/buffers/layer2.0.conv1.input_quant.scale"][0]),
+                               layer["input"]["scale"][0], places=6)
+
+    def test_bits_pact_and_per_tensor_options_train(self):
+        sections = QAT + """  weight_bits: 4
+  activation_bits: 6
+  weight_quantize_type: abs_max
+  activation_quantize_type: range_abs_max
+  window_size: 3
+  use_pact: true
+  onnx_format: true
+  not_quant_pattern: [fc, layer1]
+"""
+        config = self.tiny_config("qat-options.yaml", sections=sections)
+        code, out, _ = self.train(config)
+        self.assertEqual(code, 0, out)
+        out_dir = self.path("out", "qat-options.yaml")
+        table = read_json(out_dir, "quant_table.json")
+        names = [layer["name"] for layer in table["layers"]]
+        self.assertEqual(len(names), 22 - 1 - 6)
+        self.assertFalse(any(name == "fc" or name.startswith("layer1.") for name in names))
+        self.assertEqual({len(layer["weight"]["scale"]) for layer in table["layers"]}, {1})
+        self.assertEqual(table["layers"][0]["weight"]["quant_max"], 7)
+        self.assertEqual(table["layers"][0]["input"]["quant_max"], 31)
+        theirs = stock_torch_eval(os.path.join(out_dir, "model.pt"), self.path("data", "eval.h5"))
+        self.assertEqual(theirs["foreign_ops"], [])
+        self.assertAlmostEqual(theirs["loss"], read_json(out_dir, "report.json")["final"]["eval_loss"],
+                               delta=1e-3)
+        # One PACT alpha per quantized layer, starting at 20, in the optimizer (momentum).
+        tensors = checkpoint_tensors(os.path.join(out_dir, "checkpoints", "ckpt-8.h5"))
+        alphas = [n for n in tensors if n.startswith("model/parameters/") and n.endswith(".alpha")]
+        self.assertEqual(len(alphas), len(names))
+        self.assertTrue(all(abs(float(tensors[n][0]) - 20) < 1 for n in alphas))
+        momenta = [n for n in tensors if n.startswith("optimizer/") and ".alpha" in n]
+        self.assertEqual(len(momenta), len(names))
+
+
+class QuantAwareResume(Checkpoints):
+    def test_two_rank_qat_resume_is_bitwise_identical(self):
+        self.check_bitwise_resume("qat-resume", 2, "1:6:sigterm", sections=QAT)
+
+    def test_checkpoint_of_a_plain_run_is_refused(self):
+        config = self.ckpt_config("plain-then-qat.yaml")
+        out_dir = self.path("out", "plain-then-qat")
+        code, out, _ = self.train(config, "--output-dir", out_dir)
+        self.assertEqual(code, 0, out)
+        qat = self.ckpt_config("qat-after-plain.yaml", sections=QAT)
+        result = self.train(qat, "--output-dir", out_dir, "--set", "TrainConfig.train_iter=20")
+        self.assert_fails(result, 3, "strategies: checkpoint none, config QuantAware",
+                          "layer1.0.conv1.input_quant.scale")
+
+
+class QuantPostRun(Workspace):
+    def ptq(self, name, algo, ranks, extra=""):
+        config = self.write_config(name + ".yaml", f"""Global:
+  model: builtin:resnet20
+  train_data: @DATA@/train.h5
+  eval_data: @DATA@/eval.h5
+  output_dir: @OUT@/{name}
+QuantPost:
+  ptq_algo: {algo}
+  batch_num: 6
+  batch_size: 16
+{extra}""")
+        code, out, _ = self.train(config, ranks=ranks)
+        self.assertEqual(code, 0, out)
+        self.assertIn("QuantPost: 22 layer(s)", out)
+        out_dir = self.path("out", name)
+        table = read_json(out_dir, "quant_table.json")
+        return {layer["name"]: layer["input"]["scale"][0] for layer in table["layers"]}, out_dir
+
+    def test_scales_do_not_depend_on_the_number_of_ranks(self):
+        for algo in ["abs_max", "hist"]:
+            one, _ = self.ptq("ptq-1-" + algo, algo, 1)
+            two, _ = self.ptq("ptq-2-" + algo, algo, 2)
+            self.assertEqual(one, two, algo)
+
+    def test_every_algorithm_calibrates_and_exports(self):
+        abs_max, _ = self.ptq("ptq-abs_max", "abs_max", 2)
+        for algo in ["avg", "hist", "mse", "KL"]:
+            scales, out_dir = self.ptq("ptq-" + algo, algo, 2, "  bias_correct: true\n")
+            for name, scale in scales.items():
+                self.assertLessEqual(scale, abs_max[name] * (1 + 1e-6), (algo, name))
+                self.assertGreater(scale, 0, (algo, name))
+            report = read_json(out_dir, "report.json")
+            self.assertEqual(report["quantization"]["ptq_algo"], algo)
+            theirs = stock_torch_eval(os.path.join(out_dir, "model.pt"), self.path("data", "eval.h5"))
+            self.assertAlmostEqual(theirs["loss"], report["final"]["eval_loss"], delta=1e-3)
+        # The first layer's input is the normalised image: its abs_max threshold is the
+        # largest |x| of the calibration samples, computed here from the file.
+        with h5py.File(self.path("data", "train.h5")) as f:
+            x = f["inputs"][:96].astype(np.float32) / 255
+            mean = np.array(f.attrs["mean"]).reshape(1, -1, 1, 1)
+            std = np.array(f.attrs["std"]).reshape(1, -1, 1, 1)
+        expected = np.abs((x - mean) / std).max() / 127
+        self.assertAlmostEqual(abs_max["conv1"], expected, delta=1e-6 * expected)
+
+
+class QuantBadInput(Workspace):
+    def config_with(self, name, section):
+        return self.tiny_config(name, sections=section)
+
+    def test_unknown_op_type_is_named_with_a_suggestion(self):
+        config = self.config_with("bad-op.yaml", "QuantAware:\n  quantize_op_types: [conv2dd]\n")
+        self.assert_fails(self.train(config), 2, "QuantAware.quantize_op_types",
+                          "did you mean 'conv2d'")
+
+    def test_bits_out_of_range(self):
+        config = self.config_with("bad-bits.yaml", "QuantAware:\n  weight_bits: 17\n")
+        self.assert_fails(self.train(config), 2, "QuantAware.weight_bits")
+
+    def test_model_without_quantizable_layer(self):
+        config = self.config_with("no-layer.yaml",
+                                  "QuantAware:\n  quantize_op_types: [depthwise_conv2d]\n")
+        self.assert_fails(self.train(config), 3, "no layer to quantize", "layer1.0.conv1 (conv2d)")
+
+    def test_pattern_matching_nothing_warns_with_the_module_paths(self):
+        config = self.config_with("no-match.yaml",
+                                  QAT + "  not_quant_pattern: [layer9]\n")
+        code, out, _ = self.train(config, "--dry-run")
+        self.assertEqual(code, 0, out)
+        self.assertIn("not_quant_pattern 'layer9' matches no module", out)
+        self.assertIn("layer3.2.conv2", out)
+        self.assertIn("strategies: QuantAware", out)
+
+    def test_quant_aware_and_quant_post_together(self):
+        config = self.config_with("both.yaml", QAT + "QuantPost:\n  ptq_algo: KL\n")
+        self.assert_fails(self.train(config), 2, "QuantAware and QuantPost are alternatives")
+
+
+class RealArchitectures(Workspace):
+    """torchvision models nobody here wrote: script, quantize-aware train, export, reload."""
+
+    def check_torchvision(self, name, layers):
+        model_path = self.path(name + ".pt")
+        script = (f"import torch, torchvision; m = torchvision.models.{name}(num_classes=10); "
+                  f"torch.jit.script(m).save({model_path!r})")
+        done = subprocess.run(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=300)
+        self.assertEqual(done.returncode, 0, done.stdout)
+        config = self.write_config(name + ".yaml", f"""Global:
+  model: {model_path}
+  train_data: @DATA@/train.h5
+  eval_data: @DATA@/eval.h5
+  batch_size: 8
+  output_dir: @OUT@/{name}
+TrainConfig:
+  train_iter: 3
+  learning_rate: 0.01
+QuantAware:
+  is_full_quantize: true
+""")
+        code, out, _ = self.train(config)
+        self.assertEqual(code, 0, out)
+        self.assertIn(f"QuantAware: {layers} layer(s) quantized", out)
+        out_dir = self.path("out", name)
+        theirs = stock_torch_eval(os.path.join(out_dir, "model.pt"), self.path("data", "eval.h5"))
+        self.assertEqual(theirs["foreign_ops"], [])
+        self.assertAlmostEqual(theirs["loss"], read_json(out_dir, "report.json")["final"]["eval_loss"],
+                               delta=1e-3)
+
+    def test_torchvision_resnet18(self):
+        self.check_torchvision("resnet18", 21)
+
+    def test_torchvision_mobilenet_v2(self):
+        self.check_torchvision("mobilenet_v2", 53)
+
+
+if __name__ == "__main__":
+    unittest.main()
