@@ -7,10 +7,10 @@ torch::Tensor CorrectWeightQuantization(const torch::Tensor& weight,
   const int64_t rows = per_channel ? weight.size(0) : 1;
   const auto original = weight.reshape({rows, -1});
   const auto rounded = dequantized.reshape({rows, -1});
-  const auto mean_shift = (original - rounded).mean(1, /*keepdim=*/true);
   const auto spread = original.std(1, /*unbiased=*/true, /*keepdim=*/true) /
                       (rounded.std(1, /*unbiased=*/true, /*keepdim=*/true) + 1e-8);
-  return ((rounded + mean_shift) * spread).reshape(weight.sizes());
+  const auto centred = rounded - rounded.mean(1, /*keepdim=*/true);
+  return (centred * spread + original.mean(1, /*keepdim=*/true)).reshape(weight.sizes());
 }
 
 }  // namespace slim::quant

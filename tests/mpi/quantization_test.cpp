@@ -1,0 +1,94 @@
+// Quantization statistics across ranks: every rank sees a different shard, yet all ranks
+// end with bit-identical activation scales, for QAT (per-step observer sync) and PTQ
+// (calibration merged over the ranks).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "runtime/comm/mpi_communicator.h"
+#include "runtime/models/builtin_models.h"
+#include "strategies/quant/quant_aware.h"
+#include "strategies/quant/quant_post.h"
+
+namespace slim::quant {
+namespace {
+
+using std::chrono::milliseconds;
+
+class QuantizationAcrossRanks : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    comm_ = std::make_unique<comm::MpiCommunicator>(MPI_COMM_WORLD, false, milliseconds(30000));
+    torch::manual_seed(11);  // the same model on every rank
+    model_ = models::BuildBuiltinModel("resnet20", {{3, 8, 8}, 4});
+  }
+
+  // This rank's input: its own draw, scaled by rank + 1 so that the shards' maxima differ.
+  torch::Tensor ShardInput(int64_t seed) const {
+    torch::manual_seed(static_cast<uint64_t>(seed * 100 + comm_->Rank()));
+    return torch::randn({6, 3, 8, 8}) * static_cast<double>(comm_->Rank() + 1);
+  }
+
+  // Every rank's value of `value`, gathered.
+  torch::Tensor Gathered(const torch::Tensor& value) const {
+    auto input = value.detach().to(torch::kFloat32).contiguous().reshape({-1});
+    auto output = torch::empty({comm_->Size(), input.numel()});
+    comm_->AllGather(input, output)->Wait(comm_->DefaultTimeout());
+    return output;
+  }
+
+  // Asserts that every rank holds the same bits in `value`.
+  void ExpectIdenticalOnAllRanks(const torch::Tensor& value, const std::string& what) const {
+    const auto all = Gathered(value);
+    for (int64_t rank = 1; rank < comm_->Size(); ++rank) {
+      EXPECT_TRUE(torch::equal(all[rank], all[0])) << what << " differs on rank " << rank;
+    }
+  }
+
+  std::unique_ptr<comm::Communicator> comm_;
+  torch::jit::Module model_;
+};
+
+TEST_F(QuantizationAcrossRanks, QatScalesAreBitIdenticalAfterEveryStep) {
+  config::QuantAwareOptions options;
+  options.quantize_op_types = {"conv2d", "linear"};
+  QuantAware strategy(options, *comm_);
+  strategy.Prepare(model_);
+  auto first = model_.attr("conv1").toModule().attr("input_quant").toModule();
+  for (int64_t step = 0; step < 3; ++step) {
+    model_.forward({ShardInput(step)}).toTensor().sum().backward();
+    // Before the sync each rank observed its own shard: the maxima differ.
+    const auto local = Gathered(first.attr("batch_max").toTensor());
+    EXPECT_FALSE(torch::equal(local[0], local[comm_->Size() - 1])) << "step " << step;
+    strategy.OnBeforeOptimizerStep(step);
+    for (const auto& entry : model_.named_modules()) {
+      if (!entry.value.hasattr("input_quant")) continue;
+      ExpectIdenticalOnAllRanks(entry.value.attr("input_quant").toModule().attr("scale").toTensor(),
+                                entry.name + " scale at step " + std::to_string(step));
+    }
+    // The first layer sees the input itself: after one step its threshold is the largest
+    // |x| over all shards (moving average of one value).
+    if (step == 0) {
+      EXPECT_FLOAT_EQ(first.attr("scale").toTensor().item<float>(),
+                      local.max().item<float>() / 127);
+    }
+  }
+  ExpectIdenticalOnAllRanks(strategy.SaveState().at("accum"), "moving-average state");
+}
+
+TEST_F(QuantizationAcrossRanks, PtqCalibrationMergesAllShards) {
+  config::QuantPostOptions options;
+  options.quantize_op_types = {"conv2d", "linear"};
+  options.ptq_algo = "KL";
+  QuantPost strategy(options, *comm_);
+  strategy.Prepare(model_);
+  const std::vector<torch::Tensor> batches = {ShardInput(1), ShardInput(2)};
+  strategy.Calibrate(model_, batches);
+  for (const auto& entry : model_.named_modules()) {
+    if (!entry.value.hasattr("input_quant")) continue;
+    ExpectIdenticalOnAllRanks(entry.value.attr("input_quant").toModule().attr("scale").toTensor(),
+                              entry.name + " scale");
+  }
+}
+
+}  // namespace
+}  // namespace slim::quant

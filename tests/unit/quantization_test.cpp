@@ -1,0 +1,194 @@
+// Quantization pieces against references computed independently: thresholds from raw
+// samples by sorting and brute force, KL from its definition, the weight correction from
+// its statistics; and the graph pass on the builtin models.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "runtime/errors.h"
+#include "runtime/models/builtin_models.h"
+#include "strategies/quant/bias_correction.h"
+#include "strategies/quant/quantize_pass.h"
+#include "strategies/quant/quantizer_modules.h"
+#include "strategies/quant/threshold_search.h"
+
+namespace slim::quant {
+namespace {
+
+// |x| of a Laplace-like heavy-tailed distribution with a few large outliers.
+std::vector<double> HeavyTailedSamples(size_t count) {
+  std::mt19937 generator(7);
+  std::exponential_distribution<double> body(1.0);
+  std::vector<double> samples(count);
+  for (auto& sample : samples) sample = body(generator);
+  for (size_t i = 0; i < count / 2000; ++i) samples[i] = 30.0 + static_cast<double>(i);
+  return samples;
+}
+
+std::vector<double> Histogram(const std::vector<double>& samples, double max) {
+  std::vector<double> histogram(kHistogramBins, 0.0);
+  for (double sample : samples) {
+    const auto bin = std::min<int64_t>(static_cast<int64_t>(sample / max * kHistogramBins),
+                                       kHistogramBins - 1);
+    histogram[bin] += 1;
+  }
+  return histogram;
+}
+
+// Mean squared error of quantizing `samples` to the symmetric grid of threshold T.
+double QuantizationMse(const std::vector<double>& samples, double threshold, int64_t quant_max) {
+  const double step = threshold / static_cast<double>(quant_max);
+  double total = 0;
+  for (double sample : samples) {
+    const double level = std::min(std::round(sample / step), static_cast<double>(quant_max));
+    total += (sample - level * step) * (sample - level * step);
+  }
+  return total / static_cast<double>(samples.size());
+}
+
+TEST(ThresholdSearch, PercentileMatchesTheSortedSamples) {
+  auto samples = HeavyTailedSamples(200000);
+  const double max = *std::max_element(samples.begin(), samples.end());
+  const double threshold = PercentileThreshold(Histogram(samples, max), max, 0.999);
+  std::sort(samples.begin(), samples.end());
+  const double quantile = samples[static_cast<size_t>(0.999 * samples.size())];
+  EXPECT_NEAR(threshold, quantile, max / kHistogramBins);
+}
+
+TEST(ThresholdSearch, MseIsAsGoodAsBruteForceOnTheSamples) {
+  const auto samples = HeavyTailedSamples(50000);
+  const double max = *std::max_element(samples.begin(), samples.end());
+  const double threshold = MseThreshold(Histogram(samples, max), max, 127);
+  double best = std::numeric_limits<double>::infinity();
+  for (int step = 1; step <= 4000; ++step) {
+    best = std::min(best, QuantizationMse(samples, max * step / 4000.0, 127));
+  }
+  EXPECT_LE(QuantizationMse(samples, threshold, 127), best * 1.02);
+}
+
+// KL(P || Q) written from the definition with tensors, independently of the production
+// loop: P = clipped histogram with the tail folded in; Q = P's first `clip` bins merged
+// into `levels` groups and spread back over the bins where P is non-zero.
+double ReferenceKl(const std::vector<double>& histogram, int64_t clip, int64_t levels) {
+  auto all = torch::tensor(histogram, torch::kFloat64);
+  auto p = all.slice(0, 0, clip).clone();
+  p[clip - 1] += all.slice(0, clip).sum();
+  auto unfolded = all.slice(0, 0, clip);
+  auto q = torch::zeros({clip}, torch::kFloat64);
+  for (int64_t level = 0; level < levels; ++level) {
+    const int64_t begin = level * clip / levels, end = (level + 1) * clip / levels;
+    auto mask = p.slice(0, begin, end) > 0;
+    const auto count = mask.sum().item<double>();
+    if (count == 0) continue;
+    q.slice(0, begin, end).masked_fill_(mask, unfolded.slice(0, begin, end).sum().item<double>() / count);
+  }
+  p = p / p.sum();
+  q = (q / q.sum()).clamp_min(1e-12);
+  auto nonzero = p > 0;
+  return (p.masked_select(nonzero) * (p.masked_select(nonzero) / q.masked_select(nonzero)).log())
+      .sum()
+      .item<double>();
+}
+
+TEST(ThresholdSearch, KlPicksTheClipWithTheSmallestDivergence) {
+  const auto samples = HeavyTailedSamples(100000);
+  const double max = *std::max_element(samples.begin(), samples.end());
+  const auto histogram = Histogram(samples, max);
+  const double threshold = KlThreshold(histogram, max, 127);
+  int64_t best_clip = 0;
+  double best = std::numeric_limits<double>::infinity();
+  for (int64_t clip = kHistogramBins / 2; clip <= kHistogramBins; ++clip) {
+    if (histogram[clip - 1] == 0) continue;
+    const double divergence = ReferenceKl(histogram, clip, 127);
+    EXPECT_NEAR(ClippedKlDivergence(histogram, clip, 127), divergence, 1e-9) << clip;
+    if (divergence < best) best = divergence, best_clip = clip;
+  }
+  EXPECT_DOUBLE_EQ(threshold, max * best_clip / kHistogramBins);
+  EXPECT_LT(threshold, max);
+}
+
+TEST(BiasCorrection, RestoresEachChannelsMeanAndSpread) {
+  torch::manual_seed(3);
+  const auto weight = torch::randn({4, 3, 3, 3}) * torch::tensor({0.1, 1.0, 0.01, 2.0}).view({4, 1, 1, 1});
+  const auto scale = weight.abs().amax({1, 2, 3}) / 7;
+  const auto dequantized = torch::fake_quantize_per_channel_affine(
+      weight, scale, torch::zeros({4}, torch::kInt32), 0, -7, 7);
+  const auto corrected = CorrectWeightQuantization(weight, dequantized, true);
+  for (int64_t c = 0; c < 4; ++c) {
+    EXPECT_NEAR(corrected[c].mean().item<double>(), weight[c].mean().item<double>(), 1e-5);
+    EXPECT_NEAR(corrected[c].std().item<double>(), weight[c].std().item<double>(), 1e-5);
+  }
+  EXPECT_GT((dequantized - weight).mean({1, 2, 3}).abs().max().item<double>(), 1e-4);
+}
+
+config::QuantCommonOptions Options(std::vector<std::string> types) {
+  config::QuantCommonOptions options;
+  options.quantize_op_types = std::move(types);
+  return options;
+}
+
+TEST(QuantizePass, FindsTheLayersOfTheBuiltinModels) {
+  auto resnet = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  EXPECT_EQ(InsertQuantizers(resnet, Options({"conv2d", "linear"}), false).size(), 22u);
+  auto mobilenet = models::BuildBuiltinModel("mobilenetv2", {{3, 16, 16}, 5});
+  const auto depthwise = InsertQuantizers(mobilenet, Options({"depthwise_conv2d"}), false);
+  ASSERT_FALSE(depthwise.empty());
+  for (const auto& layer : depthwise) {
+    EXPECT_EQ(layer.layer.attr("weight").toTensor().size(1), 1) << layer.path;
+  }
+}
+
+TEST(QuantizePass, PatternsExcludeModulesAndTheirChildren) {
+  auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  auto options = Options({"conv2d", "linear"});
+  options.not_quant_pattern = {"layer1", "layer3.*.conv2", "fc"};
+  const auto layers = InsertQuantizers(model, options, false);
+  EXPECT_EQ(layers.size(), 22u - 6 - 3 - 1);
+  for (const auto& layer : layers) {
+    EXPECT_NE(layer.path.rfind("layer1.", 0), 0u) << layer.path;
+    EXPECT_NE(layer.path, "fc");
+  }
+  EXPECT_TRUE(MatchesModulePattern("layer3", "layer3.0.downsample.0"));
+  EXPECT_FALSE(MatchesModulePattern("layer3", "layer30.conv"));
+}
+
+TEST(QuantizePass, QuantizedForwardIsCloseButNotEqualAndGradientsFlow) {
+  torch::manual_seed(0);
+  auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  torch::manual_seed(0);
+  auto quantized_model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  model.eval();
+  const auto input = torch::randn({4, 3, 16, 16});
+  const auto reference = model.forward({input}).toTensor().detach();
+  auto layers = InsertQuantizers(quantized_model, Options({"conv2d", "linear"}), false);
+  for (auto& layer : layers) {
+    layer.input_quant.attr("scale").toTensor().fill_(8.0 / 127);
+    SetQuantize(layer.input_quant, true);
+  }
+  quantized_model.eval();
+  const auto output = quantized_model.forward({input}).toTensor();
+  const double error = ((output - reference).norm() / reference.norm()).item<double>();
+  EXPECT_GT(error, 0);
+  EXPECT_LT(error, 0.2);
+  output.sum().backward();
+  const auto grad = quantized_model.attr("conv1").toModule().attr("weight").toTensor().grad();
+  ASSERT_TRUE(grad.defined());
+  EXPECT_GT(grad.abs().sum().item<double>(), 0);
+}
+
+TEST(QuantizePass, RefusesModelsItCannotHandle) {
+  auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  try {
+    InsertQuantizers(model, Options({"depthwise_conv2d"}), false);
+    FAIL() << "expected ModelError";
+  } catch (const ModelError& error) {
+    EXPECT_NE(std::string(error.what()).find("layer1.0.conv1 (conv2d)"), std::string::npos);
+  }
+  InsertQuantizers(model, Options({"conv2d"}), false);
+  EXPECT_THROW(InsertQuantizers(model, Options({"conv2d"}), false), ModelError);
+}
+
+}  // namespace
+}  // namespace slim::quant
