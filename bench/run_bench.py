@@ -59,10 +59,11 @@ class Bench:
              "--train", "1024" if self.smoke else "4096", "--eval", "64", "--seed", "3"])
         run([self.binary("slim-model"), "resnet20", self.path("resnet20.pt")])
 
-    def slim_train_step(self, ranks):
-        """Median step time of slim-train (per rank, steady state), from metrics.jsonl."""
-        out_dir = self.path(f"train_np{ranks}")
-        config = self.path("bench.yaml")
+    def slim_train_step(self, ranks, sections="", name="train"):
+        """Median step time of slim-train (per rank, steady state), from metrics.jsonl;
+        `sections` adds strategy sections to the config."""
+        out_dir = self.path(f"{name}_np{ranks}")
+        config = self.path(f"{name}.yaml")
         with open(config, "w") as f:
             f.write(f"""Global:
   model: {self.path('resnet20.pt')}
@@ -75,8 +76,8 @@ TrainConfig:
   train_iter: {self.steps + 5}
   logging_iter: 1
   learning_rate: 0.01
-""")
-        run([self.binary("slim-train"), config], ranks=ranks)
+{sections}""")
+        run([self.binary("slim-train"), config, "--resume", "none"], ranks=ranks)
         with open(os.path.join(out_dir, "metrics.jsonl")) as f:
             lines = [json.loads(line) for line in f if '"train"' in line][5:]
         return statistics.median(self.batch * ranks / l["samples_per_s"] for l in lines)
@@ -177,6 +178,24 @@ TrainConfig:
             self.row(f"checkpoint training pause ({label})", result["snapshot_s"], synchronous,
                      "pause of a synchronous write", "< 1", result["snapshot_s"] < synchronous)
 
+    def quantization(self):
+        """QAT step time over FP32 step time, ours and PyTorch eager QAT's (same model
+        architecture, batch and thread count), from interleaved trials."""
+        qat = "QuantAware:\n  quantize_op_types: [conv2d, linear]\n"
+        pytorch = ["/usr/bin/python3", os.path.join(ROOT, "bench", "pytorch_quant.py"), "qat-step",
+                   "--batch", str(self.batch), "--steps", str(self.steps), "--threads", "1"]
+        trials = {"fp32": [], "qat": [], "pytorch": []}
+        for _ in range(1 if self.smoke else 3):
+            trials["fp32"].append(self.slim_train_step(1))
+            trials["qat"].append(self.slim_train_step(1, qat, "qat"))
+            trials["pytorch"].append(last_json(run(pytorch)))
+        self.results["quantization"] = trials
+        fp32, ours = statistics.median(trials["fp32"]), statistics.median(trials["qat"])
+        theirs = statistics.median(r["ratio"] for r in trials["pytorch"])
+        self.row("QAT step, 1 rank", ours, fp32, "our FP32 step", "<= 1.3", ours <= 1.3 * fp32)
+        self.row("QAT/FP32 step ratio", ours / fp32, theirs, "PyTorch eager QAT/FP32 ratio", "< 1",
+                 ours / fp32 < theirs, "x")
+
     def plot_allreduce(self, result):
         try:
             import matplotlib
@@ -230,6 +249,7 @@ def main():
     bench.overlap()
     bench.loader(step)
     bench.checkpoint()
+    bench.quantization()
     bench.report()
 
 

@@ -26,6 +26,8 @@ QuantPost::QuantPost(config::QuantPostOptions options, comm::Communicator& comm)
 
 void QuantPost::Prepare(torch::jit::Module& model) {
   layers_ = InsertQuantizers(model, options_, /*pact=*/false);
+  // The model stays float until Calibrate: activations are observed on the float model.
+  for (auto& layer : layers_) SetEnabled(layer.weight_quant, false);
   logging::Info("QuantPost: " + std::to_string(layers_.size()) + " layer(s) to quantize with " +
                 options_.ptq_algo + " (" + std::to_string(options_.weight_bits) + "/" +
                 std::to_string(options_.activation_bits) + " bits)");
@@ -79,6 +81,7 @@ void QuantPost::QuantizeWeights() {
   torch::NoGradGuard no_grad;
   for (auto& layer : layers_) {
     auto weight = layer.layer.attr("weight").toTensor();
+    SetEnabled(layer.weight_quant, true);
     SetFrozen(layer.weight_quant, false);
     const auto dequantized = layer.weight_quant.forward({weight}).toTensor();
     SetFrozen(layer.weight_quant, true);
@@ -92,7 +95,6 @@ void QuantPost::QuantizeWeights() {
 void QuantPost::Calibrate(torch::jit::Module& model, const std::vector<torch::Tensor>& batches) {
   torch::NoGradGuard no_grad;
   model.eval();
-  QuantizeWeights();
   std::vector<double> maxima, averages;
   ObserveMaxima(model, batches, maxima, averages);
   std::vector<double> thresholds = options_.ptq_algo == "avg" ? averages : maxima;
@@ -110,6 +112,7 @@ void QuantPost::Calibrate(torch::jit::Module& model, const std::vector<torch::Te
       }
     }
   }
+  QuantizeWeights();
   for (size_t i = 0; i < layers_.size(); ++i) {
     auto& quantizer = layers_[i].input_quant;
     const double quant_max = static_cast<double>(quantizer.attr("quant_max").toInt());

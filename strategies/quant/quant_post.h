@@ -1,5 +1,5 @@
 // QuantPost: post-training quantization. No training: each rank runs its share of the
-// calibration batches; maxima, per-batch averages and histograms of |x| are reduced over
+// calibration batches through the float model; maxima, per-batch averages and histograms of |x| are reduced over
 // the ranks, so the scales depend on the calibration set, not on the number of ranks.
 // ptq_algo picks the activation thresholds (threshold_search.h); weights get abs-max
 // scales, optionally with bias_correct.

@@ -138,8 +138,25 @@ TEST(ConfigLoader, UnknownOptimizerSuggestsNearest) {
 }
 
 TEST(ConfigLoader, StrategySectionWithoutStrategyIsRefused) {
-  const auto message = ErrorOf(std::string(kMinimal) + "QuantAware: {use_pact: true}\n");
-  EXPECT_NE(message.find("QuantAware"), std::string::npos) << message;
+  const auto message = ErrorOf(std::string(kMinimal) + "Distillation: {alpha: 1.0}\n");
+  EXPECT_NE(message.find("Distillation strategy is not available"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {
+  const auto config = Load(std::string(kMinimal) + "QuantAware: {quantize_op_types: [conv2d, mul]}\n");
+  ASSERT_TRUE(config.quant_aware.has_value());
+  EXPECT_EQ(config.quant_aware->quantize_op_types, (std::vector<std::string>{"conv2d", "linear"}));
+  EXPECT_EQ(config.quant_aware->weight_bits, 8);
+  EXPECT_EQ(config.quant_aware->weight_quantize_type, "channel_wise_abs_max");
+  EXPECT_EQ(config.quant_aware->activation_quantize_type, "moving_average_abs_max");
+  EXPECT_DOUBLE_EQ(config.quant_aware->moving_rate, 0.9);
+  EXPECT_FALSE(config.quant_post.has_value());
+  const auto message = ErrorOf(std::string(kMinimal) + "QuantPost: {ptq_algo: kl}\n");
+  EXPECT_NE(message.find("QuantPost.ptq_algo"), std::string::npos) << message;
+  EXPECT_NE(message.find("did you mean 'KL'"), std::string::npos) << message;
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "QuantAware: {activation_bits: 1}\n")
+                .find("QuantAware.activation_bits"),
+            std::string::npos);
 }
 
 TEST(EditDistance, CountsEdits) {
