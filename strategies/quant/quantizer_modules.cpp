@@ -41,7 +41,8 @@ def forward(self, x):
         return x
 PACT_CLIP
     if (self.observe == 1 and self.training) or self.observe == 2:
-        self.batch_max = torch.maximum(self.batch_max, torch.amax(torch.abs(x.detach())))
+        low, high = torch.aminmax(x.detach())
+        self.batch_max = torch.maximum(self.batch_max, torch.maximum(high, -low))
     elif self.observe == 3:
         bins = self.histogram.size(0)
         self.histogram = self.histogram + torch.histc(torch.abs(x.detach()), bins, 0.0, self.hist_max)
