@@ -3,6 +3,7 @@
 // distillation taps) and fans the training callbacks out to each.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>

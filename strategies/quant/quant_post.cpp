@@ -35,26 +35,29 @@ void QuantPost::Prepare(torch::jit::Module& model) {
 
 void QuantPost::ObserveMaxima(torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
                               std::vector<double>& maxima, std::vector<double>& averages) {
-  const auto layers = static_cast<int64_t>(layers_.size());
-  auto local_max = torch::zeros({layers}, torch::kFloat64);
-  // Sum of per-batch maxima and the batch count, to average over all ranks.
-  auto sums = torch::zeros({layers + 1}, torch::kFloat64);
+  const size_t layers = layers_.size();
+  // Per layer the local max, then the sums of per-batch maxima; the batch count last.
+  std::vector<double> local_max(layers, 0.0);
+  std::vector<double> sums(layers + 1, 0.0);
   for (auto& layer : layers_) SetObserve(layer.input_quant, Observe::kMax);
   for (const auto& batch : batches) {
     model.forward({batch});
-    for (int64_t i = 0; i < layers; ++i) {
+    for (size_t i = 0; i < layers; ++i) {
       auto batch_max = layers_[i].input_quant.attr("batch_max").toTensor();
       const double value = batch_max.item<double>();
-      local_max[i] = std::max(local_max[i].item<double>(), value);
+      local_max[i] = std::max(local_max[i], value);
       sums[i] += value;
       batch_max.zero_();
     }
     sums[layers] += 1;
   }
-  comm_.AllReduceSync(local_max, comm::ReduceOp::kMax);
-  comm_.AllReduceSync(sums, comm::ReduceOp::kSum);
-  maxima = ToVector(local_max);
-  averages = ToVector(sums.slice(0, 0, layers) / sums[layers]);
+  auto reduced_max = torch::tensor(local_max, torch::kFloat64);
+  auto reduced_sums = torch::tensor(sums, torch::kFloat64);
+  comm_.AllReduceSync(reduced_max, comm::ReduceOp::kMax);
+  comm_.AllReduceSync(reduced_sums, comm::ReduceOp::kSum);
+  maxima = ToVector(reduced_max);
+  averages = ToVector(reduced_sums.slice(0, 0, static_cast<int64_t>(layers)) /
+                      reduced_sums[static_cast<int64_t>(layers)]);
 }
 
 std::vector<std::vector<double>> QuantPost::ObserveHistograms(
