@@ -1,6 +1,6 @@
 """SlimTrain benchmarks side by side with what a user would run instead.
 
-    python3 bench/run_bench.py [--out bench-results] [--smoke]
+    python3 bench/run_bench.py [--out bench-results] [--smoke] [--only SECTION ...]
 
 Prints one table (figure, ours, anchor, ratio, target) and writes results.json,
 results.md and allreduce_busbw.png under --out. --smoke runs every measurement at a
@@ -236,20 +236,25 @@ TrainConfig:
             f.write("\n".join(md) + "\n")
 
 
+SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantization"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS,
+                        help="measure only these sections (the loader needs the step)")
     args = parser.parse_args()
     bench = Bench(os.path.abspath(args.build), os.path.abspath(args.out), args.smoke)
     bench.prepare()
-    step = bench.training_step()
-    bench.allreduce()
-    bench.overlap()
-    bench.loader(step)
-    bench.checkpoint()
-    bench.quantization()
+    step = bench.training_step() if {"step", "loader"} & set(args.only) else None
+    for section in ("allreduce", "overlap", "checkpoint", "quantization"):
+        if section in args.only:
+            getattr(bench, section)()
+    if "loader" in args.only:
+        bench.loader(step)
     bench.report()
 
 

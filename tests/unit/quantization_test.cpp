@@ -178,6 +178,26 @@ TEST(QuantizePass, QuantizedForwardIsCloseButNotEqualAndGradientsFlow) {
   EXPECT_GT(grad.abs().sum().item<double>(), 0);
 }
 
+TEST(ActivationQuantizer, TrainingEstimatorMatchesFakeQuantizeAndPassesGradients) {
+  QuantizerFactory factory;
+  auto quantizer = factory.NewActivationQuantizer(/*bits=*/6, /*pact=*/false);
+  quantizer.attr("scale").toTensor().fill_(0.07);
+  SetQuantize(quantizer, true);
+  torch::manual_seed(3);
+  // Includes values past the clip (31 * 0.07) and exact half steps.
+  auto input = torch::cat({torch::randn({4000}) * 2, torch::arange(-40, 40) * 0.035});
+  const auto expected = torch::fake_quantize_per_tensor_affine(input, 0.07f, 0, -31, 31);
+  quantizer.train();
+  auto leaf = input.clone().requires_grad_();
+  const auto output = quantizer.forward({leaf}).toTensor();
+  EXPECT_TRUE(torch::equal(output, expected));
+  const auto upstream = torch::randn_like(input);
+  output.backward(upstream);
+  EXPECT_TRUE(torch::equal(leaf.grad(), upstream));
+  quantizer.eval();
+  EXPECT_TRUE(torch::equal(quantizer.forward({input}).toTensor(), expected));
+}
+
 TEST(QuantizePass, RefusesModelsItCannotHandle) {
   auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
   try {
