@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "data/bitmap_font.h"
 #include "data/rgb_canvas.h"
@@ -24,7 +26,7 @@ constexpr Rgb kAxisColour = {0.82, 0.82, 0.82};
 // that centres a line of text vertically in its row.
 constexpr int kGap = 8;
 constexpr int kBarThickness = 16;
-constexpr int kTextTopInRow = (kChartRowHeight - kGlyphHeight * kChartTextScale) / 2;
+constexpr int kTextTopInRow = (kChartRowHeight - kTextLineHeight * kChartTextScale) / 2;
 
 // `text` itself if it has at most `max_length` bytes, else its start and end joined by "..",
 // max_length bytes in all. REQUIRES: max_length >= 2.
@@ -35,6 +37,7 @@ std::string ElideMiddle(const std::string& text, int max_length) {
   return text.substr(0, head) + ".." + text.substr(text.size() - tail);
 }
 
+// `value` printed with the printf `format`; empty if the format produces nothing.
 std::string FormatValue(const char* format, double value) {
   const int length = std::snprintf(nullptr, 0, format, value);
   if (length <= 0) return "";
@@ -46,11 +49,12 @@ std::string FormatValue(const char* format, double value) {
 // The value a bar is drawn for: non-finite values get no bar.
 double BarValue(const ChartBar& bar) { return std::isfinite(bar.value) ? bar.value : 0.0; }
 
+// Paints `box`, clipped to the canvas, in `colour`.
 void FillBox(RgbCanvas& canvas, PixelBox box, const Rgb& colour) {
   canvas.Blend([](double, double) { return true; }, colour, 1.0, box);
 }
 
-// Where everything goes, from the text to draw and the range of the values.
+// Pixel positions in a chart, which follow from the widths of its text and the range of its values.
 struct ChartLayout {
   int width, height;
   int plot_left, plot_width;
@@ -58,17 +62,16 @@ struct ChartLayout {
   double pixels_per_unit;  // bar length per unit of value
 };
 
+// Lays out `bars`, whose label and value text are `labels` and `values` (one per bar).
 ChartLayout LayOut(const std::vector<ChartBar>& bars, const std::vector<std::string>& labels,
                    const std::vector<std::string>& values) {
   int label_width = 0, value_width = 0;
+  double max_positive = 0.0, max_negative = 0.0;
   for (size_t i = 0; i < bars.size(); ++i) {
     label_width = std::max(label_width, TextWidth(labels[i], kChartTextScale));
     value_width = std::max(value_width, TextWidth(values[i], kChartTextScale));
-  }
-  double max_positive = 0.0, max_negative = 0.0;
-  for (const ChartBar& bar : bars) {
-    max_positive = std::max(max_positive, BarValue(bar));
-    max_negative = std::max(max_negative, -BarValue(bar));
+    max_positive = std::max(max_positive, BarValue(bars[i]));
+    max_negative = std::max(max_negative, -BarValue(bars[i]));
   }
   ChartLayout layout;
   layout.plot_left = kChartMargin + label_width + kGap;

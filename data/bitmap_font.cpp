@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 namespace slim::data {
 namespace {
@@ -57,8 +58,8 @@ constexpr Glyph kGlyphs[] = {
            ".#...",
            ".#..."}},
     {'g', {".....",
-           ".....",
            ".####",
+           "#...#",
            "#...#",
            ".####",
            "....#",
@@ -120,15 +121,15 @@ constexpr Glyph kGlyphs[] = {
            "#...#",
            ".###."}},
     {'p', {".....",
-           ".....",
            "####.",
+           "#...#",
            "#...#",
            "####.",
            "#....",
            "#...."}},
     {'q', {".....",
-           ".....",
            ".####",
+           "#...#",
            "#...#",
            ".####",
            "....#",
@@ -183,7 +184,7 @@ constexpr Glyph kGlyphs[] = {
            ".#.#.",
            "#...#"}},
     {'y', {".....",
-           ".....",
+           "#...#",
            "#...#",
            "#...#",
            ".####",
@@ -586,6 +587,9 @@ constexpr Glyph kMissingGlyph = {'\0', {".....",
                                         "....."}};
 // clang-format on
 
+// Letters whose glyphs are drawn one font pixel lower, so that their tails hang below the line.
+constexpr char kDescenders[] = "gjpqy";
+
 constexpr bool IsWellFormed(const Glyph& glyph) {
   for (const char* row : glyph.rows) {
     for (int column = 0; column < kGlyphWidth; ++column) {
@@ -617,14 +621,16 @@ void DrawText(RgbCanvas& canvas, int x, int y, const std::string& text, const Rg
   int left = x;
   for (char character : text) {
     const Glyph& glyph = GlyphFor(character);
+    const bool descends = character != '\0' && std::strchr(kDescenders, character) != nullptr;
+    const int top = y + (descends ? scale : 0);
     // Glyph cells are whole pixels, so every sub-sample of a pixel sees the same font pixel.
     const auto is_set = [&](double px, double py) {
       const int column = static_cast<int>((px - left) / scale);
-      const int row = static_cast<int>((py - y) / scale);
+      const int row = static_cast<int>((py - top) / scale);
       return glyph.rows[row][column] == '#';
     };
     canvas.Blend(is_set, colour, 1.0,
-                 {left, y, left + kGlyphWidth * scale, y + kGlyphHeight * scale});
+                 {left, top, left + kGlyphWidth * scale, top + kGlyphHeight * scale});
     left += kGlyphAdvance * scale;
   }
 }

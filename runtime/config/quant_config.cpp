@@ -60,6 +60,8 @@ void ParseQuantAware(ConfigSection section, QuantAwareOptions& out) {
   out.use_pact = section.Get<bool>("use_pact", out.use_pact);
   out.pact_learning_rate = section.Get<double>("pact_learning_rate", out.pact_learning_rate);
   section.CheckRange<double>("pact_learning_rate", out.pact_learning_rate, 0, 1e6);
+  out.freeze_bn_step = section.Get<int64_t>("freeze_bn_step", out.freeze_bn_step);
+  section.CheckRange<int64_t>("freeze_bn_step", out.freeze_bn_step, -1, int64_t{1} << 40);
   section.RejectUnknownKeys();
 }
 

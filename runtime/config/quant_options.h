@@ -45,6 +45,12 @@ struct QuantAwareOptions : QuantCommonOptions {
   bool use_pact = false;
   // pact_learning_rate: learning rate of the PACT alphas (no weight decay). Default 1e-4.
   double pact_learning_rate = 1e-4;
+  // freeze_bn_step: from this training step (0-based) on, each BatchNorm that directly
+  // follows a quantized convolution stops updating its statistics and normalises with its
+  // running ones, and the convolution's weight is quantized folded with it (w * gamma /
+  // sqrt(var + eps)), as TensorRT and SparseML QAT recipes do; the export then holds the
+  // folded weights. Default -1: never (BatchNorm stays in float, weights unfolded).
+  int64_t freeze_bn_step = -1;
 };
 
 // QuantPost: post-training quantization (calibration, no training).

@@ -14,6 +14,11 @@ Evaluator::Evaluator(std::shared_ptr<const data::Hdf5Dataset> dataset, comm::Com
 
 EvalResult Evaluator::Evaluate(torch::jit::Module& model) {
   torch::NoGradGuard no_grad;
+  // Each module's own mode comes back afterwards: a strategy may hold some in eval mode.
+  std::vector<std::pair<torch::jit::Module, bool>> modes;
+  for (const auto& module : model.modules()) {
+    if (module.hasattr("training")) modes.emplace_back(module, module.is_training());
+  }
   model.eval();
   // [loss sum, correct, samples] in float64 so the sums stay exact.
   auto totals = torch::zeros({3}, torch::kFloat64);
@@ -29,7 +34,7 @@ EvalResult Evaluator::Evaluate(torch::jit::Module& model) {
     totals[1] += logits.argmax(1).eq(labels).sum().item<double>();
     totals[2] += static_cast<double>(labels.size(0));
   }
-  model.train();
+  for (auto& [module, training] : modes) module.setattr("training", training);
   comm_.AllReduceSync(totals, comm::ReduceOp::kSum);
   EvalResult result;
   result.samples = static_cast<int64_t>(totals[2].item<double>());

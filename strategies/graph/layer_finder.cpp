@@ -2,7 +2,6 @@
 
 #include <torch/csrc/jit/passes/inliner.h>
 
-#include <functional>
 #include <optional>
 
 namespace slim::graph {
@@ -34,13 +33,6 @@ std::optional<int64_t> IntArgument(const Value* value, const Value* self,
     if (attribute.isInt()) return attribute.toInt();
   }
   return std::nullopt;
-}
-
-void VisitNodes(torch::jit::Block* block, const std::function<void(Node*)>& visit) {
-  for (Node* node : block->nodes()) {
-    visit(node);
-    for (torch::jit::Block* inner : node->blocks()) VisitNodes(inner, visit);
-  }
 }
 
 // The kind of `module` when its forward computes with its own weight.
@@ -92,6 +84,19 @@ std::vector<WeightLayer> FindWeightLayers(const torch::jit::Module& model) {
     if (auto kind = KindOf(entry.value)) layers.push_back({entry.name, entry.value, *kind});
   }
   return layers;
+}
+
+void VisitNodes(torch::jit::Block* block, const std::function<void(Node*)>& visit) {
+  for (Node* node : block->nodes()) {
+    visit(node);
+    for (torch::jit::Block* inner : node->blocks()) VisitNodes(inner, visit);
+  }
+}
+
+std::map<std::string, torch::jit::Module> ModulesByPath(const torch::jit::Module& model) {
+  std::map<std::string, torch::jit::Module> modules;
+  for (const auto& entry : model.named_modules()) modules.emplace(entry.name, entry.value);
+  return modules;
 }
 
 std::vector<std::string> ModulePaths(const torch::jit::Module& model) {

@@ -5,6 +5,8 @@
 
 #include <torch/script.h>
 
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,12 @@ struct WeightLayer {
 // order of named_modules(). A convolution with groups > 1 and one input channel per
 // group is depthwise.
 std::vector<WeightLayer> FindWeightLayers(const torch::jit::Module& model);
+
+// Calls `visit` on every node of `block` and of the blocks nested in it, in order.
+void VisitNodes(torch::jit::Block* block, const std::function<void(torch::jit::Node*)>& visit);
+
+// Every module of `model` (the model itself under "") by its path.
+std::map<std::string, torch::jit::Module> ModulesByPath(const torch::jit::Module& model);
 
 // Every module path of `model`, for messages that list them.
 std::vector<std::string> ModulePaths(const torch::jit::Module& model);

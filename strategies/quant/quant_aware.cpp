@@ -20,6 +20,17 @@ void QuantAware::Prepare(torch::jit::Module& model) {
                 options_.weight_quantize_type + ") and " +
                 std::to_string(options_.activation_bits) + "-bit activations (" +
                 options_.activation_quantize_type + (options_.use_pact ? ", PACT" : "") + ")");
+  if (options_.freeze_bn_step < 0) return;
+  foldable_ = FindFoldablePairs(model, layers_);
+  logging::Info("QuantAware: " + std::to_string(foldable_.size()) +
+                " BatchNorm(s) fold into their convolution from step " +
+                std::to_string(options_.freeze_bn_step));
+  if (options_.freeze_bn_step == 0) FreezeBatchNorms();
+}
+
+void QuantAware::FreezeBatchNorms() {
+  FreezeAndFold(foldable_);
+  batch_norms_frozen_ = true;
 }
 
 std::vector<strategies::ParameterGroup> QuantAware::ParameterGroups() const {
@@ -32,9 +43,16 @@ std::vector<strategies::ParameterGroup> QuantAware::ParameterGroups() const {
   return {alphas};
 }
 
-void QuantAware::OnBeforeOptimizerStep(int64_t step) { observers_->Update(); }
+void QuantAware::OnBeforeOptimizerStep(int64_t step) {
+  observers_->Update();
+  // From the forward of step freeze_bn_step on.
+  if (options_.freeze_bn_step >= 0 && !batch_norms_frozen_ && step + 1 >= options_.freeze_bn_step) {
+    FreezeBatchNorms();
+  }
+}
 
 void QuantAware::Finalize(torch::jit::Module& model) const {
+  if (batch_norms_frozen_) FoldIntoConvolutions(model, foldable_);
   FreezeQuantizers(model, options_.onnx_format);
 }
 
@@ -43,8 +61,18 @@ void QuantAware::Export(const torch::jit::Module& finalized, const std::string& 
   WriteQuantTable(finalized, layers_, options_, output_dir, report);
 }
 
-checkpoint::TensorMap QuantAware::SaveState() const { return observers_->Save(); }
+checkpoint::TensorMap QuantAware::SaveState() const {
+  auto state = observers_->Save();
+  state["batch_norms_frozen"] = torch::tensor(int64_t{batch_norms_frozen_});
+  return state;
+}
 
-void QuantAware::LoadState(const checkpoint::TensorMap& state) { observers_->Load(state); }
+void QuantAware::LoadState(const checkpoint::TensorMap& state) {
+  observers_->Load(state);
+  const auto frozen = state.find("batch_norms_frozen");
+  if (frozen != state.end() && frozen->second.item<int64_t>() != 0 && !batch_norms_frozen_) {
+    FreezeBatchNorms();
+  }
+}
 
 }  // namespace slim::quant

@@ -2,7 +2,9 @@
 // selected layers; weights are quantized with scales that follow them in every forward,
 // activations with scales that every rank updates identically after each step
 // (activation_observers.h). Activations are quantized from the second step on, once the
-// first statistics are agreed. Finalize fixes the scales for export.
+// first statistics are agreed. With freeze_bn_step, BatchNorms after quantized
+// convolutions are frozen and folded from that step on (batch_norm_folding.h). Finalize
+// fixes the scales for export.
 #pragma once
 
 #include <memory>
@@ -10,6 +12,7 @@
 #include "runtime/comm/communicator.h"
 #include "runtime/config/quant_options.h"
 #include "strategies/quant/activation_observers.h"
+#include "strategies/quant/batch_norm_folding.h"
 #include "strategies/quant/quantize_pass.h"
 #include "strategies/strategy.h"
 
@@ -30,10 +33,14 @@ class QuantAware : public strategies::Strategy {
   void LoadState(const checkpoint::TensorMap& state) override;
 
  private:
+  void FreezeBatchNorms();
+
   config::QuantAwareOptions options_;
   comm::Communicator& comm_;
   std::vector<QuantizedLayer> layers_;
   std::unique_ptr<ActivationObservers> observers_;
+  std::vector<FoldablePair> foldable_;  // found when freeze_bn_step >= 0
+  bool batch_norms_frozen_ = false;
 };
 
 }  // namespace slim::quant

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "runtime/errors.h"
+#include "strategies/graph/layer_finder.h"
 #include "strategies/quant/quantizer_modules.h"
 
 namespace slim::quant {
@@ -16,12 +17,6 @@ using nlohmann::json;
 std::vector<double> Values(const torch::Tensor& tensor) {
   const auto flat = tensor.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   return {flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel()};
-}
-
-std::map<std::string, torch::jit::Module> ModulesByPath(const torch::jit::Module& model) {
-  std::map<std::string, torch::jit::Module> modules;
-  for (const auto& entry : model.named_modules()) modules.emplace(entry.name, entry.value);
-  return modules;
 }
 
 json QuantizerEntry(const std::string& tensor, const torch::jit::Module& quantizer,
@@ -65,7 +60,7 @@ void FreezeQuantizers(torch::jit::Module& model, bool qdq) {
 void WriteQuantTable(const torch::jit::Module& finalized, const std::vector<QuantizedLayer>& layers,
                      const config::QuantCommonOptions& options, const std::string& output_dir,
                      nlohmann::json& report) {
-  const auto modules = ModulesByPath(finalized);
+  const auto modules = graph::ModulesByPath(finalized);
   json table_layers = json::array();
   int64_t quantized_weight_bytes = 0;
   int64_t quantized_weight_float_bytes = 0;

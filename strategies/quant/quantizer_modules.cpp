@@ -16,6 +16,13 @@ const char* const kWeightSource = R"(
 def forward(self, w):
     if not self.enabled:
         return w
+    if not self.fold_bn:
+        return self.quantize(w)
+    factor = self.bn_weight.detach() / torch.sqrt(self.bn_var + self.bn_eps)
+    factor = factor.masked_fill(factor == 0, 1.0).reshape([-1] + [1] * (w.dim() - 1))
+    return self.quantize(w * factor) / factor
+
+def quantize(self, w):
     if not self.frozen:
         self.scale = self.abs_max_scale(w.detach())
     if self.per_channel:
@@ -116,6 +123,11 @@ torch::jit::Module QuantizerFactory::NewInstance(std::optional<torch::jit::Modul
   if (kind == "WeightQuantizer") {
     RegisterBool(module, "per_channel", true);
     RegisterBool(module, "frozen", false);
+    RegisterBool(module, "fold_bn", false);
+    module.register_attribute("bn_eps", c10::FloatType::get(), 0.0);
+    // Plain tensor attributes, not buffers: they share the BatchNorm's own tensors.
+    module.register_attribute("bn_weight", c10::TensorType::get(), torch::ones({1}));
+    module.register_attribute("bn_var", c10::TensorType::get(), torch::ones({1}));
     module.define(kWeightSource);
   } else {
     RegisterInt(module, "observe", static_cast<int64_t>(Observe::kNothing));
@@ -162,5 +174,19 @@ void SetFrozen(torch::jit::Module& weight_quantizer, bool frozen) {
 }
 
 void SetExportQdq(torch::jit::Module& quantizer, bool qdq) { quantizer.setattr("qdq", qdq); }
+
+void FoldBatchNorm(torch::jit::Module& weight_quantizer, const torch::Tensor& bn_weight,
+                   const torch::Tensor& bn_var, double eps) {
+  weight_quantizer.setattr("bn_weight", bn_weight);
+  weight_quantizer.setattr("bn_var", bn_var);
+  weight_quantizer.setattr("bn_eps", eps);
+  weight_quantizer.setattr("fold_bn", true);
+}
+
+void UnfoldBatchNorm(torch::jit::Module& weight_quantizer) {
+  weight_quantizer.setattr("fold_bn", false);
+  weight_quantizer.setattr("bn_weight", torch::ones({1}));
+  weight_quantizer.setattr("bn_var", torch::ones({1}));
+}
 
 }  // namespace slim::quant

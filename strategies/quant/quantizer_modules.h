@@ -11,7 +11,8 @@
 // histogram of |x| over [0, hist_max] that the strategy reduces over the ranks and turns
 // into the scale. The PACT variant first clips x to [-alpha, alpha] with a learnable alpha.
 //
-// Gradients pass straight through (the ATen fake-quantize backward: 1 inside the range).
+// Gradients pass straight through: ATen's fake-quantize backward (1 inside the range) for
+// weights, identity for activations in training (see the activation source).
 #pragma once
 
 #include <torch/script.h>
@@ -60,5 +61,11 @@ void SetQuantize(torch::jit::Module& activation_quantizer, bool quantize);
 void SetFrozen(torch::jit::Module& weight_quantizer, bool frozen);
 // Export as quantize/dequantize pairs (QDQ) instead of fake-quantize ops.
 void SetExportQdq(torch::jit::Module& quantizer, bool qdq);
+// Folds the BatchNorm of gamma `bn_weight` and running variance `bn_var` (the BatchNorm's
+// own tensors, shared, so that updates reach the quantizer) into the weight quantizer.
+void FoldBatchNorm(torch::jit::Module& weight_quantizer, const torch::Tensor& bn_weight,
+                   const torch::Tensor& bn_var, double eps);
+// Turns folding off and drops the shared tensors.
+void UnfoldBatchNorm(torch::jit::Module& weight_quantizer);
 
 }  // namespace slim::quant

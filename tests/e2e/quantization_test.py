@@ -103,10 +103,13 @@ class QuantAwareRun(Workspace):
   use_pact: true
   onnx_format: true
   not_quant_pattern: [fc, layer1]
+  freeze_bn_step: 4
 """
         config = self.tiny_config("qat-options.yaml", sections=sections)
         code, out, _ = self.train(config)
         self.assertEqual(code, 0, out)
+        # layer1 is left in float: its six BatchNorms stay; those of the other 15 convs fold.
+        self.assertIn("15 BatchNorm(s) fold into their convolution from step 4", out)
         out_dir = self.path("out", "qat-options.yaml")
         table = read_json(out_dir, "quant_table.json")
         names = [layer["name"] for layer in table["layers"]]
@@ -119,6 +122,16 @@ class QuantAwareRun(Workspace):
         self.assertEqual(theirs["foreign_ops"], [])
         self.assertAlmostEqual(theirs["loss"], read_json(out_dir, "report.json")["final"]["eval_loss"],
                                delta=1e-3)
+        # The export holds folded weights: folded BatchNorms are a bare per-channel bias.
+        check = ("import sys, json, torch; m = torch.jit.load(sys.argv[1]); "
+                 "print(json.dumps({n: t.tolist() for n, t in m.state_dict().items() "
+                 "if '.bn' in n and n.endswith(('weight', 'running_mean'))}))")
+        done = subprocess.run(["/usr/bin/python3", "-c", check, os.path.join(out_dir, "model.pt")],
+                              stdout=subprocess.PIPE, text=True, timeout=120)
+        bn = json.loads(done.stdout)
+        self.assertEqual(set(bn["layer2.0.bn1.weight"]), {1.0})
+        self.assertEqual(set(bn["layer3.1.bn2.running_mean"]), {0.0})
+        self.assertNotEqual(set(bn["layer1.0.bn1.weight"]), {1.0})
         # One PACT alpha per quantized layer, starting at 20, in the optimizer (momentum).
         tensors = checkpoint_tensors(os.path.join(out_dir, "checkpoints", "ckpt-8.h5"))
         alphas = [n for n in tensors if n.startswith("model/parameters/") and n.endswith(".alpha")]
@@ -130,7 +143,9 @@ class QuantAwareRun(Workspace):
 
 class QuantAwareResume(Checkpoints):
     def test_two_rank_qat_resume_is_bitwise_identical(self):
-        self.check_bitwise_resume("qat-resume", 2, "1:6:sigterm", sections=QAT)
+        # BatchNorms freeze at step 4, before the stop: the resumed run must freeze them too.
+        self.check_bitwise_resume("qat-resume", 2, "1:6:sigterm",
+                                  sections=QAT + "  freeze_bn_step: 4\n")
 
     def test_checkpoint_of_a_plain_run_is_refused(self):
         config = self.ckpt_config("plain-then-qat.yaml")
@@ -251,6 +266,16 @@ QuantAware:
         self.assertEqual(theirs["foreign_ops"], [])
         self.assertAlmostEqual(theirs["loss"], read_json(out_dir, "report.json")["final"]["eval_loss"],
                                delta=1e-3)
+        # The export holds folded weights: folded BatchNorms are a bare per-channel bias.
+        check = ("import sys, json, torch; m = torch.jit.load(sys.argv[1]); "
+                 "print(json.dumps({n: t.tolist() for n, t in m.state_dict().items() "
+                 "if '.bn' in n and n.endswith(('weight', 'running_mean'))}))")
+        done = subprocess.run(["/usr/bin/python3", "-c", check, os.path.join(out_dir, "model.pt")],
+                              stdout=subprocess.PIPE, text=True, timeout=120)
+        bn = json.loads(done.stdout)
+        self.assertEqual(set(bn["layer2.0.bn1.weight"]), {1.0})
+        self.assertEqual(set(bn["layer3.1.bn2.running_mean"]), {0.0})
+        self.assertNotEqual(set(bn["layer1.0.bn1.weight"]), {1.0})
 
     def test_torchvision_resnet18(self):
         self.check_torchvision("resnet18", 21)

@@ -61,6 +61,7 @@ std::vector<int> BarRowPixelXs(const Picture& picture, int index,
   return columns;
 }
 
+// The smallest and largest x in `columns`. REQUIRES: not empty.
 int Leftmost(const std::vector<int>& columns) {
   return *std::min_element(columns.begin(), columns.end());
 }
@@ -91,6 +92,7 @@ TEST_F(BarChartPngTest, BarLengthIsProportionalToValue) {
   const std::vector<int> largest = BarRowPixelXs(picture, 0, IsPositiveBar);
   const std::vector<int> half = BarRowPixelXs(picture, 1, IsPositiveBar);
   const std::vector<int> quarter = BarRowPixelXs(picture, 2, IsPositiveBar);
+  ASSERT_FALSE(largest.empty());
   ASSERT_FALSE(quarter.empty());
   EXPECT_NEAR(static_cast<double>(largest.size()) / half.size(), 2.0, 0.02);
   EXPECT_NEAR(static_cast<double>(half.size()) / quarter.size(), 2.0, 0.02);
@@ -115,7 +117,9 @@ TEST_F(BarChartPngTest, NegativeValuesAreRedAndLeftOfTheAxis) {
 
 TEST_F(BarChartPngTest, LabelsAreDrawnLeftOfTheBarsAndValuesRightOfThem) {
   const Picture picture = Chart({{"gain", 3.0}, {"loss", -1.5}});
-  const int plot_left = Leftmost(BarRowPixelXs(picture, 1, IsNegativeBar));
+  const std::vector<int> loss = BarRowPixelXs(picture, 1, IsNegativeBar);
+  ASSERT_FALSE(loss.empty());
+  const int plot_left = Leftmost(loss);
   for (int index : {0, 1}) {
     const std::vector<int> text = BarRowPixelXs(picture, index, IsText);
     ASSERT_FALSE(text.empty()) << index;
@@ -129,7 +133,9 @@ TEST_F(BarChartPngTest, LabelsAreDrawnLeftOfTheBarsAndValuesRightOfThem) {
 
 TEST_F(BarChartPngTest, LongLabelsAreShortenedToTheMaximumLength) {
   const Picture picture = Chart({{std::string(3 * kChartMaxLabelLength, 'x'), 1.0}});
-  const int plot_left = Leftmost(BarRowPixelXs(picture, 0, IsPositiveBar));
+  const std::vector<int> bar = BarRowPixelXs(picture, 0, IsPositiveBar);
+  ASSERT_FALSE(bar.empty());
+  const int plot_left = Leftmost(bar);
   const auto column_end = [](int length) {
     return kChartMargin + TextWidth(std::string(length, 'x'), kChartTextScale);
   };

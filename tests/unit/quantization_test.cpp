@@ -6,10 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "runtime/errors.h"
 #include "runtime/models/builtin_models.h"
+#include "strategies/graph/conv_bn_pairs.h"
+#include "strategies/quant/batch_norm_folding.h"
 #include "strategies/quant/bias_correction.h"
+#include "strategies/quant/quant_export.h"
 #include "strategies/quant/quantize_pass.h"
 #include "strategies/quant/quantizer_modules.h"
 #include "strategies/quant/threshold_search.h"
@@ -196,6 +200,70 @@ TEST(ActivationQuantizer, TrainingEstimatorMatchesFakeQuantizeAndPassesGradients
   EXPECT_TRUE(torch::equal(leaf.grad(), upstream));
   quantizer.eval();
   EXPECT_TRUE(torch::equal(quantizer.forward({input}).toTensor(), expected));
+}
+
+TEST(BatchNormFolding, FindsEveryConvolutionBatchNormPairOfResNet20) {
+  auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  const auto pairs = graph::FindConvBatchNorms(model);
+  // The stem, two per basic block (9 blocks) and the two downsample shortcuts; not fc.
+  ASSERT_EQ(pairs.size(), 21u);
+  std::set<std::string> names;
+  for (const auto& pair : pairs) names.insert(pair.conv_path + ">" + pair.bn_path);
+  EXPECT_TRUE(names.count("conv1>bn1"));
+  EXPECT_TRUE(names.count("layer1.2.conv2>layer1.2.bn2"));
+  EXPECT_TRUE(names.count("layer2.0.downsample.0>layer2.0.downsample.1"));
+  EXPECT_DOUBLE_EQ(pairs.front().eps, 1e-5);
+}
+
+// A quantized ResNet-20 with per-tensor weights and BatchNorm statistics far from 1 and 0.
+torch::jit::Module QuantizedResNetWithStatistics(std::vector<QuantizedLayer>& layers) {
+  torch::manual_seed(5);
+  auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  auto options = Options({"conv2d"});
+  options.weight_quantize_type = "abs_max";
+  layers = InsertQuantizers(model, options, false);
+  torch::NoGradGuard no_grad;
+  for (const auto& pair : graph::FindConvBatchNorms(model)) {
+    const auto bn = graph::ModulesByPath(model).at(pair.bn_path);
+    bn.attr("weight").toTensor().uniform_(0.2, 3);
+    bn.attr("bias").toTensor().uniform_(-1, 1);
+    bn.attr("running_mean").toTensor().uniform_(-0.5, 0.5);
+    bn.attr("running_var").toTensor().uniform_(0.05, 4);
+  }
+  return model;
+}
+
+TEST(BatchNormFolding, ExportComputesWhatFoldedTrainingComputes) {
+  std::vector<QuantizedLayer> layers;
+  auto model = QuantizedResNetWithStatistics(layers);
+  const auto input = torch::randn({4, 3, 16, 16});
+  model.eval();
+  const auto unfolded = model.forward({input}).toTensor();
+  const auto pairs = FindFoldablePairs(model, layers);
+  ASSERT_EQ(pairs.size(), 21u);
+  model.train();
+  FreezeAndFold(pairs);
+  EXPECT_FALSE(pairs.front().batch_norm.is_training());
+  // Training mode, BatchNorms frozen: per-tensor scales now come from the folded weights.
+  const auto folded = model.forward({input}).toTensor().detach();
+  EXPECT_GT((folded - unfolded).abs().max().item<double>(), 1e-3);
+
+  auto exported = model.deepcopy();
+  FoldIntoConvolutions(exported, pairs);
+  FreezeQuantizers(exported, /*qdq=*/false);
+  exported.eval();
+  EXPECT_TRUE(torch::allclose(exported.forward({input}).toTensor(), folded, 1e-4, 1e-4));
+  const auto modules = graph::ModulesByPath(exported);
+  const auto bn = modules.at("layer1.0.bn1");
+  EXPECT_TRUE(torch::equal(bn.attr("weight").toTensor(), torch::ones({16})));
+  EXPECT_TRUE(torch::equal(bn.attr("running_mean").toTensor(), torch::zeros({16})));
+  const auto conv = modules.at("layer1.0.conv1");
+  const auto levels = conv.attr("weight").toTensor() /
+                      conv.attr("weight_quant").toModule().attr("scale").toTensor();
+  EXPECT_LT((levels - levels.round()).abs().max().item<double>(), 1e-3);
+  // The trained model keeps its BatchNorm.
+  EXPECT_FALSE(torch::equal(graph::ModulesByPath(model).at("layer1.0.bn1").attr("weight").toTensor(),
+                            torch::ones({16})));
 }
 
 TEST(QuantizePass, RefusesModelsItCannotHandle) {
