@@ -7,8 +7,8 @@ namespace slim::launcher {
 
 namespace {
 const std::vector<std::string> kOptions = {
-    "--set", "--output-dir", "--resume", "--resume-weights-only", "--dry-run", "--help",
-    "--version"};
+    "--set", "--output-dir", "--resume", "--resume-weights-only", "--dry-run", "--analyze",
+    "--help", "--version"};
 }  // namespace
 
 std::string UsageText() {
@@ -30,6 +30,11 @@ options:
                          train from step 0 with a fresh optimizer
   --dry-run              validate the config, load the model and data headers, print the
                          resolved config and the plan, and exit without training
+  --analyze quant        quantization sensitivity: calibrate post-training quantizers (the
+                         QuantPost section, or QuantAware's keys with QuantPost defaults),
+                         evaluate with one layer quantized at a time, write
+                         sensitivity.{md,json,png} to the output directory and suggest
+                         not_quant_pattern entries; trains nothing
   --help                 show this text
   --version              show the version
 
@@ -52,6 +57,12 @@ CommandLine ParseCommandLine(int argc, char** argv) {
       command.version = true;
     } else if (argument == "--dry-run") {
       command.dry_run = true;
+    } else if (argument == "--analyze") {
+      command.analyze = value_of(i, argument);
+      if (command.analyze != "quant") {
+        throw ConfigError("--analyze " + command.analyze + ": the analysis available is "
+                          "'quant' (quantization sensitivity); see slim-train --help");
+      }
     } else if (argument == "--set") {
       command.overrides.push_back(value_of(i, argument));
     } else if (argument == "--output-dir") {

@@ -18,6 +18,9 @@ struct CommandLine {
   // start training from step 0.
   bool resume_weights_only = false;
   bool dry_run = false;
+  // --analyze quant: quantization sensitivity analysis instead of training; empty when
+  // not given.
+  std::string analyze;
   bool help = false;
   bool version = false;
 };

@@ -17,6 +17,7 @@
 #include "runtime/text.h"
 #include "runtime/models/model_loader.h"
 #include "runtime/trainer/calibration_run.h"
+#include "runtime/trainer/sensitivity_run.h"
 #include "runtime/trainer/trainer.h"
 
 namespace slim::launcher {
@@ -111,6 +112,27 @@ void ApplyCheckpoint(checkpoint::LoadedCheckpoint& loaded, const CommandLine& co
   setup.resume = std::make_shared<const checkpoint::CheckpointState>(std::move(loaded.state));
 }
 
+// --analyze quant calibrates with QuantPost: the QuantPost section as it is, or the
+// QuantAware section's shared keys with QuantPost's defaults. bias_correct stays off, so
+// that a layer left unquantized computes with its float weights.
+void UseQuantPostForAnalysis(config::Config& config, const std::string& config_file) {
+  if (!config.quant_post && !config.quant_aware) {
+    throw ConfigError(config_file + ": --analyze quant needs a QuantPost or QuantAware section "
+                      "saying which layers to quantize and how");
+  }
+  if (config.global.eval_data.empty()) {
+    throw ConfigError(config_file + ": --analyze quant measures accuracy on Global.eval_data; "
+                      "set it");
+  }
+  if (!config.quant_post) {
+    config::QuantPostOptions post;
+    static_cast<config::QuantCommonOptions&>(post) = *config.quant_aware;
+    config.quant_post = post;
+    config.quant_aware.reset();
+  }
+  config.quant_post->bias_correct = false;
+}
+
 void PrepareOutputDir(const config::Config& config) {
   const std::filesystem::path dir = config.global.output_dir;
   std::error_code error;
@@ -132,6 +154,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   auto overrides = command.overrides;
   if (!command.output_dir.empty()) overrides.push_back("Global.output_dir=" + command.output_dir);
   job->config = config::LoadConfig(command.config_file, overrides);
+  if (!command.analyze.empty()) UseQuantPostForAnalysis(job->config, command.config_file);
   const config::Config& config = job->config;
   SetIntraOpThreads(config.global, placement.local_size);
   job->comm = session.World(std::chrono::milliseconds(
@@ -159,7 +182,8 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   auto example = data::BatchTransform(info, data::AugmentSettings{})
                      .Apply(train_data->ReadInputs(first), first, 0);
   models::CheckModelOutput(model, config.global.model, example, shape.num_classes);
-  auto resume = FindResumeCheckpoint(command, config);
+  // An analysis starts from the configured model, never from a checkpoint.
+  auto resume = command.analyze.empty() ? FindResumeCheckpoint(command, config) : std::nullopt;
   if (resume) ApplyCheckpoint(*resume, command, placement.rank, model, job->setup);
   model.to(device);
 
@@ -178,6 +202,11 @@ int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
   const auto& setup = job.setup;
   if (command.dry_run) {
     if (placement.rank == 0) PrintPlan(job.config, placement, setup);
+    return 0;
+  }
+  if (!command.analyze.empty()) {
+    const auto& calibration = *job.config.quant_post;
+    trainer::AnalyzeQuantSensitivity(setup, calibration.batch_num, calibration.batch_size);
     return 0;
   }
   const std::string checkpoints = checkpoint::CheckpointDirectory(job.config.global.output_dir);

@@ -14,11 +14,8 @@
 
 namespace slim::trainer {
 
-namespace {
-
 using Clock = std::chrono::steady_clock;
 
-// This rank's calibration inputs, on `device`.
 std::vector<torch::Tensor> CalibrationBatches(const data::Hdf5Dataset& data, int64_t batch_num,
                                               int64_t batch_size, int rank, int world_size,
                                               torch::Device device) {
@@ -39,8 +36,6 @@ std::vector<torch::Tensor> CalibrationBatches(const data::Hdf5Dataset& data, int
   }
   return batches;
 }
-
-}  // namespace
 
 void CalibrateAndExport(TrainingSetup setup, int64_t batch_num, int64_t batch_size) {
   const auto& options = *setup.config;

@@ -3,14 +3,21 @@
 // model.pt, the strategies' exports and report.json.
 #pragma once
 
+#include <vector>
+
 #include "runtime/trainer/trainer.h"
 
 namespace slim::trainer {
 
-// Calibration batch k (k < batch_num) holds training samples [k*batch_size,
-// (k+1)*batch_size) in file order without augmentation; rank r takes the batches with
-// k % world_size == r, so the union over the ranks never depends on their number.
-// Collective over setup.comm.
+// This rank's calibration inputs on `device`: batch k (k < batch_num) holds training
+// samples [k*batch_size, (k+1)*batch_size) in file order without augmentation, and rank r
+// takes the batches with k % world_size == r, so their union never depends on the number
+// of ranks.
+std::vector<torch::Tensor> CalibrationBatches(const data::Hdf5Dataset& data, int64_t batch_num,
+                                              int64_t batch_size, int rank, int world_size,
+                                              torch::Device device);
+
+// Calibrates on CalibrationBatches(). Collective over setup.comm.
 void CalibrateAndExport(TrainingSetup setup, int64_t batch_num, int64_t batch_size);
 
 }  // namespace slim::trainer

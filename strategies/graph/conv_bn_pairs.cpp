@@ -77,21 +77,22 @@ std::vector<ConvBatchNorm> FindConvBatchNorms(const torch::jit::Module& model) {
   std::map<std::string, int> calls;  // forward calls per module path
   std::vector<std::pair<std::string, std::string>> candidates;
   for (const auto& entry : model.named_modules()) {
-    const auto forward = entry.value.find_method("forward");
-    if (!forward) continue;
-    const auto graph = forward->graph();
-    const Value* self = graph->inputs()[0];
-    VisitNodes(graph->block(), [&](Node* node) {
-      if (!IsForwardCall(node)) return;
-      const auto callee = ChildPath(node->input(0), self);
-      if (!callee) return;
-      ++calls[Join(entry.name, *callee)];
-      const auto& uses = node->output()->uses();
-      if (uses.size() != 1 || !IsForwardCall(uses[0].user) || uses[0].offset != 1) return;
-      if (const auto next = ChildPath(uses[0].user->input(0), self)) {
-        candidates.emplace_back(Join(entry.name, *callee), Join(entry.name, *next));
-      }
-    });
+    // All methods: torchvision's ResNet.forward calls self._forward_impl, which calls conv1.
+    for (const auto& method : entry.value.get_methods()) {
+      const auto graph = method.graph();
+      const Value* self = graph->inputs()[0];
+      VisitNodes(graph->block(), [&](Node* node) {
+        if (!IsForwardCall(node)) return;
+        const auto callee = ChildPath(node->input(0), self);
+        if (!callee || callee->empty()) return;
+        ++calls[Join(entry.name, *callee)];
+        const auto& uses = node->output()->uses();
+        if (uses.size() != 1 || !IsForwardCall(uses[0].user) || uses[0].offset != 1) return;
+        if (const auto next = ChildPath(uses[0].user->input(0), self); next && !next->empty()) {
+          candidates.emplace_back(Join(entry.name, *callee), Join(entry.name, *next));
+        }
+      });
+    }
   }
   std::vector<ConvBatchNorm> pairs;
   for (const auto& [conv_path, bn_path] : candidates) {

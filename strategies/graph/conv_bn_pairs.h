@@ -16,7 +16,7 @@ struct ConvBatchNorm {
   double eps;             // the BatchNorm's epsilon
 };
 
-// Every pair where some module's forward calls `conv.forward(x)` and passes the result
+// Every pair where a method of some module calls `conv.forward(x)` and passes the result
 // only to `bn.forward`, with `conv` called nowhere else, `bn` a BatchNorm (its forward
 // calls aten::batch_norm with a constant or attribute epsilon; weight, bias and running
 // statistics of one entry per output channel of `conv`). Sequential containers count:

@@ -204,6 +204,52 @@ QuantPost:
         self.assertAlmostEqual(abs_max["conv1"], expected, delta=1e-6 * expected)
 
 
+class QuantSensitivity(Workspace):
+    def test_two_ranks_rank_every_layer_and_write_table_json_and_png(self):
+        config = self.tiny_config("sens.yaml", sections="QuantPost:\n  ptq_algo: abs_max\n"
+                                  "  weight_bits: 4\n  activation_bits: 4\n"
+                                  "  batch_num: 4\n  batch_size: 16\n")
+        out_dir = self.path("out", "sens.yaml")
+        code, out, _ = self.train(config, "--analyze", "quant", ranks=2)
+        self.assertEqual(code, 0, out)
+        self.assertIn("| 1 | ", out)
+        result = read_json(out_dir, "sensitivity.json")
+        layers = result["layers"]
+        self.assertEqual(len(layers), 22)
+        drops = [layer["top1_drop_points"] for layer in layers]
+        self.assertEqual(drops, sorted(drops, reverse=True))
+        for layer in layers:
+            self.assertAlmostEqual(layer["top1_drop_points"],
+                                   (result["float"]["top1"] - layer["top1"]) * 100, places=9)
+        # The suggestion is a prefix of the ranking.
+        suggested = result["suggested_not_quant_pattern"]
+        self.assertEqual(suggested, [layer["layer"] for layer in layers[:len(suggested)]])
+        # A PNG of one row per layer under a title row (data/bar_chart_png.h's layout).
+        with open(os.path.join(out_dir, "sensitivity.png"), "rb") as f:
+            png = f.read()
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(int.from_bytes(png[20:24], "big"), 2 * 16 + 23 * 28)
+        with open(os.path.join(out_dir, "sensitivity.md")) as f:
+            self.assertIn("# Quantization sensitivity", f.read())
+        # No model is written, and the float top-1 is the one a QuantPost run measures.
+        self.assertFalse(os.path.exists(os.path.join(out_dir, "model.pt")))
+        code, out, _ = self.train(config, ranks=2)
+        self.assertEqual(code, 0, out)
+        report = read_json(out_dir, "report.json")
+        self.assertEqual(result["float"]["top1"], report["float"]["eval_top1"])
+        self.assertEqual(result["all_quantized"]["top1"], report["final"]["eval_top1"])
+
+    def test_bad_requests_are_refused(self):
+        plain = self.tiny_config("sens-plain.yaml")
+        self.assert_fails(self.train(plain, "--analyze", "quant"), 2,
+                          "--analyze quant needs a QuantPost or QuantAware section")
+        self.assert_fails(self.train(plain, "--analyze", "prune"), 2,
+                          "the analysis available is 'quant'")
+        no_eval = self.tiny_config("sens-no-eval.yaml", sections=QAT)
+        self.assert_fails(self.train(no_eval, "--analyze", "quant", "--set", "Global.eval_data=''"),
+                          2, "--analyze quant measures accuracy on Global.eval_data")
+
+
 class QuantBadInput(Workspace):
     def config_with(self, name, section):
         return self.tiny_config(name, sections=section)
@@ -239,7 +285,7 @@ class QuantBadInput(Workspace):
 class RealArchitectures(Workspace):
     """torchvision models nobody here wrote: script, quantize-aware train, export, reload."""
 
-    def check_torchvision(self, name, layers):
+    def check_torchvision(self, name, layers, batch_norms):
         model_path = self.path(name + ".pt")
         script = (f"import torch, torchvision; m = torchvision.models.{name}(num_classes=10); "
                   f"torch.jit.script(m).save({model_path!r})")
@@ -257,31 +303,25 @@ TrainConfig:
   learning_rate: 0.01
 QuantAware:
   is_full_quantize: true
+  freeze_bn_step: 1
 """)
         code, out, _ = self.train(config)
         self.assertEqual(code, 0, out)
         self.assertIn(f"QuantAware: {layers} layer(s) quantized", out)
+        # Every convolution of these models feeds a BatchNorm; stock PyTorch's loss on the
+        # folded export below equals ours.
+        self.assertIn(f"QuantAware: {batch_norms} BatchNorm(s) fold", out)
         out_dir = self.path("out", name)
         theirs = stock_torch_eval(os.path.join(out_dir, "model.pt"), self.path("data", "eval.h5"))
         self.assertEqual(theirs["foreign_ops"], [])
         self.assertAlmostEqual(theirs["loss"], read_json(out_dir, "report.json")["final"]["eval_loss"],
                                delta=1e-3)
-        # The export holds folded weights: folded BatchNorms are a bare per-channel bias.
-        check = ("import sys, json, torch; m = torch.jit.load(sys.argv[1]); "
-                 "print(json.dumps({n: t.tolist() for n, t in m.state_dict().items() "
-                 "if '.bn' in n and n.endswith(('weight', 'running_mean'))}))")
-        done = subprocess.run(["/usr/bin/python3", "-c", check, os.path.join(out_dir, "model.pt")],
-                              stdout=subprocess.PIPE, text=True, timeout=120)
-        bn = json.loads(done.stdout)
-        self.assertEqual(set(bn["layer2.0.bn1.weight"]), {1.0})
-        self.assertEqual(set(bn["layer3.1.bn2.running_mean"]), {0.0})
-        self.assertNotEqual(set(bn["layer1.0.bn1.weight"]), {1.0})
 
     def test_torchvision_resnet18(self):
-        self.check_torchvision("resnet18", 21)
+        self.check_torchvision("resnet18", 21, 20)
 
     def test_torchvision_mobilenet_v2(self):
-        self.check_torchvision("mobilenet_v2", 53)
+        self.check_torchvision("mobilenet_v2", 53, 52)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 #include "strategies/quant/quant_export.h"
 #include "strategies/quant/quantize_pass.h"
 #include "strategies/quant/quantizer_modules.h"
+#include "strategies/quant/sensitivity.h"
 #include "strategies/quant/threshold_search.h"
 
 namespace slim::quant {
@@ -264,6 +265,58 @@ TEST(BatchNormFolding, ExportComputesWhatFoldedTrainingComputes) {
   // The trained model keeps its BatchNorm.
   EXPECT_FALSE(torch::equal(graph::ModulesByPath(model).at("layer1.0.bn1").attr("weight").toTensor(),
                             torch::ones({16})));
+}
+
+TEST(Sensitivity, SuggestsTheFewestLayersCoveringHalfOfTheDropAboveNoise) {
+  std::vector<LayerSensitivity> layers = {{"a", {}, 0.05, 0.1}, {"b", {}, 3.0, 0.0},
+                                          {"c", {}, 1.0, 0.2},  {"d", {}, 1.0, 0.3},
+                                          {"e", {}, -0.5, 0.0}, {"f", {}, 2.0, 0.0}};
+  SortMostSensitiveFirst(layers);
+  std::vector<std::string> order;
+  for (const auto& layer : layers) order.push_back(layer.path);
+  // Ties on the drop go to the larger loss increase.
+  EXPECT_EQ(order, (std::vector<std::string>{"b", "f", "d", "c", "a", "e"}));
+  // Positive drops sum to 7.05: b (3.0) is not half of it, b + f (5.0) is.
+  EXPECT_EQ(SuggestNotQuantPattern(layers, 0.1), (std::vector<std::string>{"b", "f"}));
+  // Drops at or below the noise level are never suggested.
+  EXPECT_EQ(SuggestNotQuantPattern(layers, 3.0), std::vector<std::string>{});
+}
+
+TEST(Sensitivity, RanksTheLayerWithTheCoarsestGridFirstAndRestoresQuantizers) {
+  torch::manual_seed(0);
+  auto float_model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  torch::manual_seed(0);
+  auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  float_model.eval();
+  const auto input = torch::randn({16, 3, 16, 16});
+  const auto reference = float_model.forward({input}).toTensor().detach();
+  // Before the model's first forward, as slim-train does.
+  const auto layers = InsertQuantizers(model, Options({"conv2d", "linear"}), false);
+  for (const auto& layer : layers) {
+    auto input_quant = layer.input_quant;
+    input_quant.attr("scale").toTensor().fill_(8.0 / 127);
+    SetQuantize(input_quant, true);
+  }
+  // A grid far too coarse for its input.
+  layers[5].input_quant.attr("scale").toTensor().fill_(0.5);
+  model.eval();
+  const auto paths = EnabledQuantizedLayers(model);
+  ASSERT_EQ(paths.size(), 22u);
+  // Metric: agreement of the argmax with the float model, and the squared error.
+  const auto report = AnalyzeSensitivity(model, paths, [&] {
+    const auto output = model.forward({input}).toTensor().detach();
+    const double agree = output.argmax(1).eq(reference.argmax(1)).to(torch::kDouble).mean().item<double>();
+    return Metric{agree, (output - reference).pow(2).mean().item<double>(), 16};
+  });
+  EXPECT_EQ(report.float_model.loss, 0);
+  EXPECT_GT(report.all_quantized.loss, 0);
+  ASSERT_EQ(report.layers.size(), 22u);
+  const auto worst = std::max_element(report.layers.begin(), report.layers.end(),
+                                      [](const auto& a, const auto& b) {
+                                        return a.loss_increase < b.loss_increase;
+                                      });
+  EXPECT_EQ(worst->path, layers[5].path);
+  EXPECT_EQ(EnabledQuantizedLayers(model), paths);
 }
 
 TEST(QuantizePass, RefusesModelsItCannotHandle) {
