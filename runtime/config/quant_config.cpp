@@ -7,8 +7,10 @@ namespace slim::config {
 
 namespace {
 
-// Layer kinds the quantization pass knows; "mul" is ACT's name for linear.
-const std::vector<std::string> kOpTypes = {"conv2d", "depthwise_conv2d", "linear", "mul"};
+// Op types the quantization pass knows; "mul" is ACT's name for linear, "matmul" a product
+// of two activations.
+const std::vector<std::string> kOpTypes = {"conv2d", "depthwise_conv2d", "linear", "mul",
+                                           "matmul"};
 
 // `value` must be one of `valid`; otherwise fails at `key` with a suggestion.
 void CheckChoice(const ConfigSection& section, const std::string& key, const std::string& value,

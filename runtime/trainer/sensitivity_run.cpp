@@ -95,11 +95,11 @@ void AnalyzeQuantSensitivity(TrainingSetup setup, int64_t batch_num, int64_t bat
   setup.compressor->Calibrate(setup.model, batches);
   Evaluator evaluator(setup.eval_data, comm, setup.device, options.global.eval_batch_size,
                       options.global.loader_threads, options.global.prefetch_batches);
-  const auto layers = quant::EnabledQuantizedLayers(setup.model);
-  logging::Info("evaluating " + std::to_string(layers.size() + 2) +
-                " times: float, each of the " + std::to_string(layers.size()) +
-                " quantized layers alone, all together");
-  const auto report = quant::AnalyzeSensitivity(setup.model, layers, [&] {
+  const auto groups = quant::EnabledQuantizerGroups(setup.model);
+  logging::Info("evaluating " + std::to_string(groups.size() + 2) +
+                " times: float, each of the " + std::to_string(groups.size()) +
+                " quantized layers and matmuls alone, all together");
+  const auto report = quant::AnalyzeSensitivity(groups, [&] {
     const auto result = evaluator.Evaluate(setup.model);
     return quant::Metric{result.top1, result.loss, result.samples};
   });

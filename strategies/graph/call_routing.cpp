@@ -33,7 +33,42 @@ void CollectNodes(torch::jit::Block* block, const std::function<bool(Node*)>& wa
   }
 }
 
+bool ReadsSelfAttribute(const Value* value, const Value* self) {
+  return value->node()->kind() == c10::prim::GetAttr && value->node()->input() == self;
+}
+
+std::vector<Node*> ActivationMatMuls(Graph& graph) {
+  const Value* self = graph.inputs()[0];
+  std::vector<Node*> matmuls;
+  CollectNodes(graph.block(), [&](Node* node) {
+    return node->kind() == c10::aten::matmul && !ReadsSelfAttribute(node->input(0), self) &&
+           !ReadsSelfAttribute(node->input(1), self);
+  }, matmuls);
+  return matmuls;
+}
+
 }  // namespace
+
+int64_t CountActivationMatMuls(const torch::jit::Module& module) {
+  if (!module.find_method("forward")) return 0;
+  return static_cast<int64_t>(ActivationMatMuls(*ForwardGraph(module)).size());
+}
+
+void RouteMatMulOperands(const torch::jit::Module& module,
+                         const std::function<std::string(int64_t, int)>& child) {
+  auto graph = ForwardGraph(module);
+  const auto matmuls = ActivationMatMuls(*graph);
+  for (size_t i = 0; i < matmuls.size(); ++i) {
+    Node* matmul = matmuls[i];
+    torch::jit::WithInsertPoint guard(matmul);
+    for (int operand = 0; operand < 2; ++operand) {
+      Value* routed = InsertChildCall(*graph, graph->inputs()[0],
+                                      child(static_cast<int64_t>(i), operand),
+                                      matmul->input(operand));
+      matmul->replaceInput(operand, routed);
+    }
+  }
+}
 
 void RouteForwardInput(const torch::jit::Module& module, const std::string& child) {
   auto graph = ForwardGraph(module);

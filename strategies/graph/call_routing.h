@@ -6,6 +6,7 @@
 
 #include <torch/script.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,14 @@ void RouteForwardInput(const torch::jit::Module& module, const std::string& chil
 // never reads the attribute itself.
 void RouteAttributeRead(const torch::jit::Module& module, const std::string& attribute,
                         const std::string& child);
+
+// The number of aten::matmul nodes in `module`'s forward whose operands are both
+// activations (neither reads an attribute of self directly).
+int64_t CountActivationMatMuls(const torch::jit::Module& module);
+
+// Rewrites forward so that operand k (0 or 1) of its i-th activation matmul (graph order,
+// as counted above) reads self.<child(i, k)>.forward(operand) instead.
+void RouteMatMulOperands(const torch::jit::Module& module,
+                         const std::function<std::string(int64_t, int)>& child);
 
 }  // namespace slim::graph

@@ -9,19 +9,21 @@ QuantAware::QuantAware(config::QuantAwareOptions options, comm::Communicator& co
     : options_(std::move(options)), comm_(comm) {}
 
 void QuantAware::Prepare(torch::jit::Module& model) {
-  layers_ = InsertQuantizers(model, options_, options_.use_pact);
-  std::vector<torch::jit::Module> inputs;
-  for (const auto& layer : layers_) inputs.push_back(layer.input_quant);
+  quantized_ = InsertQuantizers(model, options_, options_.use_pact);
   observers_ = std::make_unique<ActivationObservers>(
-      inputs, ParseActivationRule(options_.activation_quantize_type), options_.moving_rate,
+      quantized_.ActivationQuantizers(), ParseActivationRule(options_.activation_quantize_type), options_.moving_rate,
       options_.window_size, comm_);
-  logging::Info("QuantAware: " + std::to_string(layers_.size()) + " layer(s) quantized to " +
+  logging::Info("QuantAware: " + std::to_string(quantized_.layers.size()) + " layer(s)" +
+                (quantized_.matmuls.empty() ? ""
+                                            : " and " + std::to_string(quantized_.matmuls.size()) +
+                                                  " matmul(s)") +
+                " quantized to " +
                 std::to_string(options_.weight_bits) + "-bit weights (" +
                 options_.weight_quantize_type + ") and " +
                 std::to_string(options_.activation_bits) + "-bit activations (" +
                 options_.activation_quantize_type + (options_.use_pact ? ", PACT" : "") + ")");
   if (options_.freeze_bn_step < 0) return;
-  foldable_ = FindFoldablePairs(model, layers_);
+  foldable_ = FindFoldablePairs(model, quantized_.layers);
   logging::Info("QuantAware: " + std::to_string(foldable_.size()) +
                 " BatchNorm(s) fold into their convolution from step " +
                 std::to_string(options_.freeze_bn_step));
@@ -36,8 +38,8 @@ void QuantAware::FreezeBatchNorms() {
 std::vector<strategies::ParameterGroup> QuantAware::ParameterGroups() const {
   if (!options_.use_pact) return {};
   strategies::ParameterGroup alphas;
-  for (const auto& layer : layers_) {
-    alphas.parameters.push_back(layer.input_quant.attr("alpha").toTensor());
+  for (const auto& quantizer : quantized_.ActivationQuantizers()) {
+    alphas.parameters.push_back(quantizer.attr("alpha").toTensor());
   }
   alphas.learning_rate = options_.pact_learning_rate;
   return {alphas};
@@ -58,7 +60,7 @@ void QuantAware::Finalize(torch::jit::Module& model) const {
 
 void QuantAware::Export(const torch::jit::Module& finalized, const std::string& output_dir,
                         nlohmann::json& report) const {
-  WriteQuantTable(finalized, layers_, options_, output_dir, report);
+  WriteQuantTable(finalized, quantized_, options_, output_dir, report);
 }
 
 checkpoint::TensorMap QuantAware::SaveState() const {

@@ -37,7 +37,7 @@ class QuantAware : public strategies::Strategy {
 
   config::QuantAwareOptions options_;
   comm::Communicator& comm_;
-  std::vector<QuantizedLayer> layers_;
+  QuantizedModel quantized_;
   std::unique_ptr<ActivationObservers> observers_;
   std::vector<FoldablePair> foldable_;  // found when freeze_bn_step >= 0
   bool batch_norms_frozen_ = false;

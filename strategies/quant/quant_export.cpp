@@ -41,15 +41,16 @@ int64_t TensorBytes(const torch::Tensor& tensor) {
 void FreezeQuantizers(torch::jit::Module& model, bool qdq) {
   torch::NoGradGuard no_grad;
   for (const auto& entry : model.named_modules()) {
-    torch::jit::Module layer = entry.value;
-    if (!layer.hasattr("weight_quant")) continue;
-    auto weight_quant = layer.attr("weight_quant").toModule();
-    auto input_quant = layer.attr("input_quant").toModule();
-    SetObserve(input_quant, Observe::kNothing);
-    SetExportQdq(input_quant, qdq);
+    torch::jit::Module module = entry.value;
+    if (module.hasattr("observe")) {  // an activation quantizer
+      SetObserve(module, Observe::kNothing);
+      SetExportQdq(module, qdq);
+    }
+    if (!module.hasattr("weight_quant")) continue;
+    auto weight_quant = module.attr("weight_quant").toModule();
     SetExportQdq(weight_quant, qdq);
     if (!weight_quant.attr("enabled").toBool()) continue;
-    auto weight = layer.attr("weight").toTensor();
+    auto weight = module.attr("weight").toTensor();
     // QAT scales follow the weight until here; PTQ scales were fixed at calibration.
     const auto quantized = weight_quant.forward({weight}).toTensor();
     SetFrozen(weight_quant, true);
@@ -57,13 +58,14 @@ void FreezeQuantizers(torch::jit::Module& model, bool qdq) {
   }
 }
 
-void WriteQuantTable(const torch::jit::Module& finalized, const std::vector<QuantizedLayer>& layers,
+void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& quantized,
                      const config::QuantCommonOptions& options, const std::string& output_dir,
                      nlohmann::json& report) {
   const auto modules = graph::ModulesByPath(finalized);
   json table_layers = json::array();
   int64_t quantized_weight_bytes = 0;
   int64_t quantized_weight_float_bytes = 0;
+  const auto& layers = quantized.layers;
   for (const auto& layer : layers) {
     const auto& module = modules.at(layer.path);
     const auto weight = module.attr("weight").toTensor();
@@ -77,6 +79,20 @@ void WriteQuantTable(const torch::jit::Module& finalized, const std::vector<Quan
          {"input", QuantizerEntry(layer.path + ".input", module.attr("input_quant").toModule(),
                                   options.activation_bits)}});
   }
+  json table_matmuls = json::array();
+  for (const auto& matmul : quantized.matmuls) {
+    const auto parent = matmul.path.substr(0, matmul.path.rfind('.') + 1);
+    const auto name = matmul.path.substr(parent.size());
+    const auto& module = modules.at(parent.empty() ? "" : parent.substr(0, parent.size() - 1));
+    table_matmuls.push_back(
+        {{"name", matmul.path},
+         {"input", QuantizerEntry(matmul.path + ".input",
+                                  module.attr(name + "_input_quant").toModule(),
+                                  options.activation_bits)},
+         {"other", QuantizerEntry(matmul.path + ".other",
+                                  module.attr(name + "_other_quant").toModule(),
+                                  options.activation_bits)}});
+  }
   int64_t float_bytes = 0;
   for (const auto& parameter : finalized.parameters()) float_bytes += TensorBytes(parameter);
   const json table = {{"format", "symmetric, zero point 0: real = scale * integer"},
@@ -84,13 +100,15 @@ void WriteQuantTable(const torch::jit::Module& finalized, const std::vector<Quan
                       {"activation_bits", options.activation_bits},
                       {"weight_quantize_type", options.weight_quantize_type},
                       {"onnx_format", options.onnx_format},
-                      {"layers", table_layers}};
+                      {"layers", table_layers},
+                      {"matmuls", table_matmuls}};
   const auto path = std::filesystem::path(output_dir) / "quant_table.json";
   std::ofstream out(path);
   out << table.dump(2) << '\n';
   if (!out) throw ConfigError("writing " + path.string() + " failed");
   report["quantization"] = {
       {"layers", layers.size()},
+      {"matmuls", quantized.matmuls.size()},
       {"weight_bits", options.weight_bits},
       {"activation_bits", options.activation_bits},
       {"parameter_bytes_float32", float_bytes},

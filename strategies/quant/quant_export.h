@@ -20,12 +20,12 @@ namespace slim::quant {
 // graphs then hold only standard ATen ops with stored constant parameters.
 void FreezeQuantizers(torch::jit::Module& model, bool qdq);
 
-// Writes OUTPUT_DIR/quant_table.json for the `layers` as they are in `finalized` (the
-// frozen copy): per layer its kind, and for its weight and input the tensor name, bits,
-// scales and zero points (per channel for channel_wise_abs_max). Adds a "quantization"
-// entry to `report`: layers, bits and the weight size as float32 and as stored with
-// weight_bits per quantized weight.
-void WriteQuantTable(const torch::jit::Module& finalized, const std::vector<QuantizedLayer>& layers,
+// Writes OUTPUT_DIR/quant_table.json for what `quantized` names, as it is in `finalized`
+// (the frozen copy): per layer its kind, and for its weight and input the tensor name,
+// bits, scales and zero points (per channel for channel_wise_abs_max); per matmul the same
+// for its two operands. Adds a "quantization" entry to `report`: layers, matmuls, bits and
+// the weight size as float32 and as stored with weight_bits per quantized weight.
+void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& quantized,
                      const config::QuantCommonOptions& options, const std::string& output_dir,
                      nlohmann::json& report);
 

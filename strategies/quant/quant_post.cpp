@@ -25,25 +25,30 @@ QuantPost::QuantPost(config::QuantPostOptions options, comm::Communicator& comm)
     : options_(std::move(options)), comm_(comm) {}
 
 void QuantPost::Prepare(torch::jit::Module& model) {
-  layers_ = InsertQuantizers(model, options_, /*pact=*/false);
+  quantized_ = InsertQuantizers(model, options_, /*pact=*/false);
+  activations_ = quantized_.ActivationQuantizers();
   // The model stays float until Calibrate: activations are observed on the float model.
-  for (auto& layer : layers_) SetEnabled(layer.weight_quant, false);
-  logging::Info("QuantPost: " + std::to_string(layers_.size()) + " layer(s) to quantize with " +
+  for (auto& layer : quantized_.layers) SetEnabled(layer.weight_quant, false);
+  logging::Info("QuantPost: " + std::to_string(quantized_.layers.size()) + " layer(s)" +
+                (quantized_.matmuls.empty() ? ""
+                                            : " and " + std::to_string(quantized_.matmuls.size()) +
+                                                  " matmul(s)") +
+                " to quantize with " +
                 options_.ptq_algo + " (" + std::to_string(options_.weight_bits) + "/" +
                 std::to_string(options_.activation_bits) + " bits)");
 }
 
 void QuantPost::ObserveMaxima(torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
                               std::vector<double>& maxima, std::vector<double>& averages) {
-  const size_t layers = layers_.size();
-  // Per layer the local max, then the sums of per-batch maxima; the batch count last.
+  const size_t layers = activations_.size();
+  // Per quantizer the local max, then the sums of per-batch maxima; the batch count last.
   std::vector<double> local_max(layers, 0.0);
   std::vector<double> sums(layers + 1, 0.0);
-  for (auto& layer : layers_) SetObserve(layer.input_quant, Observe::kMax);
+  for (auto& quantizer : activations_) SetObserve(quantizer, Observe::kMax);
   for (const auto& batch : batches) {
     model.forward({batch});
     for (size_t i = 0; i < layers; ++i) {
-      auto batch_max = layers_[i].input_quant.attr("batch_max").toTensor();
+      auto batch_max = activations_[i].attr("batch_max").toTensor();
       const double value = batch_max.item<double>();
       local_max[i] = std::max(local_max[i], value);
       sums[i] += value;
@@ -63,26 +68,26 @@ void QuantPost::ObserveMaxima(torch::jit::Module& model, const std::vector<torch
 std::vector<std::vector<double>> QuantPost::ObserveHistograms(
     torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
     const std::vector<double>& maxima) {
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    auto& quantizer = layers_[i].input_quant;
+  for (size_t i = 0; i < activations_.size(); ++i) {
+    auto& quantizer = activations_[i];
     quantizer.setattr("hist_max", std::max(maxima[i], 1e-8));
     quantizer.setattr("histogram", torch::zeros({kHistogramBins}));
     SetObserve(quantizer, Observe::kHistogram);
   }
   RunBatches(model, batches);
   std::vector<torch::Tensor> local;
-  for (auto& layer : layers_) local.push_back(layer.input_quant.attr("histogram").toTensor());
+  for (auto& quantizer : activations_) local.push_back(quantizer.attr("histogram").toTensor());
   auto histograms = torch::stack(local).to(torch::kCPU, torch::kFloat64).contiguous();
   comm_.AllReduceSync(histograms, comm::ReduceOp::kSum);
   std::vector<std::vector<double>> result;
-  for (auto& layer : layers_) layer.input_quant.setattr("histogram", torch::zeros({0}));
+  for (auto& quantizer : activations_) quantizer.setattr("histogram", torch::zeros({0}));
   for (int64_t i = 0; i < histograms.size(0); ++i) result.push_back(ToVector(histograms[i]));
   return result;
 }
 
 void QuantPost::QuantizeWeights() {
   torch::NoGradGuard no_grad;
-  for (auto& layer : layers_) {
+  for (auto& layer : quantized_.layers) {
     auto weight = layer.layer.attr("weight").toTensor();
     SetEnabled(layer.weight_quant, true);
     SetFrozen(layer.weight_quant, false);
@@ -104,8 +109,8 @@ void QuantPost::Calibrate(torch::jit::Module& model, const std::vector<torch::Te
   const auto& algo = options_.ptq_algo;
   if (algo == "hist" || algo == "mse" || algo == "KL") {
     const auto histograms = ObserveHistograms(model, batches, maxima);
-    for (size_t i = 0; i < layers_.size(); ++i) {
-      const int64_t quant_max = layers_[i].input_quant.attr("quant_max").toInt();
+    for (size_t i = 0; i < activations_.size(); ++i) {
+      const int64_t quant_max = activations_[i].attr("quant_max").toInt();
       if (algo == "hist") {
         thresholds[i] = PercentileThreshold(histograms[i], maxima[i], options_.hist_percent);
       } else if (algo == "mse") {
@@ -116,8 +121,8 @@ void QuantPost::Calibrate(torch::jit::Module& model, const std::vector<torch::Te
     }
   }
   QuantizeWeights();
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    auto& quantizer = layers_[i].input_quant;
+  for (size_t i = 0; i < activations_.size(); ++i) {
+    auto& quantizer = activations_[i];
     const double quant_max = static_cast<double>(quantizer.attr("quant_max").toInt());
     quantizer.attr("scale").toTensor().fill_(std::max(thresholds[i], 1e-8) / quant_max);
     SetObserve(quantizer, Observe::kNothing);
@@ -131,7 +136,7 @@ void QuantPost::Finalize(torch::jit::Module& model) const {
 
 void QuantPost::Export(const torch::jit::Module& finalized, const std::string& output_dir,
                        nlohmann::json& report) const {
-  WriteQuantTable(finalized, layers_, options_, output_dir, report);
+  WriteQuantTable(finalized, quantized_, options_, output_dir, report);
   report["quantization"]["ptq_algo"] = options_.ptq_algo;
   report["quantization"]["bias_correct"] = options_.bias_correct;
 }

@@ -25,10 +25,10 @@ class QuantPost : public strategies::Strategy {
               nlohmann::json& report) const override;
 
  private:
-  // Per layer, the max of |x| over all ranks' batches and the mean of the per-batch maxima.
+  // Per activation quantizer, the max of |x| over all ranks' batches and the mean of the per-batch maxima.
   void ObserveMaxima(torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
                      std::vector<double>& maxima, std::vector<double>& averages);
-  // Per layer, the histogram of |x| over [0, maxima[layer]] summed over all ranks.
+  // Per activation quantizer, the histogram of |x| over [0, maxima[layer]] summed over all ranks.
   std::vector<std::vector<double>> ObserveHistograms(torch::jit::Module& model,
                                                      const std::vector<torch::Tensor>& batches,
                                                      const std::vector<double>& maxima);
@@ -36,7 +36,8 @@ class QuantPost : public strategies::Strategy {
 
   config::QuantPostOptions options_;
   comm::Communicator& comm_;
-  std::vector<QuantizedLayer> layers_;
+  QuantizedModel quantized_;
+  std::vector<torch::jit::Module> activations_;  // quantized_.ActivationQuantizers()
 };
 
 }  // namespace slim::quant

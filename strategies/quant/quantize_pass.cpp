@@ -18,6 +18,11 @@ namespace {
 constexpr const char* kWeightChild = "weight_quant";
 constexpr const char* kInputChild = "input_quant";
 
+// The child quantizing operand 0 (input) or 1 (other) of a module's i-th activation matmul.
+std::string MatMulChild(int64_t i, int operand) {
+  return "matmul" + std::to_string(i) + (operand == 0 ? "_input_quant" : "_other_quant");
+}
+
 void WarnUnmatchedPatterns(const torch::jit::Module& model,
                            const std::vector<std::string>& patterns) {
   const auto paths = graph::ModulePaths(model);
@@ -32,14 +37,13 @@ void WarnUnmatchedPatterns(const torch::jit::Module& model,
   }
 }
 
-bool Selected(const graph::WeightLayer& layer, const config::QuantCommonOptions& options) {
+bool Selected(const std::string& path, const std::string& type,
+              const config::QuantCommonOptions& options) {
   const auto& types = options.quantize_op_types;
-  if (std::find(types.begin(), types.end(), graph::LayerKindName(layer.kind)) == types.end()) {
-    return false;
-  }
+  if (std::find(types.begin(), types.end(), type) == types.end()) return false;
   return std::none_of(options.not_quant_pattern.begin(), options.not_quant_pattern.end(),
                       [&](const std::string& pattern) {
-                        return MatchesModulePattern(pattern, layer.path);
+                        return MatchesModulePattern(pattern, path);
                       });
 }
 
@@ -47,38 +51,19 @@ std::string TypeName(const torch::jit::Module& module) {
   return module.type()->name()->qualifiedName();
 }
 
-}  // namespace
-
-bool MatchesModulePattern(const std::string& pattern, const std::string& path) {
-  return fnmatch(pattern.c_str(), path.c_str(), 0) == 0 ||
-         fnmatch((pattern + ".*").c_str(), path.c_str(), 0) == 0;
-}
-
-std::vector<QuantizedLayer> InsertQuantizers(torch::jit::Module& model,
-                                             const config::QuantCommonOptions& options,
-                                             bool pact) {
-  const auto layers = graph::FindWeightLayers(model);
-  for (const auto& layer : layers) {
-    if (layer.module.hasattr(kWeightChild)) {
-      throw ModelError("layer " + layer.path + " already holds quantizers: the model was "
-                       "quantized before; start from the float model");
-    }
-  }
-  WarnUnmatchedPatterns(model, options.not_quant_pattern);
+// Weight and input quantizers for the selected weight layers, and disabled ones for the
+// other instances of their classes.
+std::vector<QuantizedLayer> QuantizeWeightLayers(const std::vector<graph::WeightLayer>& layers,
+                                                 const config::QuantCommonOptions& options,
+                                                 bool pact, QuantizerFactory& factory) {
   // Classes with a selected instance: every instance of those gets quantizers.
   std::map<std::string, bool> rewritten_classes;
   for (const auto& layer : layers) {
-    if (Selected(layer, options)) rewritten_classes[TypeName(layer.module)] = false;
-  }
-  if (rewritten_classes.empty()) {
-    std::vector<std::string> found;
-    for (const auto& layer : layers) found.push_back(layer.path + " (" + LayerKindName(layer.kind) + ")");
-    throw ModelError("the model has no layer to quantize of the types in quantize_op_types (" +
-                     JoinedList(options.quantize_op_types) + ") outside not_quant_pattern; its "
-                     "layers with weights: " + (found.empty() ? "none" : JoinedList(found)));
+    if (Selected(layer.path, graph::LayerKindName(layer.kind), options)) {
+      rewritten_classes[TypeName(layer.module)] = false;
+    }
   }
   const bool per_channel = options.weight_quantize_type == "channel_wise_abs_max";
-  QuantizerFactory factory;
   std::vector<QuantizedLayer> quantized;
   for (const auto& layer : layers) {
     auto found = rewritten_classes.find(TypeName(layer.module));
@@ -94,12 +79,89 @@ std::vector<QuantizedLayer> InsertQuantizers(torch::jit::Module& model,
       graph::RouteAttributeRead(module, "weight", kWeightChild);
       found->second = true;
     }
-    if (Selected(layer, options)) {
+    if (Selected(layer.path, graph::LayerKindName(layer.kind), options)) {
       quantized.push_back({layer.path, layer.kind, module, weight_quant, input_quant});
     } else {
       SetEnabled(weight_quant, false);
       SetEnabled(input_quant, false);
     }
+  }
+  return quantized;
+}
+
+// Operand quantizers for every activation matmul; those under not_quant_pattern disabled.
+std::vector<QuantizedMatMul> QuantizeMatMuls(torch::jit::Module& model,
+                                             const config::QuantCommonOptions& options,
+                                             bool pact, QuantizerFactory& factory) {
+  std::map<std::string, int64_t> class_matmuls;  // per class: -1 until its graph is rewritten
+  std::vector<QuantizedMatMul> quantized;
+  for (const auto& entry : model.named_modules()) {
+    torch::jit::Module module = entry.value;
+    auto found = class_matmuls.find(TypeName(module));
+    const int64_t count =
+        found != class_matmuls.end() ? found->second : graph::CountActivationMatMuls(module);
+    for (int64_t i = 0; i < count; ++i) {
+      const std::string path = (entry.name.empty() ? "" : entry.name + ".") + "matmul" +
+                               std::to_string(i);
+      std::vector<torch::jit::Module> operands;
+      for (int operand = 0; operand < 2; ++operand) {
+        operands.push_back(factory.NewActivationQuantizer(options.activation_bits, pact));
+        module.register_module(MatMulChild(i, operand), operands.back());
+      }
+      if (Selected(path, "matmul", options)) {
+        quantized.push_back({path, operands[0], operands[1]});
+      } else {
+        for (auto& operand : operands) SetEnabled(operand, false);
+      }
+    }
+    if (found == class_matmuls.end()) {
+      if (count > 0) graph::RouteMatMulOperands(module, MatMulChild);
+      class_matmuls.emplace(TypeName(module), count);
+    }
+  }
+  return quantized;
+}
+
+}  // namespace
+
+bool MatchesModulePattern(const std::string& pattern, const std::string& path) {
+  return fnmatch(pattern.c_str(), path.c_str(), 0) == 0 ||
+         fnmatch((pattern + ".*").c_str(), path.c_str(), 0) == 0;
+}
+
+std::vector<torch::jit::Module> QuantizedModel::ActivationQuantizers() const {
+  std::vector<torch::jit::Module> quantizers;
+  for (const auto& layer : layers) quantizers.push_back(layer.input_quant);
+  for (const auto& matmul : matmuls) {
+    quantizers.push_back(matmul.input_quant);
+    quantizers.push_back(matmul.other_quant);
+  }
+  return quantizers;
+}
+
+QuantizedModel InsertQuantizers(torch::jit::Module& model,
+                                const config::QuantCommonOptions& options, bool pact) {
+  const auto layers = graph::FindWeightLayers(model);
+  for (const auto& entry : model.named_modules()) {
+    if (entry.value.hasattr(kWeightChild) || entry.value.hasattr(MatMulChild(0, 0))) {
+      throw ModelError("module " + entry.name + " already holds quantizers: the model was "
+                       "quantized before; start from the float model");
+    }
+  }
+  WarnUnmatchedPatterns(model, options.not_quant_pattern);
+  QuantizerFactory factory;
+  QuantizedModel quantized;
+  quantized.layers = QuantizeWeightLayers(layers, options, pact, factory);
+  const auto& types = options.quantize_op_types;
+  if (std::find(types.begin(), types.end(), "matmul") != types.end()) {
+    quantized.matmuls = QuantizeMatMuls(model, options, pact, factory);
+  }
+  if (quantized.layers.empty() && quantized.matmuls.empty()) {
+    std::vector<std::string> found;
+    for (const auto& layer : layers) found.push_back(layer.path + " (" + LayerKindName(layer.kind) + ")");
+    throw ModelError("the model has no layer to quantize of the types in quantize_op_types (" +
+                     JoinedList(options.quantize_op_types) + ") outside not_quant_pattern; its "
+                     "layers with weights: " + (found.empty() ? "none" : JoinedList(found)));
   }
   return quantized;
 }

@@ -1,6 +1,7 @@
 // The quantization graph pass shared by QuantAware and QuantPost: picks the layers
 // (quantize_op_types, not_quant_pattern) and attaches a weight and an input quantizer to
-// each (quantizer_modules.h).
+// each (quantizer_modules.h); with `matmul`, both operands of every aten::matmul between
+// two activations get an input quantizer too.
 #pragma once
 
 #include <torch/script.h>
@@ -22,15 +23,32 @@ struct QuantizedLayer {
   torch::jit::Module input_quant;   // child "input_quant" of layer
 };
 
-// Attaches quantizers to the selected layers of `model` and rewrites their forward graphs.
-// Layers that share a TorchScript class with a selected layer but are not selected get
+// An aten::matmul of two activations in a module's forward whose operands were routed
+// through the module's children "matmul<i>_input_quant" and "matmul<i>_other_quant"; i
+// counts the module's matmuls in graph order.
+struct QuantizedMatMul {
+  std::string path;  // "<module path>.matmul<i>", what not_quant_pattern matches
+  torch::jit::Module input_quant;
+  torch::jit::Module other_quant;
+};
+
+// What the pass quantized.
+struct QuantizedModel {
+  std::vector<QuantizedLayer> layers;
+  std::vector<QuantizedMatMul> matmuls;
+
+  // Every activation quantizer: the layers' inputs in order, then each matmul's two.
+  std::vector<torch::jit::Module> ActivationQuantizers() const;
+};
+
+// Attaches quantizers to the selected layers and matmuls of `model` and rewrites their
+// forward graphs. Layers that share a TorchScript class with a selected layer but are not selected get
 // disabled quantizers (the class's graph is shared). `pact` selects PACT activation
 // quantizers. Logs a warning listing the module paths for a not_quant_pattern entry that
 // matches nothing. Throws ModelError when the model is already quantized or has no layer
-// of the requested types. Must run before the model's first forward.
-std::vector<QuantizedLayer> InsertQuantizers(torch::jit::Module& model,
-                                             const config::QuantCommonOptions& options,
-                                             bool pact);
+// or matmul of the requested types. Must run before the model's first forward.
+QuantizedModel InsertQuantizers(torch::jit::Module& model,
+                                const config::QuantCommonOptions& options, bool pact);
 
 // True when `path` is `pattern` or lies below a module it names; shell wildcards allowed.
 bool MatchesModulePattern(const std::string& pattern, const std::string& path);

@@ -1,56 +1,67 @@
 #include "strategies/quant/sensitivity.h"
 
 #include <algorithm>
-#include <map>
 
-#include "strategies/graph/layer_finder.h"
 #include "strategies/quant/quantizer_modules.h"
 
 namespace slim::quant {
 
 namespace {
 
-// Enables the quantizers of the layers in `on` and disables those of the other `layers`.
-void QuantizeOnly(const std::map<std::string, torch::jit::Module>& modules,
-                  const std::vector<std::string>& layers,
+constexpr const char* kQuantSuffix = "_quant";
+
+// Enables the quantizers of the groups for which `on` holds and disables the others.
+void QuantizeOnly(const std::vector<QuantizerGroup>& groups,
                   const std::function<bool(const std::string&)>& on) {
-  for (const auto& path : layers) {
-    const auto& layer = modules.at(path);
-    for (const char* child : {"weight_quant", "input_quant"}) {
-      auto quantizer = layer.attr(child).toModule();
-      SetEnabled(quantizer, on(path));
-    }
+  for (const auto& group : groups) {
+    for (auto quantizer : group.quantizers) SetEnabled(quantizer, on(group.path));
   }
+}
+
+// The group a quantizer child belongs to: the layer for weight_quant and input_quant,
+// "<module>.matmul<i>" for matmul<i>_input_quant and matmul<i>_other_quant.
+std::string GroupPath(const std::string& module_path, const std::string& child) {
+  if (child == "weight_quant" || child == "input_quant") return module_path;
+  const std::string site = child.substr(0, child.find('_'));
+  return module_path.empty() ? site : module_path + "." + site;
+}
+
+bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
 
-std::vector<std::string> EnabledQuantizedLayers(const torch::jit::Module& model) {
-  std::vector<std::string> paths;
+std::vector<QuantizerGroup> EnabledQuantizerGroups(const torch::jit::Module& model) {
+  std::vector<QuantizerGroup> groups;
   for (const auto& entry : model.named_modules()) {
-    if (entry.value.hasattr("weight_quant") &&
-        entry.value.attr("weight_quant").toModule().attr("enabled").toBool()) {
-      paths.push_back(entry.name);
+    for (const auto& child : entry.value.named_children()) {
+      if (!EndsWith(child.name, kQuantSuffix) || !child.value.hasattr("enabled") ||
+          !child.value.attr("enabled").toBool()) {
+        continue;
+      }
+      const auto path = GroupPath(entry.name, child.name);
+      if (groups.empty() || groups.back().path != path) groups.push_back({path, {}});
+      groups.back().quantizers.push_back(child.value);
     }
   }
-  return paths;
+  return groups;
 }
 
-SensitivityReport AnalyzeSensitivity(torch::jit::Module& model,
-                                     const std::vector<std::string>& layers,
+SensitivityReport AnalyzeSensitivity(const std::vector<QuantizerGroup>& groups,
                                      const std::function<Metric()>& evaluate) {
-  const auto modules = graph::ModulesByPath(model);
   SensitivityReport report;
-  QuantizeOnly(modules, layers, [](const std::string&) { return false; });
+  QuantizeOnly(groups, [](const std::string&) { return false; });
   report.float_model = evaluate();
-  for (const auto& path : layers) {
-    QuantizeOnly(modules, layers, [&](const std::string& layer) { return layer == path; });
-    LayerSensitivity entry{path, evaluate()};
+  for (const auto& group : groups) {
+    QuantizeOnly(groups, [&](const std::string& path) { return path == group.path; });
+    LayerSensitivity entry{group.path, evaluate()};
     entry.top1_drop_points = (report.float_model.top1 - entry.metric.top1) * 100;
     entry.loss_increase = entry.metric.loss - report.float_model.loss;
     report.layers.push_back(entry);
   }
-  QuantizeOnly(modules, layers, [](const std::string&) { return true; });
+  QuantizeOnly(groups, [](const std::string&) { return true; });
   report.all_quantized = evaluate();
   SortMostSensitiveFirst(report.layers);
   const double noise_points = 200.0 / std::max<int64_t>(report.float_model.samples, 1);

@@ -34,14 +34,20 @@ struct SensitivityReport {
   std::vector<std::string> suggested_patterns;  // not_quant_pattern entries
 };
 
-// The paths of the layers of `model` whose quantizers are enabled, in named_modules() order.
-std::vector<std::string> EnabledQuantizedLayers(const torch::jit::Module& model);
+// Quantizers the analysis switches together: a layer's weight and input quantizers
+// (path: the layer), or a matmul's two operand quantizers (path: "<module>.matmul<i>").
+struct QuantizerGroup {
+  std::string path;
+  std::vector<torch::jit::Module> quantizers;
+};
 
-// Evaluates `model` (quantizers calibrated and enabled on `layers`) in float, fully
-// quantized and with each of `layers` alone quantized; leaves every quantizer of `layers`
+// The groups of `model` whose quantizers are enabled, in named_modules() order.
+std::vector<QuantizerGroup> EnabledQuantizerGroups(const torch::jit::Module& model);
+
+// Evaluates the model the `groups` belong to (quantizers calibrated) in float, fully
+// quantized and with each group alone quantized; leaves every quantizer of `groups`
 // enabled. `evaluate` is collective when the ranks share the evaluation.
-SensitivityReport AnalyzeSensitivity(torch::jit::Module& model,
-                                     const std::vector<std::string>& layers,
+SensitivityReport AnalyzeSensitivity(const std::vector<QuantizerGroup>& groups,
                                      const std::function<Metric()>& evaluate);
 
 // Sorts by top-1 drop, then by loss increase, largest first.

@@ -11,7 +11,7 @@ import unittest
 import h5py
 import numpy as np
 
-from e2e_test import Checkpoints, Workspace, checkpoint_tensors
+from e2e_test import SLIM_DATA, Checkpoints, Workspace, checkpoint_tensors, run
 
 QAT = """QuantAware:
   quantize_op_types: [conv2d, linear]
@@ -23,14 +23,18 @@ TORCH_EVAL = """
 import json, sys, torch, h5py, numpy as np
 model_path, data_path = sys.argv[1], sys.argv[2]
 f = h5py.File(data_path)
-x = torch.from_numpy(f['inputs'][:].astype(np.float32) / 255)
-mean = torch.tensor(f.attrs['mean']).view(1, -1, 1, 1)
-std = torch.tensor(f.attrs['std']).view(1, -1, 1, 1)
+if 'mean' in f.attrs:  # images: normalised floats
+    x = torch.from_numpy(f['inputs'][:].astype(np.float32) / 255)
+    mean = torch.tensor(f.attrs['mean']).view(1, -1, 1, 1)
+    std = torch.tensor(f.attrs['std']).view(1, -1, 1, 1)
+    x = (x - mean) / std
+else:  # byte sequences: int64 token ids
+    x = torch.from_numpy(f['inputs'][:].astype(np.int64))
 labels = torch.from_numpy(f['labels'][:])
 m = torch.jit.load(model_path)
 m.eval()
 with torch.no_grad():
-    logits = m((x - mean) / std)
+    logits = m(x)
 ops = set()
 def visit(block):
     for node in block.nodes():
@@ -139,6 +143,42 @@ class QuantAwareRun(Workspace):
         self.assertTrue(all(abs(float(tensors[n][0]) - 20) < 1 for n in alphas))
         momenta = [n for n in tensors if n.startswith("optimizer/") and ".alpha" in n]
         self.assertEqual(len(momenta), len(names))
+
+
+    def test_transformer_matmuls_and_linears_train_and_export(self):
+        licenses = "/usr/share/common-licenses"
+        files = [os.path.join(licenses, n) for n in ["Apache-2.0", "GPL-3", "MPL-2.0"]]
+        code, out, _ = run([SLIM_DATA, "text", "--out", self.path("text"), "--seq-len", "32",
+                            "--train-per-class", "32", "--eval-per-class", "8", *files])
+        self.assertEqual(code, 0, out)
+        config = self.write_config("qat-text.yaml", """Global:
+  model: builtin:transformer
+  train_data: @ROOT@/text/train.h5
+  eval_data: @ROOT@/text/eval.h5
+  batch_size: 16
+  output_dir: @OUT@/qat-text
+TrainConfig:
+  train_iter: 4
+  learning_rate: 0.001
+  optimizer_builder: {optimizer: {type: Adam}}
+QuantAware:
+  quantize_op_types: [linear, matmul]
+""")
+        code, out, _ = self.train(config, ranks=2)
+        self.assertEqual(code, 0, out)
+        out_dir = self.path("out", "qat-text")
+        table = read_json(out_dir, "quant_table.json")
+        matmuls = table["matmuls"]
+        self.assertGreaterEqual(len(matmuls), 2)
+        self.assertIn(f"and {len(matmuls)} matmul(s) quantized", out)
+        for matmul in matmuls:
+            self.assertRegex(matmul["name"], r"\.matmul[01]$")
+            self.assertGreater(matmul["input"]["scale"][0], 0)
+            self.assertGreater(matmul["other"]["scale"][0], 0)
+        theirs = stock_torch_eval(os.path.join(out_dir, "model.pt"), self.path("text", "eval.h5"))
+        self.assertEqual(theirs["foreign_ops"], [])
+        self.assertAlmostEqual(theirs["loss"], read_json(out_dir, "report.json")["final"]["eval_loss"],
+                               delta=1e-3)
 
 
 class QuantAwareResume(Checkpoints):

@@ -136,9 +136,9 @@ config::QuantCommonOptions Options(std::vector<std::string> types) {
 
 TEST(QuantizePass, FindsTheLayersOfTheBuiltinModels) {
   auto resnet = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
-  EXPECT_EQ(InsertQuantizers(resnet, Options({"conv2d", "linear"}), false).size(), 22u);
+  EXPECT_EQ(InsertQuantizers(resnet, Options({"conv2d", "linear"}), false).layers.size(), 22u);
   auto mobilenet = models::BuildBuiltinModel("mobilenetv2", {{3, 16, 16}, 5});
-  const auto depthwise = InsertQuantizers(mobilenet, Options({"depthwise_conv2d"}), false);
+  const auto depthwise = InsertQuantizers(mobilenet, Options({"depthwise_conv2d"}), false).layers;
   ASSERT_FALSE(depthwise.empty());
   for (const auto& layer : depthwise) {
     EXPECT_EQ(layer.layer.attr("weight").toTensor().size(1), 1) << layer.path;
@@ -149,7 +149,7 @@ TEST(QuantizePass, PatternsExcludeModulesAndTheirChildren) {
   auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
   auto options = Options({"conv2d", "linear"});
   options.not_quant_pattern = {"layer1", "layer3.*.conv2", "fc"};
-  const auto layers = InsertQuantizers(model, options, false);
+  const auto layers = InsertQuantizers(model, options, false).layers;
   EXPECT_EQ(layers.size(), 22u - 6 - 3 - 1);
   for (const auto& layer : layers) {
     EXPECT_NE(layer.path.rfind("layer1.", 0), 0u) << layer.path;
@@ -167,7 +167,7 @@ TEST(QuantizePass, QuantizedForwardIsCloseButNotEqualAndGradientsFlow) {
   model.eval();
   const auto input = torch::randn({4, 3, 16, 16});
   const auto reference = model.forward({input}).toTensor().detach();
-  auto layers = InsertQuantizers(quantized_model, Options({"conv2d", "linear"}), false);
+  auto layers = InsertQuantizers(quantized_model, Options({"conv2d", "linear"}), false).layers;
   for (auto& layer : layers) {
     layer.input_quant.attr("scale").toTensor().fill_(8.0 / 127);
     SetQuantize(layer.input_quant, true);
@@ -222,7 +222,7 @@ torch::jit::Module QuantizedResNetWithStatistics(std::vector<QuantizedLayer>& la
   auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
   auto options = Options({"conv2d"});
   options.weight_quantize_type = "abs_max";
-  layers = InsertQuantizers(model, options, false);
+  layers = InsertQuantizers(model, options, false).layers;
   torch::NoGradGuard no_grad;
   for (const auto& pair : graph::FindConvBatchNorms(model)) {
     const auto bn = graph::ModulesByPath(model).at(pair.bn_path);
@@ -291,7 +291,7 @@ TEST(Sensitivity, RanksTheLayerWithTheCoarsestGridFirstAndRestoresQuantizers) {
   const auto input = torch::randn({16, 3, 16, 16});
   const auto reference = float_model.forward({input}).toTensor().detach();
   // Before the model's first forward, as slim-train does.
-  const auto layers = InsertQuantizers(model, Options({"conv2d", "linear"}), false);
+  const auto layers = InsertQuantizers(model, Options({"conv2d", "linear"}), false).layers;
   for (const auto& layer : layers) {
     auto input_quant = layer.input_quant;
     input_quant.attr("scale").toTensor().fill_(8.0 / 127);
@@ -300,10 +300,12 @@ TEST(Sensitivity, RanksTheLayerWithTheCoarsestGridFirstAndRestoresQuantizers) {
   // A grid far too coarse for its input.
   layers[5].input_quant.attr("scale").toTensor().fill_(0.5);
   model.eval();
-  const auto paths = EnabledQuantizedLayers(model);
-  ASSERT_EQ(paths.size(), 22u);
+  const auto groups = EnabledQuantizerGroups(model);
+  ASSERT_EQ(groups.size(), 22u);
+  EXPECT_EQ(groups[5].path, layers[5].path);
+  EXPECT_EQ(groups[5].quantizers.size(), 2u);
   // Metric: agreement of the argmax with the float model, and the squared error.
-  const auto report = AnalyzeSensitivity(model, paths, [&] {
+  const auto report = AnalyzeSensitivity(groups, [&] {
     const auto output = model.forward({input}).toTensor().detach();
     const double agree = output.argmax(1).eq(reference.argmax(1)).to(torch::kDouble).mean().item<double>();
     return Metric{agree, (output - reference).pow(2).mean().item<double>(), 16};
@@ -316,7 +318,40 @@ TEST(Sensitivity, RanksTheLayerWithTheCoarsestGridFirstAndRestoresQuantizers) {
                                         return a.loss_increase < b.loss_increase;
                                       });
   EXPECT_EQ(worst->path, layers[5].path);
-  EXPECT_EQ(EnabledQuantizedLayers(model), paths);
+  EXPECT_EQ(EnabledQuantizerGroups(model).size(), 22u);
+}
+
+TEST(QuantizePass, QuantizesBothOperandsOfActivationMatMuls) {
+  const models::ModelShape shape{{16}, 4};
+  torch::manual_seed(1);
+  auto float_model = models::BuildBuiltinModel("transformer", shape);
+  torch::manual_seed(1);
+  auto model = models::BuildBuiltinModel("transformer", shape);
+  const auto quantized = InsertQuantizers(model, Options({"matmul"}), false);
+  EXPECT_TRUE(quantized.layers.empty());
+  // Two per attention block: q k^T and softmax(.) v.
+  ASSERT_GE(quantized.matmuls.size(), 2u);
+  EXPECT_EQ(quantized.matmuls.size() % 2, 0u);
+  EXPECT_NE(quantized.matmuls[0].path.find(".matmul0"), std::string::npos);
+  EXPECT_NE(quantized.matmuls[1].path.find(".matmul1"), std::string::npos);
+  EXPECT_EQ(quantized.ActivationQuantizers().size(), 2 * quantized.matmuls.size());
+  const auto input = torch::randint(0, 256, {3, 16});
+  float_model.eval();
+  model.eval();
+  const auto reference = float_model.forward({input}).toTensor();
+  EXPECT_TRUE(torch::equal(model.forward({input}).toTensor(), reference));
+  for (auto quantizer : quantized.ActivationQuantizers()) {
+    quantizer.attr("scale").toTensor().fill_(0.05);
+    SetQuantize(quantizer, true);
+  }
+  const auto output = model.forward({input}).toTensor();
+  const double error = ((output - reference).norm() / reference.norm()).item<double>();
+  EXPECT_GT(error, 0);
+  EXPECT_LT(error, 0.5);
+  // The other op types leave the matmuls alone.
+  torch::manual_seed(1);
+  auto linear_only = models::BuildBuiltinModel("transformer", shape);
+  EXPECT_TRUE(InsertQuantizers(linear_only, Options({"linear"}), false).matmuls.empty());
 }
 
 TEST(QuantizePass, RefusesModelsItCannotHandle) {
