@@ -59,6 +59,27 @@ class Workspace(unittest.TestCase):
                     .replace("@ROOT@", self.dir))
         return path
 
+    def text_config(self, name, seq_len, per_class, sections=""):
+        """Byte sequences from three license texts (one class each) under ROOT/text, and a
+        config training the builtin transformer on them for 4 steps."""
+        licenses = "/usr/share/common-licenses"
+        files = [os.path.join(licenses, n) for n in ["Apache-2.0", "GPL-3", "MPL-2.0"]]
+        code, out, _ = run([SLIM_DATA, "text", "--out", self.path("text"), "--seq-len",
+                            str(seq_len), "--train-per-class", str(per_class),
+                            "--eval-per-class", str(per_class // 4), *files])
+        self.assertEqual(code, 0, out)
+        return self.write_config(name, f"""Global:
+  model: builtin:transformer
+  train_data: @ROOT@/text/train.h5
+  eval_data: @ROOT@/text/eval.h5
+  batch_size: 16
+  output_dir: @OUT@/{name}
+TrainConfig:
+  train_iter: 4
+  learning_rate: 0.001
+  optimizer_builder: {{optimizer: {{type: Adam}}}}
+{sections}""")
+
     def tiny_config(self, name="tiny.yaml", extra_global="", extra_train="", train_iter=8,
                     sections=""):
         return self.write_config(name, f"""Global:
@@ -162,22 +183,7 @@ class TrainingRun(Workspace):
         self.assertIn("8 steps of 64 samples", out)
 
     def test_text_transformer(self):
-        licenses = "/usr/share/common-licenses"
-        files = [os.path.join(licenses, n) for n in ["Apache-2.0", "GPL-3", "MPL-2.0"]]
-        code, out, _ = run([SLIM_DATA, "text", "--out", self.path("text"), "--seq-len", "64",
-                            "--train-per-class", "64", "--eval-per-class", "16", *files])
-        self.assertEqual(code, 0, out)
-        config = self.write_config("text.yaml", """Global:
-  model: builtin:transformer
-  train_data: @ROOT@/text/train.h5
-  eval_data: @ROOT@/text/eval.h5
-  batch_size: 16
-  output_dir: @OUT@/text
-TrainConfig:
-  train_iter: 4
-  learning_rate: 0.001
-  optimizer_builder: {optimizer: {type: Adam}}
-""")
+        config = self.text_config("text.yaml", 64, 64)
         code, out, _ = self.train(config, ranks=2)
         self.assertEqual(code, 0, out)
         self.assertIn("eval at step 4", out)

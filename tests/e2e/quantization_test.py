@@ -11,7 +11,7 @@ import unittest
 import h5py
 import numpy as np
 
-from e2e_test import SLIM_DATA, Checkpoints, Workspace, checkpoint_tensors, run
+from e2e_test import Checkpoints, Workspace, checkpoint_tensors
 
 QAT = """QuantAware:
   quantize_op_types: [conv2d, linear]
@@ -146,24 +146,8 @@ class QuantAwareRun(Workspace):
 
 
     def test_transformer_matmuls_and_linears_train_and_export(self):
-        licenses = "/usr/share/common-licenses"
-        files = [os.path.join(licenses, n) for n in ["Apache-2.0", "GPL-3", "MPL-2.0"]]
-        code, out, _ = run([SLIM_DATA, "text", "--out", self.path("text"), "--seq-len", "32",
-                            "--train-per-class", "32", "--eval-per-class", "8", *files])
-        self.assertEqual(code, 0, out)
-        config = self.write_config("qat-text.yaml", """Global:
-  model: builtin:transformer
-  train_data: @ROOT@/text/train.h5
-  eval_data: @ROOT@/text/eval.h5
-  batch_size: 16
-  output_dir: @OUT@/qat-text
-TrainConfig:
-  train_iter: 4
-  learning_rate: 0.001
-  optimizer_builder: {optimizer: {type: Adam}}
-QuantAware:
-  quantize_op_types: [linear, matmul]
-""")
+        config = self.text_config("qat-text", 32, 32,
+                                  "QuantAware:\n  quantize_op_types: [linear, matmul]\n")
         code, out, _ = self.train(config, ranks=2)
         self.assertEqual(code, 0, out)
         out_dir = self.path("out", "qat-text")
