@@ -81,16 +81,12 @@ void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& 
   }
   json table_matmuls = json::array();
   for (const auto& matmul : quantized.matmuls) {
-    const auto parent = matmul.path.substr(0, matmul.path.rfind('.') + 1);
-    const auto name = matmul.path.substr(parent.size());
-    const auto& module = modules.at(parent.empty() ? "" : parent.substr(0, parent.size() - 1));
+    // The operand quantizers' module paths extend the matmul's: "<module>.matmul<i>_..._quant".
     table_matmuls.push_back(
         {{"name", matmul.path},
-         {"input", QuantizerEntry(matmul.path + ".input",
-                                  module.attr(name + "_input_quant").toModule(),
+         {"input", QuantizerEntry(matmul.path + ".input", modules.at(matmul.path + "_input_quant"),
                                   options.activation_bits)},
-         {"other", QuantizerEntry(matmul.path + ".other",
-                                  module.attr(name + "_other_quant").toModule(),
+         {"other", QuantizerEntry(matmul.path + ".other", modules.at(matmul.path + "_other_quant"),
                                   options.activation_bits)}});
   }
   int64_t float_bytes = 0;

@@ -95,7 +95,10 @@ std::vector<QuantizedMatMul> QuantizeMatMuls(torch::jit::Module& model,
                                              bool pact, QuantizerFactory& factory) {
   std::map<std::string, int64_t> class_matmuls;  // per class: -1 until its graph is rewritten
   std::vector<QuantizedMatMul> quantized;
-  for (const auto& entry : model.named_modules()) {
+  // A snapshot: the loop registers children.
+  std::vector<torch::jit::NameModule> modules;
+  for (const auto& entry : model.named_modules()) modules.push_back(entry);
+  for (const auto& entry : modules) {
     torch::jit::Module module = entry.value;
     auto found = class_matmuls.find(TypeName(module));
     const int64_t count =
