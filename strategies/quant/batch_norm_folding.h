@@ -26,7 +26,8 @@ std::vector<FoldablePair> FindFoldablePairs(const torch::jit::Module& model,
                                             const std::vector<QuantizedLayer>& layers);
 
 // Freezes each pair's BatchNorm (eval mode: the trainer's evaluation restores it as it
-// was) and folds it into the weight quantizer. Call with the model on its device.
+// was) and folds it into the weight quantizer, which shares the BatchNorm's tensors; they
+// stay shared through Module::to and checkpoint restores, which change data in place.
 void FreezeAndFold(const std::vector<FoldablePair>& pairs);
 
 // On `model`, a deployable copy of the model `pairs` were found in: writes each folded

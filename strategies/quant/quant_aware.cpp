@@ -11,13 +11,9 @@ QuantAware::QuantAware(config::QuantAwareOptions options, comm::Communicator& co
 void QuantAware::Prepare(torch::jit::Module& model) {
   quantized_ = InsertQuantizers(model, options_, options_.use_pact);
   observers_ = std::make_unique<ActivationObservers>(
-      quantized_.ActivationQuantizers(), ParseActivationRule(options_.activation_quantize_type), options_.moving_rate,
-      options_.window_size, comm_);
-  logging::Info("QuantAware: " + std::to_string(quantized_.layers.size()) + " layer(s)" +
-                (quantized_.matmuls.empty() ? ""
-                                            : " and " + std::to_string(quantized_.matmuls.size()) +
-                                                  " matmul(s)") +
-                " quantized to " +
+      quantized_.ActivationQuantizers(), ParseActivationRule(options_.activation_quantize_type),
+      options_.moving_rate, options_.window_size, comm_);
+  logging::Info("QuantAware: " + quantized_.Describe() + " quantized to " +
                 std::to_string(options_.weight_bits) + "-bit weights (" +
                 options_.weight_quantize_type + ") and " +
                 std::to_string(options_.activation_bits) + "-bit activations (" +

@@ -29,11 +29,7 @@ void QuantPost::Prepare(torch::jit::Module& model) {
   activations_ = quantized_.ActivationQuantizers();
   // The model stays float until Calibrate: activations are observed on the float model.
   for (auto& layer : quantized_.layers) SetEnabled(layer.weight_quant, false);
-  logging::Info("QuantPost: " + std::to_string(quantized_.layers.size()) + " layer(s)" +
-                (quantized_.matmuls.empty() ? ""
-                                            : " and " + std::to_string(quantized_.matmuls.size()) +
-                                                  " matmul(s)") +
-                " to quantize with " +
+  logging::Info("QuantPost: " + quantized_.Describe() + " to quantize with " +
                 options_.ptq_algo + " (" + std::to_string(options_.weight_bits) + "/" +
                 std::to_string(options_.activation_bits) + " bits)");
 }

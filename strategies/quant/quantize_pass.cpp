@@ -142,6 +142,12 @@ std::vector<torch::jit::Module> QuantizedModel::ActivationQuantizers() const {
   return quantizers;
 }
 
+std::string QuantizedModel::Describe() const {
+  std::string text = std::to_string(layers.size()) + " layer(s)";
+  if (!matmuls.empty()) text += " and " + std::to_string(matmuls.size()) + " matmul(s)";
+  return text;
+}
+
 QuantizedModel InsertQuantizers(torch::jit::Module& model,
                                 const config::QuantCommonOptions& options, bool pact) {
   const auto layers = graph::FindWeightLayers(model);

@@ -39,6 +39,8 @@ struct QuantizedModel {
 
   // Every activation quantizer: the layers' inputs in order, then each matmul's two.
   std::vector<torch::jit::Module> ActivationQuantizers() const;
+  // "22 layer(s)", or "12 layer(s) and 4 matmul(s)", for log lines.
+  std::string Describe() const;
 };
 
 // Attaches quantizers to the selected layers and matmuls of `model` and rewrites their

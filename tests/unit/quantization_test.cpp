@@ -134,6 +134,22 @@ config::QuantCommonOptions Options(std::vector<std::string> types) {
   return options;
 }
 
+// A builtin model drawn from `seed`: two calls with one seed give equal models.
+torch::jit::Module SeededModel(const std::string& name, const models::ModelShape& shape,
+                               uint64_t seed) {
+  torch::manual_seed(seed);
+  return models::BuildBuiltinModel(name, shape);
+}
+
+// Turns on every layer's input quantizer with the grid of [-8, 8].
+void QuantizeInputs(const std::vector<QuantizedLayer>& layers) {
+  for (const auto& layer : layers) {
+    auto input_quant = layer.input_quant;
+    input_quant.attr("scale").toTensor().fill_(8.0 / 127);
+    SetQuantize(input_quant, true);
+  }
+}
+
 TEST(QuantizePass, FindsTheLayersOfTheBuiltinModels) {
   auto resnet = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
   EXPECT_EQ(InsertQuantizers(resnet, Options({"conv2d", "linear"}), false).layers.size(), 22u);
@@ -160,18 +176,12 @@ TEST(QuantizePass, PatternsExcludeModulesAndTheirChildren) {
 }
 
 TEST(QuantizePass, QuantizedForwardIsCloseButNotEqualAndGradientsFlow) {
-  torch::manual_seed(0);
-  auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
-  torch::manual_seed(0);
-  auto quantized_model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  auto model = SeededModel("resnet20", {{3, 16, 16}, 5}, 0);
+  auto quantized_model = SeededModel("resnet20", {{3, 16, 16}, 5}, 0);
   model.eval();
   const auto input = torch::randn({4, 3, 16, 16});
   const auto reference = model.forward({input}).toTensor().detach();
-  auto layers = InsertQuantizers(quantized_model, Options({"conv2d", "linear"}), false).layers;
-  for (auto& layer : layers) {
-    layer.input_quant.attr("scale").toTensor().fill_(8.0 / 127);
-    SetQuantize(layer.input_quant, true);
-  }
+  QuantizeInputs(InsertQuantizers(quantized_model, Options({"conv2d", "linear"}), false).layers);
   quantized_model.eval();
   const auto output = quantized_model.forward({input}).toTensor();
   const double error = ((output - reference).norm() / reference.norm()).item<double>();
@@ -283,20 +293,14 @@ TEST(Sensitivity, SuggestsTheFewestLayersCoveringHalfOfTheDropAboveNoise) {
 }
 
 TEST(Sensitivity, RanksTheLayerWithTheCoarsestGridFirstAndRestoresQuantizers) {
-  torch::manual_seed(0);
-  auto float_model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
-  torch::manual_seed(0);
-  auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
+  auto float_model = SeededModel("resnet20", {{3, 16, 16}, 5}, 0);
+  auto model = SeededModel("resnet20", {{3, 16, 16}, 5}, 0);
   float_model.eval();
   const auto input = torch::randn({16, 3, 16, 16});
   const auto reference = float_model.forward({input}).toTensor().detach();
   // Before the model's first forward, as slim-train does.
   const auto layers = InsertQuantizers(model, Options({"conv2d", "linear"}), false).layers;
-  for (const auto& layer : layers) {
-    auto input_quant = layer.input_quant;
-    input_quant.attr("scale").toTensor().fill_(8.0 / 127);
-    SetQuantize(input_quant, true);
-  }
+  QuantizeInputs(layers);
   // A grid far too coarse for its input.
   layers[5].input_quant.attr("scale").toTensor().fill_(0.5);
   model.eval();
@@ -323,10 +327,8 @@ TEST(Sensitivity, RanksTheLayerWithTheCoarsestGridFirstAndRestoresQuantizers) {
 
 TEST(QuantizePass, QuantizesBothOperandsOfActivationMatMuls) {
   const models::ModelShape shape{{16}, 4};
-  torch::manual_seed(1);
-  auto float_model = models::BuildBuiltinModel("transformer", shape);
-  torch::manual_seed(1);
-  auto model = models::BuildBuiltinModel("transformer", shape);
+  auto float_model = SeededModel("transformer", shape, 1);
+  auto model = SeededModel("transformer", shape, 1);
   const auto quantized = InsertQuantizers(model, Options({"matmul"}), false);
   EXPECT_TRUE(quantized.layers.empty());
   // Two per attention block: q k^T and softmax(.) v.
@@ -349,8 +351,7 @@ TEST(QuantizePass, QuantizesBothOperandsOfActivationMatMuls) {
   EXPECT_GT(error, 0);
   EXPECT_LT(error, 0.5);
   // The other op types leave the matmuls alone.
-  torch::manual_seed(1);
-  auto linear_only = models::BuildBuiltinModel("transformer", shape);
+  auto linear_only = SeededModel("transformer", shape, 1);
   EXPECT_TRUE(InsertQuantizers(linear_only, Options({"linear"}), false).matmuls.empty());
 }
 
