@@ -131,6 +131,7 @@ void UseQuantPostForAnalysis(config::Config& config, const std::string& config_f
     config.quant_aware.reset();
   }
   config.quant_post->bias_correct = false;
+  config.distill.reset();  // the analysis calibrates; it trains nothing to distil into
 }
 
 void PrepareOutputDir(const config::Config& config) {
@@ -175,12 +176,14 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
 
   torch::manual_seed(static_cast<uint64_t>(config.global.seed));
   auto model = models::LoadModel(config.global.model, shape);
-  job->compressor = std::make_unique<strategies::Compressor>(config, *job->comm);
-  job->setup.compressor = job->compressor.get();
-  job->compressor->Prepare(model);
   const std::vector<int64_t> first = {0};
   auto example = data::BatchTransform(info, data::AugmentSettings{})
                      .Apply(train_data->ReadInputs(first), first, 0);
+  job->compressor = std::make_unique<strategies::Compressor>(
+      config, *job->comm, strategies::JobContext{config.global.model, shape, example});
+  job->setup.compressor = job->compressor.get();
+  // Graph passes first: a method that ran once keeps its compiled plan.
+  job->compressor->Prepare(model);
   models::CheckModelOutput(model, config.global.model, example, shape.num_classes);
   // An analysis starts from the configured model, never from a checkpoint.
   auto resume = command.analyze.empty() ? FindResumeCheckpoint(command, config) : std::nullopt;

@@ -1,19 +1,26 @@
 #include "strategies/compressor.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 
+#include "strategies/distill/distillation.h"
 #include "strategies/quant/quant_aware.h"
 #include "strategies/quant/quant_post.h"
 
 namespace slim::strategies {
 
-Compressor::Compressor(const config::Config& config, comm::Communicator& comm) {
-  // Graph-pass order: quantization is the only family so far.
+Compressor::Compressor(const config::Config& config, comm::Communicator& comm,
+                       const JobContext& context) {
+  // Graph-pass order: quantization, then distillation taps (on the quantized student).
   if (config.quant_aware) {
     strategies_.push_back(std::make_unique<quant::QuantAware>(*config.quant_aware, comm));
   }
   if (config.quant_post) {
     strategies_.push_back(std::make_unique<quant::QuantPost>(*config.quant_post, comm));
+  }
+  if (config.distill) {
+    strategies_.push_back(std::make_unique<distill::Distillation>(*config.distill, context));
   }
 }
 
@@ -31,7 +38,26 @@ std::vector<std::string> Compressor::Names() const {
 }
 
 void Compressor::Prepare(torch::jit::Module& model) {
+  for (auto& strategy : strategies_) strategy->OnModelLoaded(model);
   for (auto& strategy : strategies_) strategy->Prepare(model);
+}
+
+torch::Tensor Compressor::Loss(const torch::Tensor& inputs, const torch::Tensor& outputs,
+                               const torch::Tensor& labels) {
+  double label_weight = 1;
+  for (const auto& strategy : strategies_) {
+    label_weight = std::min(label_weight, strategy->LabelLossWeight());
+  }
+  torch::Tensor loss;
+  if (label_weight > 0) {
+    loss = torch::nn::functional::cross_entropy(outputs, labels);
+    if (label_weight != 1) loss = loss * label_weight;
+  }
+  for (auto& strategy : strategies_) {
+    auto extra = strategy->ExtraLoss(inputs, outputs);
+    if (extra.defined()) loss = loss.defined() ? loss + extra : extra;
+  }
+  return loss;
 }
 
 std::vector<ParameterGroup> Compressor::ParameterGroups() const {

@@ -17,7 +17,7 @@ namespace slim::strategies {
 class Compressor {
  public:
   // The strategies of `config`'s sections; none means plain training.
-  Compressor(const config::Config& config, comm::Communicator& comm);
+  Compressor(const config::Config& config, comm::Communicator& comm, const JobContext& context);
 
   bool Empty() const { return strategies_.empty(); }
   // True unless every strategy only calibrates.
@@ -26,6 +26,10 @@ class Compressor {
   std::vector<std::string> Names() const;
 
   void Prepare(torch::jit::Module& model);
+  // The loss of one micro-batch: the labels' cross-entropy on `outputs`, weighted, plus
+  // the strategies' terms (distillation).
+  torch::Tensor Loss(const torch::Tensor& inputs, const torch::Tensor& outputs,
+                     const torch::Tensor& labels);
   std::vector<ParameterGroup> ParameterGroups() const;
   void OnBeforeOptimizerStep(int64_t step);
   void Calibrate(torch::jit::Module& model, const std::vector<torch::Tensor>& batches);

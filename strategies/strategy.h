@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/checkpoint/checkpoint_state.h"
+#include "runtime/models/builtin_models.h"
 
 namespace slim::strategies {
 
@@ -18,6 +19,13 @@ struct ParameterGroup {
   std::vector<torch::Tensor> parameters;
   double learning_rate = 0;  // fixed; the LR schedule does not apply
   double weight_decay = 0;
+};
+
+// What strategies may use besides the model.
+struct JobContext {
+  std::string model_reference;  // Global.model
+  models::ModelShape shape;     // what builtin models are built for
+  torch::Tensor example;        // a transformed batch of training inputs, for probes
 };
 
 class Strategy {
@@ -31,12 +39,24 @@ class Strategy {
   // instead of training.
   virtual bool Trains() const { return true; }
 
+  // The model as loaded, before any strategy's Prepare (distillation's teacher `self`
+  // copies it).
+  virtual void OnModelLoaded(const torch::jit::Module& model) {}
+
   // Graph passes on `model`, on every rank, before its first forward and before a
   // checkpoint is loaded into it. Throws ModelError when the model cannot be handled.
   virtual void Prepare(torch::jit::Module& model) = 0;
 
   // Parameters Prepare added that need their own optimizer settings (PACT alphas).
   virtual std::vector<ParameterGroup> ParameterGroups() const { return {}; }
+
+  // The training objective: the weight of the labels' cross-entropy (the Compressor takes
+  // the smallest any strategy asks for), and terms added to it for one micro-batch whose
+  // `inputs` the model's forward turned into `outputs` (undefined when none).
+  virtual double LabelLossWeight() const { return 1; }
+  virtual torch::Tensor ExtraLoss(const torch::Tensor& inputs, const torch::Tensor& outputs) {
+    return {};
+  }
 
   // After the gradients of optimizer step `step` were averaged over the ranks and before
   // the optimizer step: synchronise statistics. Collective.

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "runtime/config/config_section.h"
+#include "runtime/config/distill_config.h"
 #include "runtime/config/quant_config.h"
 #include "runtime/errors.h"
 
@@ -18,8 +19,7 @@ constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
 
 // Sections of the ACT vocabulary whose strategies this version does not have yet.
 const std::vector<std::string> kMissingStrategySections = {
-    "HyperParameterOptimization", "Distillation",     "MultiTeacherDistillation",
-    "ChannelPrune",               "ASPPrune",         "TransformerPrune",
+    "HyperParameterOptimization", "ChannelPrune", "ASPPrune", "TransformerPrune",
     "UnstructurePrune"};
 
 void ParseStrategies(ConfigSection& top, Config& config) {
@@ -33,6 +33,20 @@ void ParseStrategies(ConfigSection& top, Config& config) {
   if (top.Has("QuantAware") && top.Has("QuantPost")) {
     top.Fail("QuantPost", "QuantAware and QuantPost are alternatives (training or calibration); "
                           "keep one of the two sections");
+  }
+  if (top.Has("Distillation") && top.Has("MultiTeacherDistillation")) {
+    top.Fail("MultiTeacherDistillation",
+             "Distillation and MultiTeacherDistillation are alternatives; list every teacher "
+             "under MultiTeacherDistillation.teachers");
+  }
+  const bool distills = top.Has("Distillation") || top.Has("MultiTeacherDistillation");
+  if (distills && top.Has("QuantPost")) {
+    top.Fail("QuantPost", "QuantPost calibrates without training, so there is nothing to distil "
+                          "into; use QuantAware with distillation");
+  }
+  if (top.Has("Distillation")) ParseDistillation(top.Section("Distillation"), config.distill.emplace());
+  if (top.Has("MultiTeacherDistillation")) {
+    ParseMultiTeacherDistillation(top.Section("MultiTeacherDistillation"), config.distill.emplace());
   }
   if (top.Has("QuantAware")) ParseQuantAware(top.Section("QuantAware"), config.quant_aware.emplace());
   if (top.Has("QuantPost")) ParseQuantPost(top.Section("QuantPost"), config.quant_post.emplace());

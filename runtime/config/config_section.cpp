@@ -19,6 +19,8 @@ template <>
 const char* TypeName<double>() { return "a number"; }
 template <>
 const char* TypeName<std::string>() { return "a string"; }
+template <>
+const char* TypeName<std::vector<std::string>>() { return "a string or a list of strings"; }
 
 std::string Describe(const YAML::Node& node) {
   if (node.IsMap()) return "a mapping";
@@ -50,6 +52,10 @@ bool ConfigSection::IsMapping(const std::string& key) const {
   return Has(key) && node_[key].IsMap();
 }
 
+bool ConfigSection::IsList(const std::string& key) const {
+  return Has(key) && node_[key].IsSequence();
+}
+
 template <typename T>
 T ConfigSection::Convert(const std::string& key, const YAML::Node& value) const {
   if constexpr (IsVector<T>::value) {
@@ -60,7 +66,14 @@ T ConfigSection::Convert(const std::string& key, const YAML::Node& value) const 
     }
     T result;
     for (size_t i = 0; i < value.size(); ++i) {
-      result.push_back(Convert<Element>(key + "[" + std::to_string(i) + "]", value[i]));
+      const std::string element_key = key + "[" + std::to_string(i) + "]";
+      if constexpr (IsVector<Element>::value) {
+        if (value[i].IsScalar()) {
+          result.push_back({Convert<typename Element::value_type>(element_key, value[i])});
+          continue;
+        }
+      }
+      result.push_back(Convert<Element>(element_key, value[i]));
     }
     return result;
   } else {
@@ -96,6 +109,21 @@ ConfigSection ConfigSection::Section(const std::string& key) {
   }
   resolved_[key] = YAML::Node(YAML::NodeType::Map);
   return ConfigSection(child, KeyPath(key), file_, resolved_[key]);
+}
+
+std::vector<ConfigSection> ConfigSection::Sections(const std::string& key) {
+  std::vector<ConfigSection> sections;
+  resolved_[key] = YAML::Node(YAML::NodeType::Sequence);
+  if (!Has(key)) return sections;
+  const YAML::Node list = node_[key];
+  if (!list.IsSequence()) Fail(key, "expected a list of mappings, got " + Describe(list));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string item = key + "[" + std::to_string(i) + "]";
+    if (!list[i].IsMap()) Fail(key, item + ": expected a mapping, got " + Describe(list[i]));
+    resolved_[key].push_back(YAML::Node(YAML::NodeType::Map));
+    sections.emplace_back(list[i], KeyPath(item), file_, resolved_[key][i]);
+  }
+  return sections;
 }
 
 void ConfigSection::RejectUnknownKeys() const {
@@ -179,6 +207,7 @@ SLIM_INSTANTIATE_CONFIG_TYPE(std::string)
 SLIM_INSTANTIATE_CONFIG_TYPE(std::vector<int64_t>)
 SLIM_INSTANTIATE_CONFIG_TYPE(std::vector<double>)
 SLIM_INSTANTIATE_CONFIG_TYPE(std::vector<std::string>)
+SLIM_INSTANTIATE_CONFIG_TYPE(std::vector<std::vector<std::string>>)
 #undef SLIM_INSTANTIATE_CONFIG_TYPE
 template void ConfigSection::CheckRange<int64_t>(const std::string&, int64_t, int64_t,
                                                  int64_t) const;

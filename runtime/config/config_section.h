@@ -26,12 +26,14 @@ class ConfigSection {
 
   // True when the key is present in the file (or set with --set).
   bool Has(const std::string& key) const;
-  // True when the key is present and holds a mapping.
+  // True when the key is present and holds a mapping; IsList: a list.
   bool IsMapping(const std::string& key) const;
+  bool IsList(const std::string& key) const;
 
   // Optional scalar or list: the file's value converted to T, else `fallback`.
   // T: bool, int64_t, double, std::string, std::vector<int64_t>, std::vector<double>,
-  // std::vector<std::string>.
+  // std::vector<std::string>, std::vector<std::vector<std::string>> (where a plain string
+  // element reads as a list of one).
   template <typename T>
   T Get(const std::string& key, const T& fallback);
   // Required scalar or list; throws ConfigError naming the key when absent.
@@ -40,6 +42,9 @@ class ConfigSection {
 
   // The sub-mapping under `key` (empty when absent). Throws if present and not a mapping.
   ConfigSection Section(const std::string& key);
+  // The mappings of the list under `key` (none when absent), as sections "key[i]". Throws
+  // if present and not a list of mappings.
+  std::vector<ConfigSection> Sections(const std::string& key);
 
   // Throws ConfigError for the first key present in the file that was never read, with
   // the nearest known key suggested. Call after reading everything this section allows.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/config/distill_options.h"
 #include "runtime/config/quant_options.h"
 
 namespace slim::config {
@@ -145,6 +146,8 @@ struct Config {
   // The strategy sections present in the file.
   std::optional<QuantAwareOptions> quant_aware;
   std::optional<QuantPostOptions> quant_post;
+  // Distillation or MultiTeacherDistillation (at most one of the two).
+  std::optional<DistillOptions> distill;
   // Every key with its effective value, as YAML text (config.resolved.yaml).
   std::string resolved_yaml;
 };

@@ -46,17 +46,15 @@ torch::jit::Module LoadModel(const std::string& reference, const ModelShape& sha
 void CheckModelOutput(torch::jit::Module& model, const std::string& reference,
                       const torch::Tensor& example, int64_t num_classes) {
   torch::NoGradGuard no_grad;
-  model.eval();
+  EvalModeGuard eval_mode(model);
   c10::IValue output;
   try {
     output = model.forward({example});
   } catch (const std::exception& e) {
-    model.train();
     throw ModelError("model '" + reference + "' failed on an input of shape " +
                      ShapeText(example.sizes()) + " (dtype " + c10::toString(example.scalar_type()) +
                      "): " + e.what() + " Check Global.input_shape and the data.");
   }
-  model.train();
   if (!output.isTensor()) {
     throw ModelError("model '" + reference + "' returned " + output.tagKind() +
                      "; slim-train needs forward() to return logits [batch, classes]");
@@ -68,6 +66,17 @@ void CheckModelOutput(torch::jit::Module& model, const std::string& reference,
                      std::to_string(num_classes) + " classes, so logits must be [" +
                      std::to_string(example.size(0)) + ", " + std::to_string(num_classes) + "]");
   }
+}
+
+EvalModeGuard::EvalModeGuard(torch::jit::Module& model) {
+  for (const auto& module : model.modules()) {
+    if (module.hasattr("training")) modes_.emplace_back(module, module.is_training());
+  }
+  model.eval();
+}
+
+EvalModeGuard::~EvalModeGuard() {
+  for (auto& [module, training] : modes_) module.setattr("training", training);
 }
 
 std::vector<torch::Tensor> TrainableParameters(const torch::jit::Module& model) {

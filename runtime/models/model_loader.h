@@ -16,9 +16,22 @@ torch::jit::Module LoadModel(const std::string& reference, const ModelShape& sha
 
 // Runs forward on `example` (a batch of one or more samples) in eval mode without
 // gradients and checks that it returns logits [batch, shape.num_classes]. Restores
-// training mode. Throws ModelError naming the model, the input shape and what came back.
+// each module's mode. Throws ModelError naming the model, the input shape and what came back.
 void CheckModelOutput(torch::jit::Module& model, const std::string& reference,
                       const torch::Tensor& example, int64_t num_classes);
+
+// Puts every module of a model in eval mode for its lifetime, then gives each module its
+// own mode back (a strategy may hold some modules in eval mode while training).
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(torch::jit::Module& model);
+  ~EvalModeGuard();
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  std::vector<std::pair<torch::jit::Module, bool>> modes_;
+};
 
 // Trainable parameters, in registration order (the same on every rank).
 std::vector<torch::Tensor> TrainableParameters(const torch::jit::Module& model);

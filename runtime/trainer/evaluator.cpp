@@ -1,6 +1,7 @@
 #include "runtime/trainer/evaluator.h"
 
 #include "data/distributed_sampler.h"
+#include "runtime/models/model_loader.h"
 
 namespace slim::trainer {
 
@@ -14,27 +15,23 @@ Evaluator::Evaluator(std::shared_ptr<const data::Hdf5Dataset> dataset, comm::Com
 
 EvalResult Evaluator::Evaluate(torch::jit::Module& model) {
   torch::NoGradGuard no_grad;
-  // Each module's own mode comes back afterwards: a strategy may hold some in eval mode.
-  std::vector<std::pair<torch::jit::Module, bool>> modes;
-  for (const auto& module : model.modules()) {
-    if (module.hasattr("training")) modes.emplace_back(module, module.is_training());
-  }
-  model.eval();
   // [loss sum, correct, samples] in float64 so the sums stay exact.
   auto totals = torch::zeros({3}, torch::kFloat64);
-  loader_.Start(plan_, /*epoch=*/0);
-  while (loader_.HasNext()) {
-    auto batch = loader_.Next();
-    auto labels = batch.labels.to(device_);
-    auto logits = model.forward({batch.inputs.to(device_)}).toTensor();
-    totals[0] += torch::nn::functional::cross_entropy(
-                     logits, labels,
-                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                     .item<double>();
-    totals[1] += logits.argmax(1).eq(labels).sum().item<double>();
-    totals[2] += static_cast<double>(labels.size(0));
+  {
+    models::EvalModeGuard eval_mode(model);
+    loader_.Start(plan_, /*epoch=*/0);
+    while (loader_.HasNext()) {
+      auto batch = loader_.Next();
+      auto labels = batch.labels.to(device_);
+      auto logits = model.forward({batch.inputs.to(device_)}).toTensor();
+      totals[0] += torch::nn::functional::cross_entropy(
+                       logits, labels,
+                       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                       .item<double>();
+      totals[1] += logits.argmax(1).eq(labels).sum().item<double>();
+      totals[2] += static_cast<double>(labels.size(0));
+    }
   }
-  for (auto& [module, training] : modes) module.setattr("training", training);
   comm_.AllReduceSync(totals, comm::ReduceOp::kSum);
   EvalResult result;
   result.samples = static_cast<int64_t>(totals[2].item<double>());

@@ -265,7 +265,7 @@ double TrainingRun::Step(int64_t step) {
     auto batch = NextBatch();
     bucketer_->SetSyncEnabled(micro == accumulate - 1);
     auto logits = model_.forward({batch.inputs}).toTensor();
-    auto loss = torch::nn::functional::cross_entropy(logits, batch.labels) / accumulate;
+    auto loss = setup_.compressor->Loss(batch.inputs, logits, batch.labels) / accumulate;
     loss.backward();
     step_loss += loss.item<double>();
   }

@@ -47,6 +47,23 @@ std::vector<Node*> ActivationMatMuls(Graph& graph) {
   return matmuls;
 }
 
+// Replaces each self.<child>.forward(x) in forward by x.
+void RemoveChildRoutes(const torch::jit::Module& module, const std::string& child) {
+  auto graph = ForwardGraph(module);
+  std::vector<Node*> calls;
+  CollectNodes(graph->block(), [&](Node* node) {
+    return node->kind() == c10::prim::CallMethod &&
+           node->input(0)->node()->kind() == c10::prim::GetAttr &&
+           node->input(0)->node()->s(c10::attr::name) == child;
+  }, calls);
+  for (Node* call : calls) {
+    Node* read = call->input(0)->node();
+    call->output()->replaceAllUsesWith(call->input(1));
+    call->destroy();
+    if (!read->output()->hasUses()) read->destroy();
+  }
+}
+
 }  // namespace
 
 int64_t CountActivationMatMuls(const torch::jit::Module& module) {
@@ -83,6 +100,17 @@ void RouteForwardInput(const torch::jit::Module& module, const std::string& chil
   input->replaceAllUsesAfterNodeWith(routed->node(), routed);
 }
 
+void RouteForwardOutput(const torch::jit::Module& module, const std::string& child) {
+  auto graph = ForwardGraph(module);
+  if (graph->outputs().size() != 1 || !graph->outputs()[0]->type()->cast<c10::TensorType>()) {
+    throw ModelError("cannot tap " + module.type()->name()->qualifiedName() + ": its forward "
+                     "returns " + graph->outputs()[0]->type()->repr_str() + ", not a tensor");
+  }
+  torch::jit::WithInsertPoint guard(graph->return_node());
+  Value* routed = InsertChildCall(*graph, graph->inputs()[0], child, graph->outputs()[0]);
+  graph->return_node()->replaceInput(0, routed);
+}
+
 void RouteAttributeRead(const torch::jit::Module& module, const std::string& attribute,
                         const std::string& child) {
   auto graph = ForwardGraph(module);
@@ -102,6 +130,36 @@ void RouteAttributeRead(const torch::jit::Module& module, const std::string& att
     Value* routed = InsertChildCall(*graph, self, child, read->output());
     read->output()->replaceAllUsesAfterNodeWith(routed->node(), routed);
   }
+}
+
+torch::jit::Module CloneWithoutChildren(const torch::jit::Module& model,
+                                        const std::unordered_set<std::string>& children) {
+  torch::jit::Module copy = model.clone();
+  std::vector<torch::jit::Module> modules;
+  for (const auto& module : copy.modules()) modules.push_back(module);
+  // Instances of a class share its graph and its attribute list: edit each class once,
+  // after removing the slots of every instance.
+  std::unordered_set<const c10::ClassType*> routes_removed;
+  for (const auto& module : modules) {
+    if (!routes_removed.insert(module.type().get()).second || !module.find_method("forward")) {
+      continue;
+    }
+    for (const auto& child : children) {
+      if (module.hasattr(child)) RemoveChildRoutes(module, child);
+    }
+  }
+  std::vector<std::pair<c10::ClassTypePtr, std::string>> attributes;
+  for (const auto& module : modules) {
+    for (const auto& child : children) {
+      if (!module.hasattr(child)) continue;
+      module._ivalue()->unsafeRemoveAttr(child);
+      attributes.emplace_back(module.type(), child);
+    }
+  }
+  for (const auto& [type, child] : attributes) {
+    if (type->hasAttribute(child)) type->unsafeRemoveAttribute(child);
+  }
+  return copy;
 }
 
 }  // namespace slim::graph

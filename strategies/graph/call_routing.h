@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace slim::graph {
@@ -16,6 +17,17 @@ namespace slim::graph {
 // self.<child>.forward(x) instead. Throws ModelError when forward does not take exactly
 // one input besides self.
 void RouteForwardInput(const torch::jit::Module& module, const std::string& child);
+
+// Rewrites forward(self, ...) of `module`'s class so that it returns
+// self.<child>.forward(result) instead of its result. Throws ModelError when forward
+// returns something other than one tensor.
+void RouteForwardOutput(const torch::jit::Module& module, const std::string& child);
+
+// A copy of `model` whose classes are its own (Module::clone), without the children named in `children`
+// anywhere in it and without the routes through them: each call's result is replaced by
+// its argument. Exports use it to drop what training needed.
+torch::jit::Module CloneWithoutChildren(const torch::jit::Module& model,
+                                        const std::unordered_set<std::string>& children);
 
 // Rewrites forward so that each read of self.<attribute> is followed by
 // self.<child>.forward(value) and its uses take the result. Throws ModelError when forward

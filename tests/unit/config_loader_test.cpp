@@ -138,8 +138,8 @@ TEST(ConfigLoader, UnknownOptimizerSuggestsNearest) {
 }
 
 TEST(ConfigLoader, StrategySectionWithoutStrategyIsRefused) {
-  const auto message = ErrorOf(std::string(kMinimal) + "Distillation: {alpha: 1.0}\n");
-  EXPECT_NE(message.find("Distillation strategy is not available"), std::string::npos) << message;
+  const auto message = ErrorOf(std::string(kMinimal) + "ChannelPrune: {pruned_ratio: 0.5}\n");
+  EXPECT_NE(message.find("ChannelPrune strategy is not available"), std::string::npos) << message;
 }
 
 TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {
