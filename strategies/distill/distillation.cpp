@@ -35,6 +35,15 @@ std::string ShapeText(const torch::Tensor& tensor) {
   return out.str();
 }
 
+// The last non-empty line of an interpreter error (the lines before are its traceback).
+std::string LastLine(const std::string& text) {
+  const auto end = text.find_last_not_of("\n ");
+  if (end == std::string::npos) return text;
+  const auto newline = text.rfind('\n', end);
+  const size_t start = newline == std::string::npos ? 0 : newline + 1;
+  return text.substr(start, end + 1 - start);
+}
+
 // The position of `name` in `names`, appended when absent.
 size_t IndexOf(std::vector<std::string>& names, const std::string& name) {
   for (size_t i = 0; i < names.size(); ++i) {
@@ -112,10 +121,12 @@ void Distillation::Prepare(torch::jit::Module& model) {
     std::vector<torch::Tensor> teacher_features;
     try {
       teacher_features = owner.teacher->Features(context_.example);
-    } catch (const c10::Error& e) {
+    } catch (const SlimError&) {
+      throw;
+    } catch (const std::exception& e) {
       const std::string problem = "teacher '" + owner.teacher->reference() + "' failed on a "
                                   "batch of shape " + ShapeText(context_.example) + " in " +
-                                  options_.teacher_precision + ": " + e.what_without_backtrace();
+                                  options_.teacher_precision + ": " + LastLine(e.what());
       if (options_.teacher_precision != "float32") {
         throw ConfigError(options_.section + ".teacher_precision: " + problem +
                           " Use float32 (or bfloat16 on CPU).");
