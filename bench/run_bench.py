@@ -196,6 +196,25 @@ TrainConfig:
         self.row("QAT/FP32 step ratio", ours / fp32, theirs, "PyTorch eager QAT/FP32 ratio", "< 1",
                  ours / fp32 < theirs, "x")
 
+    def distillation(self):
+        """Step time with one and with two teachers (each a frozen copy of the student,
+        distilled on the logits) over plain training, from interleaved trials."""
+        one = "Distillation:\n  teacher_model: self\n  label_loss_weight: 1\n"
+        two = ("MultiTeacherDistillation:\n  teachers: [{teacher_model: self}, "
+               "{teacher_model: self, loss: soft_label}]\n  label_loss_weight: 1\n")
+        trials = {"plain": [], "one": [], "two": []}
+        for _ in range(1 if self.smoke else 3):
+            trials["plain"].append(self.slim_train_step(1))
+            trials["one"].append(self.slim_train_step(1, one, "distill1"))
+            trials["two"].append(self.slim_train_step(1, two, "distill2"))
+        self.results["distillation"] = trials
+        plain, one, two = (statistics.median(trials[n]) for n in ("plain", "one", "two"))
+        # A teacher adds one forward without autograd: about a third of a training step.
+        self.row("step with 1 teacher, 1 rank", one, plain, "plain step", "<= 1.5",
+                 one <= 1.5 * plain)
+        self.row("step with 2 teachers, 1 rank", two, plain, "plain step", "<= 2",
+                 two <= 2 * plain)
+
     def plot_allreduce(self, result):
         try:
             import matplotlib
@@ -236,7 +255,8 @@ TrainConfig:
             f.write("\n".join(md) + "\n")
 
 
-SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantization"]
+SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantization",
+            "distillation"]
 
 
 def main():
@@ -250,7 +270,7 @@ def main():
     bench = Bench(os.path.abspath(args.build), os.path.abspath(args.out), args.smoke)
     bench.prepare()
     step = bench.training_step() if {"step", "loader"} & set(args.only) else None
-    for section in ("allreduce", "overlap", "checkpoint", "quantization"):
+    for section in ("allreduce", "overlap", "checkpoint", "quantization", "distillation"):
         if section in args.only:
             getattr(bench, section)()
     if "loader" in args.only:

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "runtime/errors.h"
 #include "tests/unit/temp_file.h"
 
@@ -157,6 +159,64 @@ TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {
   EXPECT_NE(ErrorOf(std::string(kMinimal) + "QuantAware: {activation_bits: 1}\n")
                 .find("QuantAware.activation_bits"),
             std::string::npos);
+}
+
+TEST(ConfigLoader, DistillationReadsNamesPairsAndPerPairLists) {
+  const auto defaults = Load(std::string(kMinimal) + "Distillation: {}\n");
+  ASSERT_TRUE(defaults.distill.has_value());
+  const auto& teacher = defaults.distill->teachers.at(0);
+  EXPECT_EQ(teacher.teacher_model, "self");
+  EXPECT_EQ(teacher.node, (std::vector<std::vector<std::string>>{{"logits"}}));
+  EXPECT_EQ(teacher.loss, (std::vector<std::string>{"l2"}));
+  EXPECT_DOUBLE_EQ(defaults.distill->label_loss_weight, 0);
+  const auto config = Load(std::string(kMinimal) +
+                           "Distillation:\n  node: [layer3, [layer2.1, layer2.0], logits]\n"
+                           "  loss: [fsp, fsp, soft_label]\n  alpha: 2\n");
+  const auto& read = config.distill->teachers.at(0);
+  EXPECT_EQ(read.node, (std::vector<std::vector<std::string>>{
+                           {"layer3"}, {"layer2.1", "layer2.0"}, {"logits"}}));
+  EXPECT_EQ(read.alpha, (std::vector<double>{2, 2, 2}));
+  const auto multi = Load(std::string(kMinimal) +
+                          "MultiTeacherDistillation:\n  teachers:\n    - {teacher_model: a.pt}\n"
+                          "    - {teacher_model: self, loss: cosine}\n");
+  ASSERT_EQ(multi.distill->teachers.size(), 2u);
+  EXPECT_EQ(multi.distill->section, "MultiTeacherDistillation");
+  EXPECT_EQ(multi.distill->teachers[1].loss, (std::vector<std::string>{"cosine"}));
+}
+
+TEST(ConfigLoader, DistillationRefusesInconsistentSections) {
+  const auto section = [](const std::string& body) {
+    return ErrorOf(std::string(kMinimal) + body);
+  };
+  EXPECT_NE(section("Distillation: {node: [a, b], loss: [l2, l2, l2]}\n")
+                .find("Distillation.loss: has 3 entries for 2 node pair(s)"),
+            std::string::npos);
+  EXPECT_NE(section("Distillation: {node: [a, b], loss: [fsp, l2]}\n").find("no partner"),
+            std::string::npos);
+  EXPECT_NE(section("Distillation: {node: [[a, b, c]]}\n").find("entry 0 has 3 names"),
+            std::string::npos);
+  EXPECT_NE(section("Distillation: {loss: soft_lable}\n").find("did you mean 'soft_label'"),
+            std::string::npos);
+  EXPECT_NE(section("MultiTeacherDistillation:\n  teachers: [{teacher_modle: a.pt}]\n")
+                .find("MultiTeacherDistillation.teachers[0].teacher_modle: unknown key"),
+            std::string::npos);
+  EXPECT_NE(section("MultiTeacherDistillation: {teachers: []}\n").find("list the teachers"),
+            std::string::npos);
+  EXPECT_NE(section("Distillation: {}\nMultiTeacherDistillation: {teachers: [{}]}\n")
+                .find("are alternatives"),
+            std::string::npos);
+  EXPECT_NE(section("Distillation: {}\nQuantPost: {}\n").find("nothing to distil into"),
+            std::string::npos);
+}
+
+TEST(ConfigLoader, EveryBundledConfigLoads) {
+  int loaded = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(SLIM_SOURCE_DIR "/configs")) {
+    SCOPED_TRACE(entry.path().string());
+    EXPECT_NO_THROW(LoadConfig(entry.path().string(), {}));
+    ++loaded;
+  }
+  EXPECT_GE(loaded, 6);
 }
 
 TEST(EditDistance, CountsEdits) {
