@@ -44,9 +44,12 @@ void ParseStrategies(ConfigSection& top, Config& config) {
     top.Fail("QuantPost", "QuantPost calibrates without training, so there is nothing to distil "
                           "into; use QuantAware with distillation");
   }
-  if (top.Has("Distillation")) ParseDistillation(top.Section("Distillation"), config.distill.emplace());
+  if (top.Has("Distillation")) {
+    ParseDistillation(top.Section("Distillation"), config.distill.emplace());
+  }
   if (top.Has("MultiTeacherDistillation")) {
-    ParseMultiTeacherDistillation(top.Section("MultiTeacherDistillation"), config.distill.emplace());
+    ParseMultiTeacherDistillation(top.Section("MultiTeacherDistillation"),
+                                  config.distill.emplace());
   }
   if (top.Has("QuantAware")) ParseQuantAware(top.Section("QuantAware"), config.quant_aware.emplace());
   if (top.Has("QuantPost")) ParseQuantPost(top.Section("QuantPost"), config.quant_post.emplace());

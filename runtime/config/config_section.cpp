@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "runtime/errors.h"
+#include "runtime/text.h"
 
 namespace slim::config {
 
@@ -148,6 +149,15 @@ void ConfigSection::RejectUnknownKeys() const {
 void ConfigSection::Fail(const std::string& key, const std::string& problem) const {
   YAML::Node at = (node_.IsMap() && node_[key]) ? node_[key] : node_;
   throw ConfigError(Location(at) + ": " + KeyPath(key) + ": " + problem);
+}
+
+void ConfigSection::CheckChoice(const std::string& key, const std::string& value,
+                                const std::vector<std::string>& valid) const {
+  if (std::find(valid.begin(), valid.end(), value) != valid.end()) return;
+  const std::string nearest = NearestWord(value, valid);
+  Fail(key, "unknown value '" + value + "'" +
+                (nearest.empty() ? "" : "; did you mean '" + nearest + "'?") + " Valid: " +
+                JoinedList(valid));
 }
 
 template <typename T>

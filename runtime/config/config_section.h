@@ -53,6 +53,10 @@ class ConfigSection {
   // Throws ConfigError located at `key` ("file:line: Path.key: <problem>").
   [[noreturn]] void Fail(const std::string& key, const std::string& problem) const;
 
+  // Checks `value` is one of `valid`; otherwise fails at `key`, suggesting the nearest.
+  void CheckChoice(const std::string& key, const std::string& value,
+                   const std::vector<std::string>& valid) const;
+
   // Checks `value` lies in [low, high]; otherwise fails at `key`.
   template <typename T>
   void CheckRange(const std::string& key, T value, T low, T high) const;

@@ -1,9 +1,5 @@
 #include "runtime/config/distill_config.h"
 
-#include <algorithm>
-
-#include "runtime/text.h"
-
 namespace slim::config {
 
 namespace {
@@ -17,17 +13,6 @@ std::vector<T> OneOrList(ConfigSection& section, const std::string& key,
                          const std::vector<T>& fallback) {
   if (section.IsList(key)) return section.Get<std::vector<T>>(key, fallback);
   return {section.Get<T>(key, fallback.front())};
-}
-
-void CheckChoices(const ConfigSection& section, const std::string& key,
-                  const std::vector<std::string>& values, const std::vector<std::string>& valid) {
-  for (const auto& value : values) {
-    if (std::find(valid.begin(), valid.end(), value) != valid.end()) continue;
-    const std::string nearest = NearestWord(value, valid);
-    section.Fail(key, "unknown value '" + value + "'" +
-                          (nearest.empty() ? "" : "; did you mean '" + nearest + "'?") +
-                          " Valid: " + JoinedList(valid));
-  }
 }
 
 // One per pair, or one for all (then repeated).
@@ -56,7 +41,7 @@ void ParseTeacher(ConfigSection& section, TeacherOptions& out) {
   }
   if (out.node.empty()) out.node = {{"logits"}};
   out.loss = OneOrList<std::string>(section, "loss", out.loss);
-  CheckChoices(section, "loss", out.loss, kLosses);
+  for (const auto& loss : out.loss) section.CheckChoice("loss", loss, kLosses);
   ExpandToPairs(section, "loss", out.loss, out.node.size());
   for (size_t i = 0; i < out.loss.size(); ++i) {
     if (out.loss[i] != "fsp") continue;
@@ -78,7 +63,7 @@ void ParseShared(ConfigSection& section, DistillOptions& out) {
   out.label_loss_weight = section.Get<double>("label_loss_weight", out.label_loss_weight);
   section.CheckRange<double>("label_loss_weight", out.label_loss_weight, 0, 1e9);
   out.teacher_precision = section.Get<std::string>("teacher_precision", out.teacher_precision);
-  CheckChoices(section, "teacher_precision", {out.teacher_precision}, kPrecisions);
+  section.CheckChoice("teacher_precision", out.teacher_precision, kPrecisions);
 }
 
 }  // namespace

@@ -12,18 +12,6 @@ namespace {
 const std::vector<std::string> kOpTypes = {"conv2d", "depthwise_conv2d", "linear", "mul",
                                            "matmul"};
 
-// `value` must be one of `valid`; otherwise fails at `key` with a suggestion.
-void CheckChoice(const ConfigSection& section, const std::string& key, const std::string& value,
-                 const std::vector<std::string>& valid) {
-  if (std::find(valid.begin(), valid.end(), value) != valid.end()) return;
-  std::string list;
-  for (const auto& choice : valid) list += (list.empty() ? "" : ", ") + choice;
-  const std::string nearest = NearestWord(value, valid);
-  section.Fail(key, "unknown value '" + value + "'" +
-                        (nearest.empty() ? "" : "; did you mean '" + nearest + "'?") +
-                        " Valid: " + list);
-}
-
 void ParseCommon(ConfigSection& section, QuantCommonOptions& out,
                  const std::vector<std::string>& default_op_types) {
   out.is_full_quantize = section.Get<bool>("is_full_quantize", out.is_full_quantize);
@@ -31,7 +19,7 @@ void ParseCommon(ConfigSection& section, QuantCommonOptions& out,
       "quantize_op_types", out.is_full_quantize ? kOpTypes : default_op_types);
   if (out.quantize_op_types.empty()) section.Fail("quantize_op_types", "must name an op type");
   for (auto& type : out.quantize_op_types) {
-    CheckChoice(section, "quantize_op_types", type, kOpTypes);
+    section.CheckChoice("quantize_op_types", type, kOpTypes);
     if (type == "mul") type = "linear";
   }
   out.weight_bits = section.Get<int64_t>("weight_bits", out.weight_bits);
@@ -40,7 +28,7 @@ void ParseCommon(ConfigSection& section, QuantCommonOptions& out,
   section.CheckRange<int64_t>("activation_bits", out.activation_bits, 2, 16);
   out.weight_quantize_type =
       section.Get<std::string>("weight_quantize_type", out.weight_quantize_type);
-  CheckChoice(section, "weight_quantize_type", out.weight_quantize_type,
+  section.CheckChoice("weight_quantize_type", out.weight_quantize_type,
               {"channel_wise_abs_max", "abs_max"});
   out.not_quant_pattern =
       section.Get<std::vector<std::string>>("not_quant_pattern", out.not_quant_pattern);
@@ -53,7 +41,7 @@ void ParseQuantAware(ConfigSection section, QuantAwareOptions& out) {
   ParseCommon(section, out, {"conv2d", "depthwise_conv2d"});
   out.activation_quantize_type =
       section.Get<std::string>("activation_quantize_type", out.activation_quantize_type);
-  CheckChoice(section, "activation_quantize_type", out.activation_quantize_type,
+  section.CheckChoice("activation_quantize_type", out.activation_quantize_type,
               {"moving_average_abs_max", "range_abs_max", "abs_max"});
   out.moving_rate = section.Get<double>("moving_rate", out.moving_rate);
   section.CheckRange<double>("moving_rate", out.moving_rate, 0, 1);
@@ -70,7 +58,7 @@ void ParseQuantAware(ConfigSection section, QuantAwareOptions& out) {
 void ParseQuantPost(ConfigSection section, QuantPostOptions& out) {
   ParseCommon(section, out, {"conv2d", "depthwise_conv2d", "linear"});
   out.ptq_algo = section.Get<std::string>("ptq_algo", out.ptq_algo);
-  CheckChoice(section, "ptq_algo", out.ptq_algo, {"abs_max", "avg", "hist", "mse", "KL"});
+  section.CheckChoice("ptq_algo", out.ptq_algo, {"abs_max", "avg", "hist", "mse", "KL"});
   out.hist_percent = section.Get<double>("hist_percent", out.hist_percent);
   section.CheckRange<double>("hist_percent", out.hist_percent, 0.5, 1);
   out.bias_correct = section.Get<bool>("bias_correct", out.bias_correct);
@@ -80,7 +68,7 @@ void ParseQuantPost(ConfigSection section, QuantPostOptions& out) {
   section.CheckRange<int64_t>("batch_size", out.batch_size, 1, 1 << 20);
   out.activation_quantize_type =
       section.Get<std::string>("activation_quantize_type", out.activation_quantize_type);
-  CheckChoice(section, "activation_quantize_type", out.activation_quantize_type,
+  section.CheckChoice("activation_quantize_type", out.activation_quantize_type,
               {"range_abs_max", "moving_average_abs_max", "abs_max"});
   section.RejectUnknownKeys();
 }

@@ -9,13 +9,13 @@ namespace slim::models {
 
 namespace {
 constexpr const char* kBuiltinPrefix = "builtin:";
+}  // namespace
 
 std::string ShapeText(c10::IntArrayRef sizes) {
   std::ostringstream out;
   out << sizes;
   return out.str();
 }
-}  // namespace
 
 torch::jit::Module LoadModel(const std::string& reference, const ModelShape& shape) {
   if (reference.rfind(kBuiltinPrefix, 0) == 0) {

@@ -55,7 +55,8 @@ torch::jit::Module AdapterFactory::NewAdapter(int64_t student_channels, int64_t 
   const double bound = 1.0 / std::sqrt(static_cast<double>(student_channels));
   adapter.setattr("weight", torch::empty({teacher_channels, student_channels})
                                 .uniform_(-bound, bound).requires_grad_());
-  adapter.setattr("bias", torch::empty({teacher_channels}).uniform_(-bound, bound).requires_grad_());
+  adapter.setattr("bias",
+                  torch::empty({teacher_channels}).uniform_(-bound, bound).requires_grad_());
   if (vid) {
     // softplus(log(e - 1)) = 1.
     adapter.setattr("variance_raw",

@@ -1,6 +1,5 @@
 #include "strategies/distill/distillation.h"
 
-#include <sstream>
 #include <unordered_set>
 
 #include "runtime/errors.h"
@@ -21,18 +20,6 @@ c10::ScalarType Precision(const std::string& name) {
   if (name == "bfloat16") return torch::kBFloat16;
   if (name == "float16") return torch::kHalf;
   return torch::kFloat32;
-}
-
-int64_t ElementCount(const std::vector<torch::Tensor>& tensors) {
-  int64_t count = 0;
-  for (const auto& tensor : tensors) count += tensor.numel();
-  return count;
-}
-
-std::string ShapeText(const torch::Tensor& tensor) {
-  std::ostringstream out;
-  out << tensor.sizes();
-  return out.str();
 }
 
 // The last non-empty line of an interpreter error (the lines before are its traceback).
@@ -124,9 +111,10 @@ void Distillation::Prepare(torch::jit::Module& model) {
     } catch (const SlimError&) {
       throw;
     } catch (const std::exception& e) {
-      const std::string problem = "teacher '" + owner.teacher->reference() + "' failed on a "
-                                  "batch of shape " + ShapeText(context_.example) + " in " +
-                                  options_.teacher_precision + ": " + LastLine(e.what());
+      const std::string problem =
+          "teacher '" + owner.teacher->reference() + "' failed on a batch of shape " +
+          models::ShapeText(context_.example.sizes()) + " in " + options_.teacher_precision +
+          ": " + LastLine(e.what());
       if (options_.teacher_precision != "float32") {
         throw ConfigError(options_.section + ".teacher_precision: " + problem +
                           " Use float32 (or bfloat16 on CPU).");
@@ -137,7 +125,7 @@ void Distillation::Prepare(torch::jit::Module& model) {
       MatchShapes(term, teacher_features, student_features, owner.teacher->reference(), model);
     }
     logging::Info(options_.section + ": teacher " + owner.teacher->reference() + " (" +
-                  std::to_string(ElementCount(owner.teacher->Parameters())) + " parameters, " +
+                  std::to_string(models::ParameterCount(owner.teacher->model())) + " parameters, " +
                   options_.teacher_precision + "), " + std::to_string(owner.terms.size()) +
                   " loss term(s)");
   }
@@ -150,9 +138,9 @@ void Distillation::MatchShapes(Term& term, const std::vector<torch::Tensor>& tea
                                const std::string& teacher, torch::jit::Module& model) {
   const auto Refuse = [&](const torch::Tensor& t, const torch::Tensor& s, const std::string& why) {
     throw ModelError(options_.section + " loss " + term.loss + ": teacher '" + teacher +
-                     "' node '" + term.teacher_node + "' gives " + ShapeText(t) +
-                     " but student node '" + term.student_node + "' gives " + ShapeText(s) +
-                     "; " + why);
+                     "' node '" + term.teacher_node + "' gives " + models::ShapeText(t.sizes()) +
+                     " but student node '" + term.student_node + "' gives " +
+                     models::ShapeText(s.sizes()) + "; " + why);
   };
   // The adapter a student feature needs to meet its teacher feature, if any.
   const auto AdapterFor = [&](const torch::Tensor& s, const torch::Tensor& t) {
@@ -254,7 +242,7 @@ void Distillation::Export(const torch::jit::Module& finalized, const std::string
                        {"adapter", term.adapter.has_value()}});
     }
     teachers.push_back({{"teacher_model", owner.teacher->reference()},
-                        {"parameters", ElementCount(owner.teacher->Parameters())},
+                        {"parameters", models::ParameterCount(owner.teacher->model())},
                         {"temperature", owner.temperature},
                         {"terms", terms}});
   }

@@ -28,10 +28,4 @@ std::vector<torch::Tensor> Teacher::Features(const torch::Tensor& inputs) {
   return features;
 }
 
-std::vector<torch::Tensor> Teacher::Parameters() const {
-  std::vector<torch::Tensor> parameters;
-  for (const auto& parameter : model_.parameters()) parameters.push_back(parameter);
-  return parameters;
-}
-
 }  // namespace slim::distill

@@ -25,8 +25,8 @@ class Teacher {
   std::vector<torch::Tensor> Features(const torch::Tensor& inputs);
 
   const std::string& reference() const { return reference_; }
-  // The teacher's parameters (frozen: no autograd).
-  std::vector<torch::Tensor> Parameters() const;
+  // The teacher model (its parameters are frozen: no autograd).
+  const torch::jit::Module& model() const { return model_; }
 
  private:
   torch::jit::Module model_;

@@ -243,7 +243,7 @@ TEST_F(DistillationTest, GradientsReachStudentAndAdaptersNeverTheTeacher) {
     EXPECT_GT(grad.abs().sum().item<double>(), 0) << name;
   }
   for (const auto* teacher : distillation->Teachers()) {
-    for (const auto& parameter : teacher->Parameters()) {
+    for (const auto& parameter : teacher->model().parameters()) {
       EXPECT_FALSE(parameter.requires_grad()) << teacher->reference();
       EXPECT_FALSE(parameter.grad().defined()) << teacher->reference();
     }
