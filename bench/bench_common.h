@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,16 +26,29 @@ inline double Median(std::vector<double> values) {
   return values.size() % 2 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
-// Command-line options of one measurement: "--key value" pairs.
+// The options of one measurement. bench_main.cpp declares every option of every
+// measurement, with its type, range and default, in one place; CLI11 checks the command
+// line against those declarations, and this class hands the checked values over.
 class BenchArgs {
  public:
-  BenchArgs(int argc, char** argv, int first);
+  // One declared option: its value on the command line, else its declared default.
+  struct Option {
+    std::string value;
+    std::string declared_default;
+  };
+
+  explicit BenchArgs(std::map<std::string, Option> options);
+
+  // The value of --key. `fallback` repeats the default declared in bench_main.cpp for the
+  // reader of the measurement; it is not used otherwise.
+  // Throws std::logic_error when --key is not declared for this measurement or when
+  // `fallback` differs from the declared default, so the two cannot drift apart silently.
   std::string Get(const std::string& key, const std::string& fallback) const;
+  // Get for an option declared as a whole number (so the value converts).
   int64_t GetInt(const std::string& key, int64_t fallback) const;
-  double GetDouble(const std::string& key, double fallback) const;
 
  private:
-  std::vector<std::pair<std::string, std::string>> values_;
+  std::map<std::string, Option> options_;
 };
 
 // The measurements; each returns the process exit code.

@@ -12,7 +12,7 @@
 #include "runtime/checkpoint/checkpoint_file.h"
 #include "runtime/checkpoint/state_capture.h"
 #include "runtime/models/model_loader.h"
-#include "runtime/trainer/optimizer_factory.h"
+#include "runtime/engine/optimizer_factory.h"
 
 namespace slim::bench {
 
@@ -56,7 +56,7 @@ int RunCheckpointBench(const BenchArgs& args) {
   std::filesystem::create_directories(directory);
   auto model = ModelToCheckpoint(args);
   config::OptimizerOptions options;  // Momentum: one state tensor per parameter
-  auto optimizer = trainer::BuildOptimizer(options, models::TrainableParameters(model), 0.01);
+  auto optimizer = engine::BuildOptimizer(options, models::TrainableParameters(model), 0.01);
   for (auto& parameter : optimizer->parameters()) parameter.mutable_grad() = torch::ones_like(parameter);
   optimizer->step();  // creates the momentum buffers
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::data {
 

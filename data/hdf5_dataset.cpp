@@ -4,8 +4,8 @@
 
 #include <fstream>
 
-#include "data/hdf5_io.h"
-#include "runtime/errors.h"
+#include "runtime/base/hdf5_io.h"
+#include "runtime/base/errors.h"
 
 namespace slim::data {
 
@@ -24,8 +24,8 @@ std::mutex& Hdf5Mutex() {
 
 std::vector<float> ReadFloatArrayAttribute(hid_t object, const char* name,
                                            const std::string& path) {
-  Hdf5Handle attribute(SLIM_H5_CHECK(H5Aopen(object, name, H5P_DEFAULT), path), H5Aclose);
-  Hdf5Handle space(SLIM_H5_CHECK(H5Aget_space(attribute.get()), path), H5Sclose);
+  hdf5::Hdf5Handle attribute(SLIM_H5_CHECK(H5Aopen(object, name, H5P_DEFAULT), path), H5Aclose);
+  hdf5::Hdf5Handle space(SLIM_H5_CHECK(H5Aget_space(attribute.get()), path), H5Sclose);
   const hssize_t count = SLIM_H5_CHECK(H5Sget_simple_extent_npoints(space.get()), path);
   std::vector<float> values(count);
   SLIM_H5_CHECK(H5Aread(attribute.get(), H5T_NATIVE_FLOAT, values.data()), path);
@@ -42,7 +42,7 @@ Hdf5Dataset::Hdf5Dataset(const std::string& path) {
                     "scripts/quickstart.sh or slim-data)");
   }
   std::lock_guard<std::mutex> lock(Hdf5Mutex());
-  ScopedHdf5ErrorSilencer silence;
+  hdf5::ScopedHdf5ErrorSilencer silence;
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     throw DataError("'" + path + "' is not an HDF5 file." + kLayoutHint);
   }
@@ -66,7 +66,7 @@ void Hdf5Dataset::ReadLayout() {
     }
   }
   inputs_ = SLIM_H5_CHECK(H5Dopen2(file_, "inputs", H5P_DEFAULT), path);
-  const auto shape = DatasetShape(inputs_, path);
+  const auto shape = hdf5::DatasetShape(inputs_, path);
   if (shape.size() != 2 && shape.size() != 4) {
     throw DataError(path + ": /inputs has " + std::to_string(shape.size()) +
                     " dimensions; expected 4 (N x C x H x W) or 2 (N x L)." + kLayoutHint);
@@ -75,7 +75,7 @@ void Hdf5Dataset::ReadLayout() {
   info_.sample_shape.assign(shape.begin() + 1, shape.end());
   if (info_.size == 0) throw DataError(path + ": /inputs holds no samples." + kLayoutHint);
 
-  Hdf5Handle type(SLIM_H5_CHECK(H5Dget_type(inputs_), path), H5Tclose);
+  hdf5::Hdf5Handle type(SLIM_H5_CHECK(H5Dget_type(inputs_), path), H5Tclose);
   if (H5Tequal(type.get(), H5T_STD_U8LE) > 0) {
     info_.input_type = torch::kUInt8;
   } else if (H5Tequal(type.get(), H5T_IEEE_F32LE) > 0) {
@@ -88,11 +88,11 @@ void Hdf5Dataset::ReadLayout() {
 void Hdf5Dataset::ReadAttributes() {
   const std::string& path = info_.path;
   for (const char* name : {"kind", "class_names"}) {
-    if (!HasAttribute(file_, name, path)) {
+    if (!hdf5::HasAttribute(file_, name, path)) {
       throw DataError(path + ": root attribute '" + name + "' is missing." + kLayoutHint);
     }
   }
-  const std::string kind = ReadStringAttribute(file_, "kind", path);
+  const std::string kind = hdf5::ReadStringAttribute(file_, "kind", path);
   if (kind == "image") {
     info_.kind = InputKind::kImage;
     if (info_.sample_shape.size() != 3) {
@@ -106,14 +106,14 @@ void Hdf5Dataset::ReadAttributes() {
   } else {
     throw DataError(path + ": attribute kind is '" + kind + "'; expected 'image' or 'text'.");
   }
-  info_.class_names = ReadStringArrayAttribute(file_, "class_names", path);
+  info_.class_names = hdf5::ReadStringArrayAttribute(file_, "class_names", path);
   if (info_.class_names.size() < 2) {
     throw DataError(path + ": class_names must name at least two classes." + kLayoutHint);
   }
   if (info_.kind == InputKind::kImage) {
     const size_t channels = info_.sample_shape[0];
     for (const char* name : {"mean", "std"}) {
-      auto values = HasAttribute(file_, name, path) ? ReadFloatArrayAttribute(file_, name, path)
+      auto values = hdf5::HasAttribute(file_, name, path) ? ReadFloatArrayAttribute(file_, name, path)
                                                     : std::vector<float>();
       if (values.empty()) values.assign(channels, name[0] == 'm' ? 0.0f : 1.0f);
       if (values.size() != channels) {
@@ -130,13 +130,13 @@ void Hdf5Dataset::ReadAttributes() {
 
 void Hdf5Dataset::ReadAndCheckLabels() {
   const std::string& path = info_.path;
-  Hdf5Handle labels(SLIM_H5_CHECK(H5Dopen2(file_, "labels", H5P_DEFAULT), path), H5Dclose);
-  const auto shape = DatasetShape(labels.get(), path);
+  hdf5::Hdf5Handle labels(SLIM_H5_CHECK(H5Dopen2(file_, "labels", H5P_DEFAULT), path), H5Dclose);
+  const auto shape = hdf5::DatasetShape(labels.get(), path);
   if (shape.size() != 1 || shape[0] != info_.size) {
     throw DataError(path + ": /labels must be a 1-D array of " + std::to_string(info_.size) +
                     " labels, one per sample of /inputs." + kLayoutHint);
   }
-  Hdf5Handle type(SLIM_H5_CHECK(H5Dget_type(labels.get()), path), H5Tclose);
+  hdf5::Hdf5Handle type(SLIM_H5_CHECK(H5Dget_type(labels.get()), path), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_INTEGER) {
     throw DataError(path + ": /labels must hold integers (int64)." + kLayoutHint);
   }
@@ -167,10 +167,10 @@ torch::Tensor Hdf5Dataset::ReadInputs(const std::vector<int64_t>& indices) const
   std::vector<hsize_t> count(shape.begin(), shape.end());
   count[0] = 1;
   std::lock_guard<std::mutex> lock(Hdf5Mutex());
-  ScopedHdf5ErrorSilencer silence;
+  hdf5::ScopedHdf5ErrorSilencer silence;
   const std::string& path = info_.path;
-  Hdf5Handle file_space(SLIM_H5_CHECK(H5Dget_space(inputs_), path), H5Sclose);
-  Hdf5Handle memory_space(
+  hdf5::Hdf5Handle file_space(SLIM_H5_CHECK(H5Dget_space(inputs_), path), H5Sclose);
+  hdf5::Hdf5Handle memory_space(
       SLIM_H5_CHECK(H5Screate_simple(count.size(), count.data(), nullptr), path), H5Sclose);
   auto* out = static_cast<uint8_t*>(batch.data_ptr());
   for (size_t i = 0; i < indices.size(); ++i) {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "data/hdf5_io.h"
-#include "runtime/errors.h"
+#include "runtime/base/hdf5_io.h"
+#include "runtime/base/errors.h"
 
 namespace slim::data {
 namespace {
@@ -16,9 +16,9 @@ constexpr int32_t kFormatVersion = 1;
 // timestamps, so equal splits give byte-identical files.
 void WriteHdf5File(const std::string& path, const ByteDataset& split,
                    const std::optional<ChannelStats>& normalisation) {
-  Hdf5Handle creation(SLIM_H5_CHECK(H5Pcreate(H5P_FILE_CREATE), path), H5Pclose);
+  hdf5::Hdf5Handle creation(SLIM_H5_CHECK(H5Pcreate(H5P_FILE_CREATE), path), H5Pclose);
   SLIM_H5_CHECK(H5Pset_obj_track_times(creation.get(), false), path);
-  Hdf5Handle file(
+  hdf5::Hdf5Handle file(
       SLIM_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), H5P_DEFAULT), path),
       H5Fclose);
   const auto n = static_cast<hsize_t>(split.size());
@@ -26,21 +26,21 @@ void WriteHdf5File(const std::string& path, const ByteDataset& split,
   for (int64_t dim : split.sample_shape) input_dims.push_back(static_cast<hsize_t>(dim));
   std::vector<hsize_t> chunk = input_dims;
   chunk[0] = std::min<hsize_t>(n, kInputChunkSamples);
-  WriteDataset(file.get(), "inputs", H5T_STD_U8LE, H5T_NATIVE_UINT8, input_dims,
-               DatasetStorage{chunk}, split.inputs.data(), path);
-  WriteDataset(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {n}, DatasetStorage{},
+  hdf5::WriteDataset(file.get(), "inputs", H5T_STD_U8LE, H5T_NATIVE_UINT8, input_dims,
+               hdf5::DatasetStorage{chunk}, split.inputs.data(), path);
+  hdf5::WriteDataset(file.get(), "labels", H5T_STD_I64LE, H5T_NATIVE_INT64, {n}, hdf5::DatasetStorage{},
                split.labels.data(), path);
 
-  WriteStringAttribute(file.get(), "kind", {SampleKindName(split.kind)}, /*scalar=*/true, path);
-  WriteStringAttribute(file.get(), "class_names", split.class_names, /*scalar=*/false, path);
+  hdf5::WriteStringAttribute(file.get(), "kind", {SampleKindName(split.kind)}, /*scalar=*/true, path);
+  hdf5::WriteStringAttribute(file.get(), "class_names", split.class_names, /*scalar=*/false, path);
   if (normalisation) {
     const std::vector<hsize_t> channels = {normalisation->mean.size()};
-    WriteAttribute(file.get(), "mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, channels,
+    hdf5::WriteAttribute(file.get(), "mean", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, channels,
                    normalisation->mean.data(), path);
-    WriteAttribute(file.get(), "std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, channels,
+    hdf5::WriteAttribute(file.get(), "std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, channels,
                    normalisation->std.data(), path);
   }
-  WriteAttribute(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, {}, &kFormatVersion,
+  hdf5::WriteAttribute(file.get(), "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, {}, &kFormatVersion,
                  path);
   SLIM_H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), path);
   SLIM_H5_CHECK(file.Reset(), path);
@@ -68,8 +68,8 @@ void WriteDatasetFile(const std::string& path, const ByteDataset& split,
                       const std::optional<ChannelStats>& normalisation) {
   split.CheckConsistent(path);
   CheckNormalisation(split, normalisation, path);
-  CommitAtomically(path, [&](const std::string& temporary) {
-    ScopedHdf5ErrorSilencer quiet;
+  hdf5::CommitAtomically(path, [&](const std::string& temporary) {
+    hdf5::ScopedHdf5ErrorSilencer quiet;
     WriteHdf5File(temporary, split, normalisation);
   });
 }

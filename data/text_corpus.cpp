@@ -7,7 +7,7 @@
 #include <iterator>
 
 #include "data/seeded_random.h"
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::data {
 namespace {

@@ -1,4 +1,4 @@
-// The slim-train command line.
+// The slim-train command line: what the user asked for, parsed and checked.
 #pragma once
 
 #include <string>
@@ -25,11 +25,15 @@ struct CommandLine {
   bool version = false;
 };
 
-// Parses argv. Throws ConfigError for unknown options, missing values or a missing
+// Parses argv with CLI11. Options take "--key value" or "--key=value"; a repeated
+// single-value option keeps its last value. Throws ConfigError for an unknown option
+// (suggesting the nearest one), a missing or mistyped value, --analyze other than quant,
+// a second positional argument, --resume-weights-only with --resume none, or a missing
 // config file argument (unless --help or --version).
 CommandLine ParseCommandLine(int argc, char** argv);
 
-// The --help text.
+// The --help text, generated from the same option declarations ParseCommandLine uses;
+// it ends with the exit codes.
 std::string UsageText();
 
 }  // namespace slim::launcher

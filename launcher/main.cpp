@@ -10,9 +10,9 @@
 #include "launcher/run_job.h"
 #include "launcher/startup_agreement.h"
 #include "runtime/comm/mpi_session.h"
-#include "runtime/errors.h"
-#include "runtime/logging.h"
-#include "runtime/stop_signals.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/logging.h"
+#include "runtime/base/stop_signals.h"
 
 namespace {
 

@@ -1,10 +1,10 @@
 #include "launcher/resume_selection.h"
 
-#include "runtime/text.h"
+#include "runtime/base/text.h"
 
 #include "runtime/checkpoint/checkpoint_file.h"
 #include "runtime/checkpoint/state_capture.h"
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::launcher {
 

@@ -1,34 +1,30 @@
 #include "launcher/run_job.h"
 
-#include "launcher/resume_selection.h"
-#include "runtime/checkpoint/state_capture.h"
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "data/batch_transform.h"
 #include "data/hdf5_dataset.h"
-#include "runtime/config/config_loader.h"
-#include "runtime/errors.h"
-#include "runtime/logging.h"
-#include "runtime/text.h"
+#include "launcher/resume_selection.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/logging.h"
+#include "runtime/base/output_file.h"
+#include "runtime/base/text.h"
+#include "runtime/checkpoint/state_capture.h"
+#include "runtime/engine/calibration_run.h"
+#include "runtime/engine/evaluator.h"
+#include "runtime/engine/trainer.h"
 #include "runtime/models/model_loader.h"
-#include "runtime/trainer/calibration_run.h"
-#include "runtime/trainer/sensitivity_run.h"
-#include "runtime/trainer/trainer.h"
+#include "strategies/quant/sensitivity_run.h"
+#include "strategies/registry.h"
 
 namespace slim::launcher {
 
 namespace {
-
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
 
 // The model's per-sample input shape: Global.input_shape if set (it must match the
 // data), else the data's.
@@ -65,12 +61,12 @@ std::string StrategyList(const strategies::Compressor& compressor) {
 }
 
 void PrintPlan(const config::Config& config, const comm::ProcessPlacement& placement,
-               const trainer::TrainingSetup& setup) {
+               const engine::TrainingSetup& setup) {
   const auto& train = setup.train_data->info();
   const auto* eval = setup.eval_data.get();
   const auto& device = setup.device;
   const auto& model = setup.model;
-  const auto plan = trainer::PlanTraining(config, train.size, placement.world_size);
+  const auto plan = engine::PlanTraining(config, train.size, placement.world_size);
   std::cout << "# resolved configuration\n" << config.resolved_yaml << "\n# plan\n"
             << "model: " << config.global.model << " (" << models::ParameterCount(model)
             << " parameters)\n"
@@ -92,7 +88,7 @@ void PrintPlan(const config::Config& config, const comm::ProcessPlacement& place
 // Loads the checkpoint's model state into `model` (all of it, or only the matching
 // weights with --resume-weights-only) and, for a full resume, hands it to the trainer.
 void ApplyCheckpoint(checkpoint::LoadedCheckpoint& loaded, const CommandLine& command, int rank,
-                     torch::jit::Module& model, trainer::TrainingSetup& setup) {
+                     torch::jit::Module& model, engine::TrainingSetup& setup) {
   if (rank == 0) {
     for (const auto& reason : loaded.skipped) logging::Warning("skipped " + reason);
   }
@@ -106,44 +102,39 @@ void ApplyCheckpoint(checkpoint::LoadedCheckpoint& loaded, const CommandLine& co
     }
     return;
   }
+  // Strategy state first: it may bring the model to the checkpoint's structure.
+  setup.compressor->LoadState(loaded.state.strategy_state, model);
   CheckResumable(loaded, model, *setup.config, setup.compressor->Names());
   checkpoint::RestoreModel(loaded.state, model);
   setup.resume_path = loaded.path;
   setup.resume = std::make_shared<const checkpoint::CheckpointState>(std::move(loaded.state));
 }
 
-// --analyze quant calibrates with QuantPost: the QuantPost section as it is, or the
-// QuantAware section's shared keys with QuantPost's defaults. bias_correct stays off, so
-// that a layer left unquantized computes with its float weights.
-void UseQuantPostForAnalysis(config::Config& config, const std::string& config_file) {
-  if (!config.quant_post && !config.quant_aware) {
-    throw ConfigError(config_file + ": --analyze quant needs a QuantPost or QuantAware section "
-                      "saying which layers to quantize and how");
-  }
-  if (config.global.eval_data.empty()) {
-    throw ConfigError(config_file + ": --analyze quant measures accuracy on Global.eval_data; "
-                      "set it");
-  }
-  if (!config.quant_post) {
-    config::QuantPostOptions post;
-    static_cast<config::QuantCommonOptions&>(post) = *config.quant_aware;
-    config.quant_post = post;
-    config.quant_aware.reset();
-  }
-  config.quant_post->bias_correct = false;
-  config.distill.reset();  // the analysis calibrates; it trains nothing to distil into
-}
-
 void PrepareOutputDir(const config::Config& config) {
   const std::filesystem::path dir = config.global.output_dir;
   std::error_code error;
   std::filesystem::create_directories(dir, error);
-  std::ofstream resolved(dir / "config.resolved.yaml");
-  resolved << config.resolved_yaml;
-  if (error || !resolved) {
-    throw ConfigError("cannot write to output directory '" + dir.string() +
-                      "' (Global.output_dir / --output-dir): check the path and permissions");
+  if (error) {
+    throw OutputError(fmt::format("cannot create the output directory '{}' (Global.output_dir / "
+                                  "--output-dir): {}; check the path and permissions",
+                                  dir.string(), error.message()));
   }
+  files::WriteAtomically((dir / "config.resolved.yaml").string(), config.resolved_yaml);
+}
+
+// --analyze quant: calibrates the QuantPost quantizers, then measures each layer's cost.
+void AnalyzeQuantization(const engine::TrainingSetup& setup) {
+  auto& comm = *setup.comm;
+  const auto needs = setup.compressor->CalibrationData();
+  const auto batches = engine::CalibrationBatches(*setup.train_data, needs.batch_num,
+                                                  needs.batch_size, comm.Rank(), comm.Size(),
+                                                  setup.device);
+  torch::jit::Module model = setup.model;
+  setup.compressor->Calibrate(model, batches);
+  engine::Evaluator evaluator(setup.eval_data, comm, setup.device, setup.config->global);
+  quant::AnalyzeQuantSensitivity(
+      model, [&](torch::jit::Module& evaluated) { return evaluator.Evaluate(evaluated); }, comm,
+      setup.config->global.output_dir);
 }
 
 }  // namespace
@@ -154,8 +145,8 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   auto job = std::make_unique<PreparedJob>();
   auto overrides = command.overrides;
   if (!command.output_dir.empty()) overrides.push_back("Global.output_dir=" + command.output_dir);
-  job->config = config::LoadConfig(command.config_file, overrides);
-  if (!command.analyze.empty()) UseQuantPostForAnalysis(job->config, command.config_file);
+  job->config = strategies::LoadJobConfig(command.config_file, overrides);
+  if (!command.analyze.empty()) quant::UseQuantPostForAnalysis(job->config);
   const config::Config& config = job->config;
   SetIntraOpThreads(config.global, placement.local_size);
   job->comm = session.World(std::chrono::milliseconds(
@@ -172,7 +163,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   job->setup.config = &job->config;
   const models::ModelShape shape{InputShape(config, info),
                                  static_cast<int64_t>(info.class_names.size())};
-  trainer::PlanTraining(config, info.size, placement.world_size);  // throws if data too small
+  engine::PlanTraining(config, info.size, placement.world_size);  // throws if data too small
 
   torch::manual_seed(static_cast<uint64_t>(config.global.seed));
   auto model = models::LoadModel(config.global.model, shape);
@@ -180,7 +171,8 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   auto example = data::BatchTransform(info, data::AugmentSettings{})
                      .Apply(train_data->ReadInputs(first), first, 0);
   job->compressor = std::make_unique<strategies::Compressor>(
-      config, *job->comm, strategies::JobContext{config.global.model, shape, example});
+      config, strategies::StrategyEnvironment{
+                  job->comm.get(), {config.global.model, shape, example}});
   job->setup.compressor = job->compressor.get();
   // Graph passes first: a method that ran once keeps its compiled plan.
   job->compressor->Prepare(model);
@@ -190,7 +182,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   if (resume) ApplyCheckpoint(*resume, command, placement.rank, model, job->setup);
   model.to(device);
 
-  trainer::TrainingSetup& setup = job->setup;
+  engine::TrainingSetup& setup = job->setup;
   setup.comm = job->comm.get();
   setup.device = device;
   setup.model = model;
@@ -208,8 +200,7 @@ int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
     return 0;
   }
   if (!command.analyze.empty()) {
-    const auto& calibration = *job.config.quant_post;
-    trainer::AnalyzeQuantSensitivity(setup, calibration.batch_num, calibration.batch_size);
+    AnalyzeQuantization(setup);
     return 0;
   }
   const std::string checkpoints = checkpoint::CheckpointDirectory(job.config.global.output_dir);
@@ -222,12 +213,11 @@ int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
   }
   if (placement.rank == 0) PrepareOutputDir(job.config);
   if (!setup.compressor->Trains()) {
-    const auto& calibration = *job.config.quant_post;
-    trainer::CalibrateAndExport(setup, calibration.batch_num, calibration.batch_size);
+    engine::CalibrateAndExport(setup);
     return 0;
   }
-  const auto outcome = trainer::Train(setup);
-  return outcome == trainer::TrainingOutcome::kStopped
+  const auto outcome = engine::Train(setup);
+  return outcome == engine::TrainingOutcome::kStopped
              ? static_cast<int>(ExitCode::kStoppedForRequeue)
              : 0;
 }

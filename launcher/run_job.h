@@ -6,7 +6,7 @@
 #include "launcher/command_line.h"
 #include "runtime/comm/mpi_session.h"
 #include "runtime/config/options.h"
-#include "runtime/trainer/trainer.h"
+#include "runtime/engine/trainer.h"
 
 namespace slim::launcher {
 
@@ -15,7 +15,7 @@ struct PreparedJob {
   config::Config config;
   std::unique_ptr<comm::Communicator> comm;
   std::unique_ptr<strategies::Compressor> compressor;
-  trainer::TrainingSetup setup;
+  engine::TrainingSetup setup;
 };
 
 // Start-up: reads the config, opens the data, loads and checks the model, reads and

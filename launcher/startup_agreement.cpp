@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "runtime/comm/mpi_session.h"
-#include "runtime/errors.h"
-#include "runtime/logging.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/logging.h"
 
 namespace slim::launcher {
 

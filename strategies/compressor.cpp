@@ -1,33 +1,40 @@
 #include "strategies/compressor.h"
 
-#include <torch/torch.h>
-
 #include <algorithm>
+#include <filesystem>
 
-#include "strategies/distill/distillation.h"
-#include "strategies/quant/quant_aware.h"
-#include "strategies/quant/quant_post.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/output_file.h"
+#include "runtime/models/model_loader.h"
+#include "strategies/registry.h"
 
 namespace slim::strategies {
 
-Compressor::Compressor(const config::Config& config, comm::Communicator& comm,
-                       const JobContext& context) {
-  // Graph-pass order: quantization, then distillation taps (on the quantized student).
-  if (config.quant_aware) {
-    strategies_.push_back(std::make_unique<quant::QuantAware>(*config.quant_aware, comm));
-  }
-  if (config.quant_post) {
-    strategies_.push_back(std::make_unique<quant::QuantPost>(*config.quant_post, comm));
-  }
-  if (config.distill) {
-    strategies_.push_back(std::make_unique<distill::Distillation>(*config.distill, context));
+Compressor::Compressor(const config::Config& config, const StrategyEnvironment& environment) {
+  for (const auto& registration : RegisteredStrategies()) {
+    if (!config.HasStrategy(registration.section)) continue;
+    strategies_.push_back(
+        registration.create(*config.strategies.at(registration.section), environment));
   }
 }
+
+Compressor::Compressor(std::vector<std::unique_ptr<Strategy>> strategies)
+    : strategies_(std::move(strategies)) {}
 
 bool Compressor::Trains() const {
   return std::any_of(strategies_.begin(), strategies_.end(),
                      [](const auto& strategy) { return strategy->Trains(); }) ||
          strategies_.empty();
+}
+
+CalibrationNeeds Compressor::CalibrationData() const {
+  CalibrationNeeds needs;
+  for (const auto& strategy : strategies_) {
+    const auto wanted = strategy->CalibrationData();
+    needs.batch_num = std::max(needs.batch_num, wanted.batch_num);
+    needs.batch_size = std::max(needs.batch_size, wanted.batch_size);
+  }
+  return needs;
 }
 
 std::vector<std::string> Compressor::Names() const {
@@ -38,8 +45,44 @@ std::vector<std::string> Compressor::Names() const {
 }
 
 void Compressor::Prepare(torch::jit::Module& model) {
-  for (auto& strategy : strategies_) strategy->OnModelLoaded(model);
-  for (auto& strategy : strategies_) strategy->Prepare(model);
+  ForEach([&](Strategy& strategy) { strategy.OnModelLoaded(model); });
+  ForEach([&](Strategy& strategy) { strategy.Prepare(model); });
+}
+
+void Compressor::LoadState(const std::map<std::string, checkpoint::TensorMap>& state,
+                           torch::jit::Module& model) {
+  ForEach([&](Strategy& strategy) {
+    const auto found = state.find(strategy.Name());
+    if (found != state.end()) strategy.LoadState(found->second, model);
+  });
+}
+
+std::vector<ParameterGroup> Compressor::ParameterGroups() const {
+  std::vector<ParameterGroup> groups;
+  for (const auto& strategy : strategies_) {
+    for (auto& group : strategy->ParameterGroups()) groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+void Compressor::OnTrainBegin(HookContext& context) {
+  ForEach([&](Strategy& strategy) { strategy.OnTrainBegin(context); });
+}
+
+void Compressor::OnTrainEnd(HookContext& context) {
+  ForEach([&](Strategy& strategy) { strategy.OnTrainEnd(context); });
+}
+
+void Compressor::OnEpochBegin(HookContext& context) {
+  ForEach([&](Strategy& strategy) { strategy.OnEpochBegin(context); });
+}
+
+void Compressor::OnEpochEnd(HookContext& context) {
+  ForEach([&](Strategy& strategy) { strategy.OnEpochEnd(context); });
+}
+
+void Compressor::OnStepBegin(HookContext& context) {
+  ForEach([&](Strategy& strategy) { strategy.OnStepBegin(context); });
 }
 
 torch::Tensor Compressor::Loss(const torch::Tensor& inputs, const torch::Tensor& outputs,
@@ -53,51 +96,64 @@ torch::Tensor Compressor::Loss(const torch::Tensor& inputs, const torch::Tensor&
     loss = torch::nn::functional::cross_entropy(outputs, labels);
     if (label_weight != 1) loss = loss * label_weight;
   }
-  for (auto& strategy : strategies_) {
-    auto extra = strategy->ExtraLoss(inputs, outputs);
+  ForEach([&](Strategy& strategy) {
+    auto extra = strategy.ExtraLoss(inputs, outputs);
     if (extra.defined()) loss = loss.defined() ? loss + extra : extra;
-  }
+  });
   return loss;
 }
 
-std::vector<ParameterGroup> Compressor::ParameterGroups() const {
-  std::vector<ParameterGroup> groups;
-  for (const auto& strategy : strategies_) {
-    for (auto& group : strategy->ParameterGroups()) groups.push_back(std::move(group));
-  }
-  return groups;
+void Compressor::OnBeforeOptimizerStep(HookContext& context) {
+  ForEach([&](Strategy& strategy) { strategy.OnBeforeOptimizerStep(context); });
 }
 
-void Compressor::OnBeforeOptimizerStep(int64_t step) {
-  for (auto& strategy : strategies_) strategy->OnBeforeOptimizerStep(step);
+void Compressor::OnAfterOptimizerStep(HookContext& context) {
+  ForEach([&](Strategy& strategy) { strategy.OnAfterOptimizerStep(context); });
+}
+
+bool Compressor::RestructureModel(HookContext& context) {
+  bool changed = false;
+  ForEach([&](Strategy& strategy) { changed = strategy.RestructureModel(context) || changed; });
+  return changed;
+}
+
+void Compressor::OnBeforeEvaluation(HookContext& context) {
+  ForEach([&](Strategy& strategy) { strategy.OnBeforeEvaluation(context); });
+}
+
+void Compressor::OnAfterEvaluation(HookContext& context, const EvalMetrics& metrics) {
+  ForEach([&](Strategy& strategy) { strategy.OnAfterEvaluation(context, metrics); });
 }
 
 void Compressor::Calibrate(torch::jit::Module& model, const std::vector<torch::Tensor>& batches) {
-  for (auto& strategy : strategies_) {
-    if (!strategy->Trains()) strategy->Calibrate(model, batches);
-  }
+  ForEach([&](Strategy& strategy) {
+    if (!strategy.Trains()) strategy.Calibrate(model, batches);
+  });
 }
 
-void Compressor::SaveDeployable(const torch::jit::Module& model, const std::string& path,
-                                const std::string& output_dir, nlohmann::json* report) const {
+DeployedModel Compressor::SaveDeployable(const torch::jit::Module& model, const std::string& path,
+                                         nlohmann::json* report) const {
   torch::jit::Module deployable = strategies_.empty() ? model : model.deepcopy();
   for (const auto& strategy : strategies_) strategy->Finalize(deployable);
-  deployable.save(path);
-  if (output_dir.empty() || report == nullptr) return;
-  for (const auto& strategy : strategies_) strategy->Export(deployable, output_dir, *report);
+  try {
+    deployable.save(files::PartialPath(path));
+  } catch (const c10::Error& error) {
+    files::Discard(path);
+    throw OutputError("writing " + path + " failed: " + error.what_without_backtrace());
+  }
+  files::Commit(path);
+  if (report != nullptr) {
+    const auto output_dir = std::filesystem::path(path).parent_path().string();
+    for (const auto& strategy : strategies_) strategy->Export(deployable, output_dir, *report);
+  }
+  return {models::ParameterCount(deployable), models::StateBytes(deployable),
+          static_cast<int64_t>(std::filesystem::file_size(path))};
 }
 
 std::map<std::string, checkpoint::TensorMap> Compressor::SaveState() const {
   std::map<std::string, checkpoint::TensorMap> state;
   for (const auto& strategy : strategies_) state[strategy->Name()] = strategy->SaveState();
   return state;
-}
-
-void Compressor::LoadState(const std::map<std::string, checkpoint::TensorMap>& state) {
-  for (auto& strategy : strategies_) {
-    const auto found = state.find(strategy->Name());
-    if (found != state.end()) strategy->LoadState(found->second);
-  }
 }
 
 }  // namespace slim::strategies

@@ -6,7 +6,7 @@
 #include <regex>
 
 #include "runtime/checkpoint/checkpoint_file.h"
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::checkpoint {
 

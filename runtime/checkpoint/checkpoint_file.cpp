@@ -4,14 +4,14 @@
 #include <cstring>
 #include <filesystem>
 
-#include "data/hdf5_io.h"
-#include "runtime/errors.h"
+#include "runtime/base/hdf5_io.h"
+#include "runtime/base/errors.h"
 
 namespace slim::checkpoint {
 
 namespace {
 
-using data::Hdf5Handle;
+using hdf5::Hdf5Handle;
 
 // Root attribute naming the file kind, so a foreign HDF5 file is told apart.
 constexpr const char* kFormatName = "slimtrain-checkpoint";
@@ -98,21 +98,21 @@ void WriteTensor(hid_t group, const std::string& name, const torch::Tensor& tens
   const auto contiguous = tensor.contiguous();
   const StoredType& stored = StoredTypeOf(contiguous.scalar_type(), name);
   const std::vector<hsize_t> dims(contiguous.sizes().begin(), contiguous.sizes().end());
-  data::WriteDataset(group, name.c_str(), stored.file_type, stored.memory_type, dims,
-                     data::DatasetStorage{}, contiguous.numel() ? contiguous.data_ptr() : nullptr,
+  hdf5::WriteDataset(group, name.c_str(), stored.file_type, stored.memory_type, dims,
+                     hdf5::DatasetStorage{}, contiguous.numel() ? contiguous.data_ptr() : nullptr,
                      path);
   Hdf5Handle dataset(SLIM_H5_CHECK(H5Dopen2(group, name.c_str(), H5P_DEFAULT), path), H5Dclose);
-  data::WriteStringAttribute(dataset.get(), "dtype", {stored.name}, /*scalar=*/true, path);
+  hdf5::WriteStringAttribute(dataset.get(), "dtype", {stored.name}, /*scalar=*/true, path);
   const auto sums = Fletcher64(contiguous);
-  data::WriteAttribute(dataset.get(), "fletcher64", H5T_STD_U64LE, H5T_NATIVE_UINT64, {2},
+  hdf5::WriteAttribute(dataset.get(), "fletcher64", H5T_STD_U64LE, H5T_NATIVE_UINT64, {2},
                        sums.data(), path);
 }
 
 torch::Tensor ReadTensor(hid_t group, const std::string& name, const std::string& path) {
   Hdf5Handle dataset(SLIM_H5_CHECK(H5Dopen2(group, name.c_str(), H5P_DEFAULT), path), H5Dclose);
-  const auto type = ScalarTypeNamed(data::ReadStringAttribute(dataset.get(), "dtype", path),
+  const auto type = ScalarTypeNamed(hdf5::ReadStringAttribute(dataset.get(), "dtype", path),
                                     "dataset '" + name + "'");
-  auto tensor = torch::empty(data::DatasetShape(dataset.get(), path),
+  auto tensor = torch::empty(hdf5::DatasetShape(dataset.get(), path),
                              torch::TensorOptions().dtype(type));
   if (tensor.numel() > 0) {
     SLIM_H5_CHECK(H5Dread(dataset.get(), StoredTypeOf(type, name).memory_type, H5S_ALL, H5S_ALL,
@@ -120,7 +120,7 @@ torch::Tensor ReadTensor(hid_t group, const std::string& name, const std::string
                   path);
   }
   std::array<uint64_t, 2> stored_sums{};
-  if (!data::HasAttribute(dataset.get(), "fletcher64", path)) {
+  if (!hdf5::HasAttribute(dataset.get(), "fletcher64", path)) {
     throw DataError("dataset '" + name + "' has no fletcher64 checksum attribute");
   }
   Hdf5Handle attribute(SLIM_H5_CHECK(H5Aopen(dataset.get(), "fletcher64", H5P_DEFAULT), path),
@@ -193,18 +193,18 @@ const std::vector<std::pair<const char*, int64_t TrainingProgress::*>>& Progress
 void WriteProgress(hid_t file, const TrainingProgress& progress, const std::string& path) {
   Hdf5Handle group = CreateGroup(file, "progress", path);
   for (const auto& [name, field] : ProgressFields()) {
-    data::WriteInt64Attribute(group.get(), name, progress.*field, path);
+    hdf5::WriteInt64Attribute(group.get(), name, progress.*field, path);
   }
-  data::WriteDoubleAttribute(group.get(), "learning_rate", progress.learning_rate, path);
+  hdf5::WriteDoubleAttribute(group.get(), "learning_rate", progress.learning_rate, path);
 }
 
 TrainingProgress ReadProgress(hid_t file, const std::string& path) {
   Hdf5Handle group = OpenGroup(file, "progress", path);
   TrainingProgress progress;
   for (const auto& [name, field] : ProgressFields()) {
-    progress.*field = data::ReadInt64Attribute(group.get(), name, path);
+    progress.*field = hdf5::ReadInt64Attribute(group.get(), name, path);
   }
-  progress.learning_rate = data::ReadDoubleAttribute(group.get(), "learning_rate", path);
+  progress.learning_rate = hdf5::ReadDoubleAttribute(group.get(), "learning_rate", path);
   return progress;
 }
 
@@ -212,11 +212,11 @@ void WriteTrainerValues(hid_t file, const TrainerValues& values, const std::stri
   Hdf5Handle group = CreateGroup(file, "trainer", path);
   const hid_t id = group.get();
   WriteTensor(id, "window_loss", torch::tensor(values.window_loss, torch::kFloat64), path);
-  data::WriteInt64Attribute(id, "window_steps", values.window_steps, path);
-  data::WriteDoubleAttribute(id, "best_top1", values.best_top1, path);
-  data::WriteInt64Attribute(id, "best_step", values.best_step, path);
-  data::WriteInt64Attribute(id, "metrics_lines", values.metrics_lines, path);
-  data::WriteInt64Attribute(id, "finished", values.finished, path);
+  hdf5::WriteInt64Attribute(id, "window_steps", values.window_steps, path);
+  hdf5::WriteDoubleAttribute(id, "best_top1", values.best_top1, path);
+  hdf5::WriteInt64Attribute(id, "best_step", values.best_step, path);
+  hdf5::WriteInt64Attribute(id, "metrics_lines", values.metrics_lines, path);
+  hdf5::WriteInt64Attribute(id, "finished", values.finished, path);
 }
 
 TrainerValues ReadTrainerValues(hid_t file, const std::string& path) {
@@ -225,48 +225,48 @@ TrainerValues ReadTrainerValues(hid_t file, const std::string& path) {
   TrainerValues values;
   const auto window = ReadTensor(id, "window_loss", path);
   values.window_loss.assign(window.data_ptr<double>(), window.data_ptr<double>() + window.numel());
-  values.window_steps = data::ReadInt64Attribute(id, "window_steps", path);
-  values.best_top1 = data::ReadDoubleAttribute(id, "best_top1", path);
-  values.best_step = data::ReadInt64Attribute(id, "best_step", path);
-  values.metrics_lines = data::ReadInt64Attribute(id, "metrics_lines", path);
-  values.finished = data::ReadInt64Attribute(id, "finished", path) != 0;
+  values.window_steps = hdf5::ReadInt64Attribute(id, "window_steps", path);
+  values.best_top1 = hdf5::ReadDoubleAttribute(id, "best_top1", path);
+  values.best_step = hdf5::ReadInt64Attribute(id, "best_step", path);
+  values.metrics_lines = hdf5::ReadInt64Attribute(id, "metrics_lines", path);
+  values.finished = hdf5::ReadInt64Attribute(id, "finished", path) != 0;
   return values;
 }
 
 void WriteRootAttributes(hid_t file, const CheckpointState& state, const std::string& path) {
-  data::WriteStringAttribute(file, "format", {kFormatName}, true, path);
-  data::WriteInt64Attribute(file, "format_version", state.format_version, path);
-  data::WriteStringAttribute(file, "libtorch_version", {state.libtorch_version}, true, path);
-  data::WriteInt64Attribute(file, "world_size", state.world_size, path);
-  data::WriteStringAttribute(file, "created", {state.created}, true, path);
-  data::WriteStringAttribute(file, "model", {state.model_reference}, true, path);
-  data::WriteStringAttribute(file, "config", {state.config_yaml}, true, path);
-  data::WriteStringAttribute(file, "strategies", state.strategies, false, path);
+  hdf5::WriteStringAttribute(file, "format", {kFormatName}, true, path);
+  hdf5::WriteInt64Attribute(file, "format_version", state.format_version, path);
+  hdf5::WriteStringAttribute(file, "libtorch_version", {state.libtorch_version}, true, path);
+  hdf5::WriteInt64Attribute(file, "world_size", state.world_size, path);
+  hdf5::WriteStringAttribute(file, "created", {state.created}, true, path);
+  hdf5::WriteStringAttribute(file, "model", {state.model_reference}, true, path);
+  hdf5::WriteStringAttribute(file, "config", {state.config_yaml}, true, path);
+  hdf5::WriteStringAttribute(file, "strategies", state.strategies, false, path);
 }
 
 void ReadRootAttributes(hid_t file, CheckpointState& state, const std::string& path) {
-  if (!data::HasAttribute(file, "format", path) ||
-      data::ReadStringAttribute(file, "format", path) != kFormatName) {
+  if (!hdf5::HasAttribute(file, "format", path) ||
+      hdf5::ReadStringAttribute(file, "format", path) != kFormatName) {
     throw DataError("it is an HDF5 file but not a slim-train checkpoint (no format attribute '" +
                     std::string(kFormatName) + "')");
   }
-  state.format_version = data::ReadInt64Attribute(file, "format_version", path);
+  state.format_version = hdf5::ReadInt64Attribute(file, "format_version", path);
   if (state.format_version != kFormatVersion) {
     throw DataError("format_version " + std::to_string(state.format_version) +
                     " is not the version this slim-train reads (" +
                     std::to_string(kFormatVersion) + ")");
   }
-  state.libtorch_version = data::ReadStringAttribute(file, "libtorch_version", path);
-  state.world_size = data::ReadInt64Attribute(file, "world_size", path);
-  state.created = data::ReadStringAttribute(file, "created", path);
-  state.model_reference = data::ReadStringAttribute(file, "model", path);
-  state.config_yaml = data::ReadStringAttribute(file, "config", path);
-  state.strategies = data::ReadStringArrayAttribute(file, "strategies", path);
+  state.libtorch_version = hdf5::ReadStringAttribute(file, "libtorch_version", path);
+  state.world_size = hdf5::ReadInt64Attribute(file, "world_size", path);
+  state.created = hdf5::ReadStringAttribute(file, "created", path);
+  state.model_reference = hdf5::ReadStringAttribute(file, "model", path);
+  state.config_yaml = hdf5::ReadStringAttribute(file, "config", path);
+  state.strategies = hdf5::ReadStringArrayAttribute(file, "strategies", path);
 }
 
 void WriteFile(const std::string& path, const CheckpointState& state,
                const std::function<void()>& after_model) {
-  data::ScopedHdf5ErrorSilencer quiet;
+  hdf5::ScopedHdf5ErrorSilencer quiet;
   // Format versions from 1.8 on checksum the superblock and every object header.
   Hdf5Handle access(SLIM_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), path), H5Pclose);
   SLIM_H5_CHECK(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path);
@@ -285,7 +285,7 @@ void WriteFile(const std::string& path, const CheckpointState& state,
   if (after_model) after_model();
   {
     Hdf5Handle optimizer = CreateGroup(id, "optimizer", path);
-    data::WriteStringAttribute(optimizer.get(), "type", {state.optimizer_type}, true, path);
+    hdf5::WriteStringAttribute(optimizer.get(), "type", {state.optimizer_type}, true, path);
     WriteNestedTensors(optimizer.get(), "state", state.optimizer_state, path);
   }
   WriteTensors(id, "rng", {{"cpu", state.cpu_rng_states}}, path);
@@ -298,7 +298,7 @@ void WriteFile(const std::string& path, const CheckpointState& state,
 
 int64_t WriteCheckpointFile(const std::string& path, const CheckpointState& state,
                             const std::function<void()>& after_model) {
-  data::CommitAtomically(path, [&](const std::string& temporary) {
+  hdf5::CommitAtomically(path, [&](const std::string& temporary) {
     WriteFile(temporary, state, after_model);
   });
   return static_cast<int64_t>(std::filesystem::file_size(path));
@@ -310,7 +310,7 @@ CheckpointState ReadCheckpointFile(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, error)) {
     throw DataError(name + " does not exist or is not a file; check the --resume path");
   }
-  data::ScopedHdf5ErrorSilencer quiet;
+  hdf5::ScopedHdf5ErrorSilencer quiet;
   try {
     if (H5Fis_hdf5(path.c_str()) <= 0) throw DataError("it is not an HDF5 file");
     Hdf5Handle file(SLIM_H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path),
@@ -324,7 +324,7 @@ CheckpointState ReadCheckpointFile(const std::string& path) {
     state.parameters = ReadTensors(model.get(), "parameters", path);
     state.buffers = ReadTensors(model.get(), "buffers", path);
     Hdf5Handle optimizer = OpenGroup(id, "optimizer", path);
-    state.optimizer_type = data::ReadStringAttribute(optimizer.get(), "type", path);
+    state.optimizer_type = hdf5::ReadStringAttribute(optimizer.get(), "type", path);
     state.optimizer_state = ReadNestedTensors(optimizer.get(), "state", path);
     auto rng = ReadTensors(id, "rng", path);
     if (!rng.count("cpu")) throw DataError("dataset /rng/cpu is missing");

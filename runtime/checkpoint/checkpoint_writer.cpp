@@ -9,8 +9,8 @@
 
 #include "runtime/checkpoint/checkpoint_directory.h"
 #include "runtime/checkpoint/checkpoint_file.h"
-#include "runtime/errors.h"
-#include "runtime/logging.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/logging.h"
 
 namespace slim::checkpoint {
 

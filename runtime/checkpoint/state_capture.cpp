@@ -2,8 +2,9 @@
 
 #include <unordered_map>
 
-#include "runtime/errors.h"
-#include "runtime/torch_compat.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/text.h"
+#include "runtime/base/torch_compat.h"
 
 namespace slim::checkpoint {
 
@@ -25,10 +26,9 @@ std::vector<std::pair<std::string, torch::Tensor>> NamedState(const torch::jit::
   return named;
 }
 
-std::string ShapeText(const torch::Tensor& tensor) {
-  std::ostringstream text;
-  text << tensor.sizes() << " " << tensor.scalar_type();
-  return text.str();
+// "[3, 4] Float": a tensor's shape and type, for mismatch messages.
+std::string TensorText(const torch::Tensor& tensor) {
+  return ShapeText(tensor.sizes()) + " " + c10::toString(tensor.scalar_type());
 }
 
 // Appends the differences between one group of the checkpoint and the model's tensors.
@@ -42,8 +42,8 @@ void CompareGroup(const TensorMap& saved, const std::vector<std::pair<std::strin
       differences.push_back("missing in the checkpoint: " + kind + " " + name);
     } else if (found->second.sizes() != tensor.sizes() ||
                found->second.scalar_type() != tensor.scalar_type()) {
-      differences.push_back(kind + " " + name + ": checkpoint " + ShapeText(found->second) +
-                            ", model " + ShapeText(tensor));
+      differences.push_back(kind + " " + name + ": checkpoint " + TensorText(found->second) +
+                            ", model " + TensorText(tensor));
     }
   }
   for (const auto& [name, tensor] : saved) {

@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::comm {
 

@@ -6,54 +6,13 @@
 #include <fstream>
 #include <limits>
 
-#include "runtime/config/config_section.h"
-#include "runtime/config/distill_config.h"
-#include "runtime/config/quant_config.h"
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::config {
 
 namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
-
-// Sections of the ACT vocabulary whose strategies this version does not have yet.
-const std::vector<std::string> kMissingStrategySections = {
-    "HyperParameterOptimization", "ChannelPrune", "ASPPrune", "TransformerPrune",
-    "UnstructurePrune"};
-
-void ParseStrategies(ConfigSection& top, Config& config) {
-  for (const auto& name : kMissingStrategySections) {
-    if (top.Has(name)) {
-      top.Fail(name, "the " + name +
-                         " strategy is not available in this version of slim-train; remove "
-                         "the section to run without it");
-    }
-  }
-  if (top.Has("QuantAware") && top.Has("QuantPost")) {
-    top.Fail("QuantPost", "QuantAware and QuantPost are alternatives (training or calibration); "
-                          "keep one of the two sections");
-  }
-  if (top.Has("Distillation") && top.Has("MultiTeacherDistillation")) {
-    top.Fail("MultiTeacherDistillation",
-             "Distillation and MultiTeacherDistillation are alternatives; list every teacher "
-             "under MultiTeacherDistillation.teachers");
-  }
-  const bool distills = top.Has("Distillation") || top.Has("MultiTeacherDistillation");
-  if (distills && top.Has("QuantPost")) {
-    top.Fail("QuantPost", "QuantPost calibrates without training, so there is nothing to distil "
-                          "into; use QuantAware with distillation");
-  }
-  if (top.Has("Distillation")) {
-    ParseDistillation(top.Section("Distillation"), config.distill.emplace());
-  }
-  if (top.Has("MultiTeacherDistillation")) {
-    ParseMultiTeacherDistillation(top.Section("MultiTeacherDistillation"),
-                                  config.distill.emplace());
-  }
-  if (top.Has("QuantAware")) ParseQuantAware(top.Section("QuantAware"), config.quant_aware.emplace());
-  if (top.Has("QuantPost")) ParseQuantPost(top.Section("QuantPost"), config.quant_post.emplace());
-}
 
 YAML::Node LoadYaml(const std::string& file) {
   std::ifstream probe(file);
@@ -298,7 +257,8 @@ void ParseTrain(ConfigSection section, TrainOptions& out) {
 
 }  // namespace
 
-Config LoadConfig(const std::string& file, const std::vector<std::string>& overrides) {
+Config LoadConfig(const std::string& file, const std::vector<std::string>& overrides,
+                  const StrategySectionParser& parse_strategies) {
   YAML::Node root = LoadYaml(file);
   for (const auto& assignment : overrides) ApplyOverride(root, assignment);
 
@@ -309,7 +269,7 @@ Config LoadConfig(const std::string& file, const std::vector<std::string>& overr
   if (!top.Has("Global")) top.Fail("Global", "required section is missing");
   ParseGlobal(top.Section("Global"), config.global);
   ParseTrain(top.Section("TrainConfig"), config.train);
-  ParseStrategies(top, config);
+  parse_strategies(top, config);
   top.RejectUnknownKeys();
 
   YAML::Emitter emitter;

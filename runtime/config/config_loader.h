@@ -1,9 +1,11 @@
 // Reads a SlimTrain YAML config (ACT vocabulary) into typed options.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "runtime/config/config_section.h"
 #include "runtime/config/options.h"
 
 namespace slim::config {
@@ -13,6 +15,12 @@ namespace slim::config {
 // relative to the working directory.
 // Throws ConfigError naming file, line and key path for malformed YAML, unknown keys
 // (with the nearest valid key), wrong types, out-of-range values and missing keys.
-Config LoadConfig(const std::string& file, const std::vector<std::string>& overrides);
+//
+// `parse_strategies` reads the strategy sections of the top-level mapping into
+// Config::strategies (the strategy registry's ParseStrategySections); every top-level key
+// it does not read is refused as unknown.
+using StrategySectionParser = std::function<void(ConfigSection& top, Config& config)>;
+Config LoadConfig(const std::string& file, const std::vector<std::string>& overrides,
+                  const StrategySectionParser& parse_strategies);
 
 }  // namespace slim::config

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
-#include "runtime/errors.h"
-#include "runtime/text.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/text.h"
 
 namespace slim::config {
 

@@ -5,13 +5,10 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
-
-#include "runtime/config/distill_options.h"
-#include "runtime/config/quant_options.h"
 
 namespace slim::config {
 
@@ -138,18 +135,30 @@ struct TrainOptions {
   CheckpointOptions checkpoint;
 };
 
+// Base of the parsed options of one strategy section. Each strategy declares its own
+// options type (strategies/<name>/) deriving from this; the strategy registry
+// (strategies/registry.h) parses the sections and builds the strategies from them.
+struct StrategyOptions {
+  virtual ~StrategyOptions() = default;
+};
+
 // The whole parsed configuration.
 struct Config {
   std::string file;
   GlobalOptions global;
   TrainOptions train;
-  // The strategy sections present in the file.
-  std::optional<QuantAwareOptions> quant_aware;
-  std::optional<QuantPostOptions> quant_post;
-  // Distillation or MultiTeacherDistillation (at most one of the two).
-  std::optional<DistillOptions> distill;
+  // The strategy sections present in the file, by section name (QuantAware, ...).
+  std::map<std::string, std::shared_ptr<StrategyOptions>> strategies;
   // Every key with its effective value, as YAML text (config.resolved.yaml).
   std::string resolved_yaml;
+
+  bool HasStrategy(const std::string& section) const { return strategies.count(section) > 0; }
+  // The options of `section` as its strategy's type. REQUIRES: HasStrategy(section) and
+  // Options is the type that section's parser made.
+  template <typename Options>
+  Options& StrategyOptionsOf(const std::string& section) const {
+    return static_cast<Options&>(*strategies.at(section));
+  }
 };
 
 }  // namespace slim::config

@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::models {
 namespace {

@@ -3,19 +3,14 @@
 #include <fstream>
 #include <sstream>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/text.h"
 
 namespace slim::models {
 
 namespace {
 constexpr const char* kBuiltinPrefix = "builtin:";
 }  // namespace
-
-std::string ShapeText(c10::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << sizes;
-  return out.str();
-}
 
 torch::jit::Module LoadModel(const std::string& reference, const ModelShape& shape) {
   if (reference.rfind(kBuiltinPrefix, 0) == 0) {

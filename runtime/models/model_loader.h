@@ -33,9 +33,6 @@ class EvalModeGuard {
   std::vector<std::pair<torch::jit::Module, bool>> modes_;
 };
 
-// A shape as messages print it, e.g. "[8, 64, 8, 8]".
-std::string ShapeText(c10::IntArrayRef sizes);
-
 // Trainable parameters, in registration order (the same on every rank).
 std::vector<torch::Tensor> TrainableParameters(const torch::jit::Module& model);
 

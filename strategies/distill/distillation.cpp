@@ -2,10 +2,12 @@
 
 #include <unordered_set>
 
-#include "runtime/errors.h"
-#include "runtime/logging.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/text.h"
+#include "runtime/base/logging.h"
 #include "runtime/models/model_loader.h"
 #include "strategies/distill/adapters.h"
+#include "strategies/distill/distill_config.h"
 #include "strategies/distill/distill_losses.h"
 #include "strategies/graph/call_routing.h"
 
@@ -46,11 +48,34 @@ torch::Tensor Mapped(std::optional<torch::jit::Module> adapter, const torch::Ten
   return adapter ? adapter->forward({x}).toTensor() : x;
 }
 
+// The registration of `section`, read by `parse`.
+strategies::StrategyRegistration RegistrationFor(
+    const std::string& section, void (*parse)(config::ConfigSection, DistillOptions&)) {
+  strategies::StrategyRegistration registration;
+  registration.section = section;
+  registration.order = strategies::PassOrder::kTaps;
+  registration.combines_with = {"QuantAware"};
+  registration.refusals = {{"Distillation", "Distillation and MultiTeacherDistillation are "
+                                            "alternatives; list every teacher under "
+                                            "MultiTeacherDistillation.teachers"}};
+  registration.parse = strategies::ParserOf(parse);
+  registration.create = strategies::FactoryOf<Distillation, DistillOptions>();
+  return registration;
+}
+
 }  // namespace
 
-Distillation::Distillation(const config::DistillOptions& options,
-                           const strategies::JobContext& context)
-    : options_(options), context_(context) {}
+strategies::StrategyRegistration Distillation::Registration() {
+  return RegistrationFor("Distillation", &ParseDistillation);
+}
+
+strategies::StrategyRegistration Distillation::MultiTeacherRegistration() {
+  return RegistrationFor("MultiTeacherDistillation", &ParseMultiTeacherDistillation);
+}
+
+Distillation::Distillation(const DistillOptions& options,
+                           const strategies::StrategyEnvironment& environment)
+    : options_(options), context_(environment.context) {}
 
 Distillation::~Distillation() = default;
 
@@ -60,7 +85,7 @@ void Distillation::OnModelLoaded(const torch::jit::Module& model) {
   }
 }
 
-std::unique_ptr<Teacher> Distillation::LoadTeacher(const config::TeacherOptions& options,
+std::unique_ptr<Teacher> Distillation::LoadTeacher(const distill::TeacherOptions& options,
                                                    const std::vector<std::string>& paths) const {
   // A teacher never shares classes with the student: the taps edit class graphs.
   auto model = options.teacher_model == kSelf
@@ -113,7 +138,7 @@ void Distillation::Prepare(torch::jit::Module& model) {
     } catch (const std::exception& e) {
       const std::string problem =
           "teacher '" + owner.teacher->reference() + "' failed on a batch of shape " +
-          models::ShapeText(context_.example.sizes()) + " in " + options_.teacher_precision +
+          ShapeText(context_.example.sizes()) + " in " + options_.teacher_precision +
           ": " + LastLine(e.what());
       if (options_.teacher_precision != "float32") {
         throw ConfigError(options_.section + ".teacher_precision: " + problem +
@@ -138,9 +163,9 @@ void Distillation::MatchShapes(Term& term, const std::vector<torch::Tensor>& tea
                                const std::string& teacher, torch::jit::Module& model) {
   const auto Refuse = [&](const torch::Tensor& t, const torch::Tensor& s, const std::string& why) {
     throw ModelError(options_.section + " loss " + term.loss + ": teacher '" + teacher +
-                     "' node '" + term.teacher_node + "' gives " + models::ShapeText(t.sizes()) +
+                     "' node '" + term.teacher_node + "' gives " + ShapeText(t.sizes()) +
                      " but student node '" + term.student_node + "' gives " +
-                     models::ShapeText(s.sizes()) + "; " + why);
+                     ShapeText(s.sizes()) + "; " + why);
   };
   // The adapter a student feature needs to meet its teacher feature, if any.
   const auto AdapterFor = [&](const torch::Tensor& s, const torch::Tensor& t) {

@@ -9,17 +9,22 @@
 #include <string>
 #include <vector>
 
-#include "runtime/config/distill_options.h"
+#include "strategies/distill/distill_options.h"
 #include "strategies/distill/adapters.h"
 #include "strategies/distill/feature_taps.h"
 #include "strategies/distill/teacher.h"
-#include "strategies/strategy.h"
+#include "strategies/registry.h"
 
 namespace slim::distill {
 
 class Distillation : public strategies::Strategy {
  public:
-  Distillation(const config::DistillOptions& options, const strategies::JobContext& context);
+  Distillation(const DistillOptions& options, const strategies::StrategyEnvironment& environment);
+
+  // Sections Distillation (one teacher) and MultiTeacherDistillation (a list); each runs
+  // with QuantAware, and not with the other.
+  static strategies::StrategyRegistration Registration();
+  static strategies::StrategyRegistration MultiTeacherRegistration();
   ~Distillation() override;
 
   std::string Name() const override { return options_.section; }
@@ -55,7 +60,7 @@ class Distillation : public strategies::Strategy {
     double temperature = 1;
   };
 
-  std::unique_ptr<Teacher> LoadTeacher(const config::TeacherOptions& options,
+  std::unique_ptr<Teacher> LoadTeacher(const distill::TeacherOptions& options,
                                        const std::vector<std::string>& paths) const;
   // Checks the probed shapes of `term` and gives it the adapters it needs.
   void MatchShapes(Term& term, const std::vector<torch::Tensor>& teacher_features,
@@ -67,7 +72,7 @@ class Distillation : public strategies::Strategy {
                          const std::vector<torch::Tensor>& teacher_features,
                          const std::vector<torch::Tensor>& student_features) const;
 
-  config::DistillOptions options_;
+  distill::DistillOptions options_;
   strategies::JobContext context_;
   std::optional<torch::jit::Module> original_;  // the student as loaded, for `self`
   std::vector<TeacherTerms> teachers_;

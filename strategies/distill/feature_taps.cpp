@@ -2,8 +2,8 @@
 
 #include <map>
 
-#include "runtime/errors.h"
-#include "runtime/text.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/text.h"
 #include "strategies/graph/call_routing.h"
 #include "strategies/graph/layer_finder.h"
 

@@ -2,7 +2,7 @@
 
 #include <functional>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::graph {
 

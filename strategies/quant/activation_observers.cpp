@@ -1,6 +1,6 @@
 #include "strategies/quant/activation_observers.h"
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 #include "strategies/quant/quantizer_modules.h"
 
 namespace slim::quant {

@@ -1,12 +1,26 @@
 #include "strategies/quant/quant_aware.h"
 
-#include "runtime/logging.h"
+#include "runtime/base/logging.h"
+#include "strategies/quant/quant_config.h"
 #include "strategies/quant/quant_export.h"
 
 namespace slim::quant {
 
-QuantAware::QuantAware(config::QuantAwareOptions options, comm::Communicator& comm)
-    : options_(std::move(options)), comm_(comm) {}
+strategies::StrategyRegistration QuantAware::Registration() {
+  strategies::StrategyRegistration registration;
+  registration.section = "QuantAware";
+  registration.order = strategies::PassOrder::kQuantizers;
+  registration.combines_with = {"Distillation", "MultiTeacherDistillation"};
+  registration.refusals = {{"QuantPost", "QuantAware and QuantPost are alternatives (training "
+                                         "or calibration); keep one of the two sections"}};
+  registration.parse = strategies::ParserOf(&ParseQuantAware);
+  registration.create = strategies::FactoryOf<QuantAware, QuantAwareOptions>();
+  return registration;
+}
+
+QuantAware::QuantAware(const QuantAwareOptions& options,
+                       const strategies::StrategyEnvironment& environment)
+    : options_(options), comm_(*environment.comm) {}
 
 void QuantAware::Prepare(torch::jit::Module& model) {
   quantized_ = InsertQuantizers(model, options_, options_.use_pact);
@@ -41,7 +55,8 @@ std::vector<strategies::ParameterGroup> QuantAware::ParameterGroups() const {
   return {alphas};
 }
 
-void QuantAware::OnBeforeOptimizerStep(int64_t step) {
+void QuantAware::OnBeforeOptimizerStep(strategies::HookContext& context) {
+  const int64_t step = context.step;
   observers_->Update();
   // From the forward of step freeze_bn_step on.
   if (options_.freeze_bn_step >= 0 && !batch_norms_frozen_ && step + 1 >= options_.freeze_bn_step) {
@@ -65,7 +80,7 @@ checkpoint::TensorMap QuantAware::SaveState() const {
   return state;
 }
 
-void QuantAware::LoadState(const checkpoint::TensorMap& state) {
+void QuantAware::LoadState(const checkpoint::TensorMap& state, torch::jit::Module& model) {
   observers_->Load(state);
   const auto frozen = state.find("batch_norms_frozen");
   if (frozen != state.end() && frozen->second.item<int64_t>() != 0 && !batch_norms_frozen_) {

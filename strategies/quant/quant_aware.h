@@ -10,32 +10,35 @@
 #include <memory>
 
 #include "runtime/comm/communicator.h"
-#include "runtime/config/quant_options.h"
+#include "strategies/quant/quant_options.h"
 #include "strategies/quant/activation_observers.h"
 #include "strategies/quant/batch_norm_folding.h"
 #include "strategies/quant/quantize_pass.h"
-#include "strategies/strategy.h"
+#include "strategies/registry.h"
 
 namespace slim::quant {
 
 class QuantAware : public strategies::Strategy {
  public:
-  QuantAware(config::QuantAwareOptions options, comm::Communicator& comm);
+  QuantAware(const QuantAwareOptions& options, const strategies::StrategyEnvironment& environment);
+
+  // Section QuantAware; runs with Distillation and MultiTeacherDistillation.
+  static strategies::StrategyRegistration Registration();
 
   std::string Name() const override { return "QuantAware"; }
   void Prepare(torch::jit::Module& model) override;
   std::vector<strategies::ParameterGroup> ParameterGroups() const override;
-  void OnBeforeOptimizerStep(int64_t step) override;
+  void OnBeforeOptimizerStep(strategies::HookContext& context) override;
   void Finalize(torch::jit::Module& model) const override;
   void Export(const torch::jit::Module& finalized, const std::string& output_dir,
               nlohmann::json& report) const override;
   checkpoint::TensorMap SaveState() const override;
-  void LoadState(const checkpoint::TensorMap& state) override;
+  void LoadState(const checkpoint::TensorMap& state, torch::jit::Module& model) override;
 
  private:
   void FreezeBatchNorms();
 
-  config::QuantAwareOptions options_;
+  quant::QuantAwareOptions options_;
   comm::Communicator& comm_;
   QuantizedModel quantized_;
   std::unique_ptr<ActivationObservers> observers_;

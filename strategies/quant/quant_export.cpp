@@ -4,7 +4,7 @@
 #include <fstream>
 #include <map>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 #include "strategies/graph/layer_finder.h"
 #include "strategies/quant/quantizer_modules.h"
 
@@ -59,7 +59,7 @@ void FreezeQuantizers(torch::jit::Module& model, bool qdq) {
 }
 
 void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& quantized,
-                     const config::QuantCommonOptions& options, const std::string& output_dir,
+                     const quant::QuantCommonOptions& options, const std::string& output_dir,
                      nlohmann::json& report) {
   const auto modules = graph::ModulesByPath(finalized);
   json table_layers = json::array();

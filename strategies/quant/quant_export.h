@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/config/quant_options.h"
+#include "strategies/quant/quant_options.h"
 #include "strategies/quant/quantize_pass.h"
 
 namespace slim::quant {
@@ -26,7 +26,7 @@ void FreezeQuantizers(torch::jit::Module& model, bool qdq);
 // for its two operands. Adds a "quantization" entry to `report`: layers, matmuls, bits and
 // the weight size as float32 and as stored with weight_bits per quantized weight.
 void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& quantized,
-                     const config::QuantCommonOptions& options, const std::string& output_dir,
+                     const quant::QuantCommonOptions& options, const std::string& output_dir,
                      nlohmann::json& report);
 
 }  // namespace slim::quant

@@ -1,7 +1,8 @@
 #include "strategies/quant/quant_post.h"
 
-#include "runtime/logging.h"
+#include "runtime/base/logging.h"
 #include "strategies/quant/bias_correction.h"
+#include "strategies/quant/quant_config.h"
 #include "strategies/quant/quant_export.h"
 #include "strategies/quant/quantizer_modules.h"
 #include "strategies/quant/threshold_search.h"
@@ -21,8 +22,23 @@ std::vector<double> ToVector(const torch::Tensor& tensor) {
 
 }  // namespace
 
-QuantPost::QuantPost(config::QuantPostOptions options, comm::Communicator& comm)
-    : options_(std::move(options)), comm_(comm) {}
+strategies::StrategyRegistration QuantPost::Registration() {
+  strategies::StrategyRegistration registration;
+  registration.section = "QuantPost";
+  registration.order = strategies::PassOrder::kQuantizers;
+  const std::string nothing_to_distil =
+      "QuantPost calibrates without training, so there is nothing to distil into; use "
+      "QuantAware with distillation";
+  registration.refusals = {{"Distillation", nothing_to_distil},
+                           {"MultiTeacherDistillation", nothing_to_distil}};
+  registration.parse = strategies::ParserOf(&ParseQuantPost);
+  registration.create = strategies::FactoryOf<QuantPost, QuantPostOptions>();
+  return registration;
+}
+
+QuantPost::QuantPost(const QuantPostOptions& options,
+                     const strategies::StrategyEnvironment& environment)
+    : options_(options), comm_(*environment.comm) {}
 
 void QuantPost::Prepare(torch::jit::Module& model) {
   quantized_ = InsertQuantizers(model, options_, /*pact=*/false);

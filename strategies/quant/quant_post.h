@@ -6,18 +6,24 @@
 #pragma once
 
 #include "runtime/comm/communicator.h"
-#include "runtime/config/quant_options.h"
+#include "strategies/quant/quant_options.h"
 #include "strategies/quant/quantize_pass.h"
-#include "strategies/strategy.h"
+#include "strategies/registry.h"
 
 namespace slim::quant {
 
 class QuantPost : public strategies::Strategy {
  public:
-  QuantPost(config::QuantPostOptions options, comm::Communicator& comm);
+  QuantPost(const QuantPostOptions& options, const strategies::StrategyEnvironment& environment);
+
+  // Section QuantPost; runs alone (it trains nothing).
+  static strategies::StrategyRegistration Registration();
 
   std::string Name() const override { return "QuantPost"; }
   bool Trains() const override { return false; }
+  strategies::CalibrationNeeds CalibrationData() const override {
+    return {options_.batch_num, options_.batch_size};
+  }
   void Prepare(torch::jit::Module& model) override;
   void Calibrate(torch::jit::Module& model, const std::vector<torch::Tensor>& batches) override;
   void Finalize(torch::jit::Module& model) const override;
@@ -34,7 +40,7 @@ class QuantPost : public strategies::Strategy {
                                                      const std::vector<double>& maxima);
   void QuantizeWeights();
 
-  config::QuantPostOptions options_;
+  quant::QuantPostOptions options_;
   comm::Communicator& comm_;
   QuantizedModel quantized_;
   std::vector<torch::jit::Module> activations_;  // quantized_.ActivationQuantizers()

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <map>
 
-#include "runtime/errors.h"
-#include "runtime/logging.h"
-#include "runtime/text.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/logging.h"
+#include "runtime/base/text.h"
 #include "strategies/graph/call_routing.h"
 #include "strategies/quant/quantizer_modules.h"
 
@@ -38,7 +38,7 @@ void WarnUnmatchedPatterns(const torch::jit::Module& model,
 }
 
 bool Selected(const std::string& path, const std::string& type,
-              const config::QuantCommonOptions& options) {
+              const quant::QuantCommonOptions& options) {
   const auto& types = options.quantize_op_types;
   if (std::find(types.begin(), types.end(), type) == types.end()) return false;
   return std::none_of(options.not_quant_pattern.begin(), options.not_quant_pattern.end(),
@@ -54,7 +54,7 @@ std::string TypeName(const torch::jit::Module& module) {
 // Weight and input quantizers for the selected weight layers, and disabled ones for the
 // other instances of their classes.
 std::vector<QuantizedLayer> QuantizeWeightLayers(const std::vector<graph::WeightLayer>& layers,
-                                                 const config::QuantCommonOptions& options,
+                                                 const quant::QuantCommonOptions& options,
                                                  bool pact, QuantizerFactory& factory) {
   // Classes with a selected instance: every instance of those gets quantizers.
   std::map<std::string, bool> rewritten_classes;
@@ -91,7 +91,7 @@ std::vector<QuantizedLayer> QuantizeWeightLayers(const std::vector<graph::Weight
 
 // Operand quantizers for every activation matmul; those under not_quant_pattern disabled.
 std::vector<QuantizedMatMul> QuantizeMatMuls(torch::jit::Module& model,
-                                             const config::QuantCommonOptions& options,
+                                             const quant::QuantCommonOptions& options,
                                              bool pact, QuantizerFactory& factory) {
   std::map<std::string, int64_t> class_matmuls;  // per class: -1 until its graph is rewritten
   std::vector<QuantizedMatMul> quantized;
@@ -149,7 +149,7 @@ std::string QuantizedModel::Describe() const {
 }
 
 QuantizedModel InsertQuantizers(torch::jit::Module& model,
-                                const config::QuantCommonOptions& options, bool pact) {
+                                const quant::QuantCommonOptions& options, bool pact) {
   const auto layers = graph::FindWeightLayers(model);
   for (const auto& entry : model.named_modules()) {
     if (entry.value.hasattr(kWeightChild) || entry.value.hasattr(MatMulChild(0, 0))) {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/config/quant_options.h"
+#include "strategies/quant/quant_options.h"
 #include "strategies/graph/layer_finder.h"
 
 namespace slim::quant {
@@ -50,7 +50,7 @@ struct QuantizedModel {
 // matches nothing. Throws ModelError when the model is already quantized or has no layer
 // or matmul of the requested types. Must run before the model's first forward.
 QuantizedModel InsertQuantizers(torch::jit::Module& model,
-                                const config::QuantCommonOptions& options, bool pact);
+                                const quant::QuantCommonOptions& options, bool pact);
 
 // True when `path` is `pattern` or lies below a module it names; shell wildcards allowed.
 bool MatchesModulePattern(const std::string& pattern, const std::string& path);

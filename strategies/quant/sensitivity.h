@@ -9,14 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "strategies/strategy.h"
+
 namespace slim::quant {
 
 // Evaluation figures of one model state.
-struct Metric {
-  double top1 = 0;  // fraction correct
-  double loss = 0;
-  int64_t samples = 0;  // evaluated
-};
+using Metric = strategies::EvalMetrics;
 
 // One layer's effect when it alone is quantized.
 struct LayerSensitivity {

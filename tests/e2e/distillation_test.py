@@ -9,7 +9,7 @@ import os
 import subprocess
 import unittest
 
-from e2e_test import Checkpoints, Workspace, checkpoint_tensors
+from e2e_test import CheckpointRuns, Workspace, checkpoint_tensors
 from quantization_test import QAT, check_stock_torch_agrees, read_json
 
 # The standard ACT recipe: the float model teaches its quantized self. VID regresses the
@@ -114,7 +114,7 @@ class DistillationRun(DistillationWorkspace):
         self.assert_clean_export(out_dir)
 
 
-class DistillationResume(Checkpoints):
+class DistillationResume(CheckpointRuns):
     def test_two_rank_distillation_resume_is_bitwise_identical(self):
         self.check_bitwise_resume("distill-resume", 2, "1:6:sigterm", sections=SELF_DISTILLATION)
 

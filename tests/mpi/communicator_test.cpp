@@ -5,7 +5,7 @@
 
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/comm/mpi_session.h"
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 
 namespace slim::comm {
 namespace {

@@ -49,9 +49,9 @@ class QuantizationAcrossRanks : public ::testing::Test {
 };
 
 TEST_F(QuantizationAcrossRanks, QatScalesAreBitIdenticalAfterEveryStep) {
-  config::QuantAwareOptions options;
+  quant::QuantAwareOptions options;
   options.quantize_op_types = {"conv2d", "linear"};
-  QuantAware strategy(options, *comm_);
+  QuantAware strategy(options, {comm_.get(), {}});
   strategy.Prepare(model_);
   auto first = model_.attr("conv1").toModule().attr("input_quant").toModule();
   for (int64_t step = 0; step < 3; ++step) {
@@ -59,7 +59,8 @@ TEST_F(QuantizationAcrossRanks, QatScalesAreBitIdenticalAfterEveryStep) {
     // Before the sync each rank observed its own shard: the maxima differ.
     const auto local = Gathered(first.attr("batch_max").toTensor());
     EXPECT_FALSE(torch::equal(local[0], local[comm_->Size() - 1])) << "step " << step;
-    strategy.OnBeforeOptimizerStep(step);
+    strategies::HookContext context{model_, nullptr, *comm_, step};
+    strategy.OnBeforeOptimizerStep(context);
     for (const auto& entry : model_.named_modules()) {
       if (!entry.value.hasattr("input_quant")) continue;
       ExpectIdenticalOnAllRanks(entry.value.attr("input_quant").toModule().attr("scale").toTensor(),
@@ -76,10 +77,10 @@ TEST_F(QuantizationAcrossRanks, QatScalesAreBitIdenticalAfterEveryStep) {
 }
 
 TEST_F(QuantizationAcrossRanks, PtqCalibrationMergesAllShards) {
-  config::QuantPostOptions options;
+  quant::QuantPostOptions options;
   options.quantize_op_types = {"conv2d", "linear"};
   options.ptq_algo = "KL";
-  QuantPost strategy(options, *comm_);
+  QuantPost strategy(options, {comm_.get(), {}});
   strategy.Prepare(model_);
   const std::vector<torch::Tensor> batches = {ShardInput(1), ShardInput(2)};
   strategy.Calibrate(model_, batches);

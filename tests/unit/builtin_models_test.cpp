@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 #include "runtime/models/model_loader.h"
 #include "tests/unit/temp_file.h"
 

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "runtime/checkpoint/checkpoint_directory.h"
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 #include "tests/unit/temp_file.h"
 
 namespace slim::checkpoint {

@@ -5,7 +5,10 @@
 
 #include <filesystem>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
+#include "strategies/distill/distill_options.h"
+#include "strategies/quant/quant_options.h"
+#include "strategies/registry.h"
 #include "tests/unit/temp_file.h"
 
 namespace slim::config {
@@ -23,7 +26,7 @@ std::string ErrorOf(const std::string& yaml, const std::vector<std::string>& ove
   testing::TempDir dir;
   const auto path = dir.Write("c.yaml", yaml);
   try {
-    LoadConfig(path, overrides);
+    strategies::LoadJobConfig(path, overrides);
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -33,7 +36,7 @@ std::string ErrorOf(const std::string& yaml, const std::vector<std::string>& ove
 
 Config Load(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
   testing::TempDir dir;
-  return LoadConfig(dir.Write("c.yaml", yaml), overrides);
+  return strategies::LoadJobConfig(dir.Write("c.yaml", yaml), overrides);
 }
 
 TEST(ConfigLoader, AppliesDefaultsAndReadsValues) {
@@ -86,7 +89,7 @@ TEST(ConfigLoader, MalformedYamlReportsLineAndColumn) {
 }
 
 TEST(ConfigLoader, MissingFileIsAConfigError) {
-  EXPECT_THROW(LoadConfig("/nonexistent/slim.yaml", {}), ConfigError);
+  EXPECT_THROW(strategies::LoadJobConfig("/nonexistent/slim.yaml", {}), ConfigError);
 }
 
 TEST(ConfigLoader, SetOverridesAnyKeyWithTheSameChecks) {
@@ -146,13 +149,14 @@ TEST(ConfigLoader, StrategySectionWithoutStrategyIsRefused) {
 
 TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {
   const auto config = Load(std::string(kMinimal) + "QuantAware: {quantize_op_types: [conv2d, mul]}\n");
-  ASSERT_TRUE(config.quant_aware.has_value());
-  EXPECT_EQ(config.quant_aware->quantize_op_types, (std::vector<std::string>{"conv2d", "linear"}));
-  EXPECT_EQ(config.quant_aware->weight_bits, 8);
-  EXPECT_EQ(config.quant_aware->weight_quantize_type, "channel_wise_abs_max");
-  EXPECT_EQ(config.quant_aware->activation_quantize_type, "moving_average_abs_max");
-  EXPECT_DOUBLE_EQ(config.quant_aware->moving_rate, 0.9);
-  EXPECT_FALSE(config.quant_post.has_value());
+  ASSERT_TRUE(config.HasStrategy("QuantAware"));
+  const auto& quant_aware = config.StrategyOptionsOf<quant::QuantAwareOptions>("QuantAware");
+  EXPECT_EQ(quant_aware.quantize_op_types, (std::vector<std::string>{"conv2d", "linear"}));
+  EXPECT_EQ(quant_aware.weight_bits, 8);
+  EXPECT_EQ(quant_aware.weight_quantize_type, "channel_wise_abs_max");
+  EXPECT_EQ(quant_aware.activation_quantize_type, "moving_average_abs_max");
+  EXPECT_DOUBLE_EQ(quant_aware.moving_rate, 0.9);
+  EXPECT_FALSE(config.HasStrategy("QuantPost"));
   const auto message = ErrorOf(std::string(kMinimal) + "QuantPost: {ptq_algo: kl}\n");
   EXPECT_NE(message.find("QuantPost.ptq_algo"), std::string::npos) << message;
   EXPECT_NE(message.find("did you mean 'KL'"), std::string::npos) << message;
@@ -163,25 +167,29 @@ TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {
 
 TEST(ConfigLoader, DistillationReadsNamesPairsAndPerPairLists) {
   const auto defaults = Load(std::string(kMinimal) + "Distillation: {}\n");
-  ASSERT_TRUE(defaults.distill.has_value());
-  const auto& teacher = defaults.distill->teachers.at(0);
+  ASSERT_TRUE(defaults.HasStrategy("Distillation"));
+  const auto& distill = defaults.StrategyOptionsOf<distill::DistillOptions>("Distillation");
+  const auto& teacher = distill.teachers.at(0);
   EXPECT_EQ(teacher.teacher_model, "self");
   EXPECT_EQ(teacher.node, (std::vector<std::vector<std::string>>{{"logits"}}));
   EXPECT_EQ(teacher.loss, (std::vector<std::string>{"l2"}));
-  EXPECT_DOUBLE_EQ(defaults.distill->label_loss_weight, 0);
+  EXPECT_DOUBLE_EQ(distill.label_loss_weight, 0);
   const auto config = Load(std::string(kMinimal) +
                            "Distillation:\n  node: [layer3, [layer2.1, layer2.0], logits]\n"
                            "  loss: [fsp, fsp, soft_label]\n  alpha: 2\n");
-  const auto& read = config.distill->teachers.at(0);
+  const auto& read =
+      config.StrategyOptionsOf<distill::DistillOptions>("Distillation").teachers.at(0);
   EXPECT_EQ(read.node, (std::vector<std::vector<std::string>>{
                            {"layer3"}, {"layer2.1", "layer2.0"}, {"logits"}}));
   EXPECT_EQ(read.alpha, (std::vector<double>{2, 2, 2}));
   const auto multi = Load(std::string(kMinimal) +
                           "MultiTeacherDistillation:\n  teachers:\n    - {teacher_model: a.pt}\n"
                           "    - {teacher_model: self, loss: cosine}\n");
-  ASSERT_EQ(multi.distill->teachers.size(), 2u);
-  EXPECT_EQ(multi.distill->section, "MultiTeacherDistillation");
-  EXPECT_EQ(multi.distill->teachers[1].loss, (std::vector<std::string>{"cosine"}));
+  const auto& teachers =
+      multi.StrategyOptionsOf<distill::DistillOptions>("MultiTeacherDistillation");
+  ASSERT_EQ(teachers.teachers.size(), 2u);
+  EXPECT_EQ(teachers.section, "MultiTeacherDistillation");
+  EXPECT_EQ(teachers.teachers[1].loss, (std::vector<std::string>{"cosine"}));
 }
 
 TEST(ConfigLoader, DistillationRefusesInconsistentSections) {
@@ -213,7 +221,7 @@ TEST(ConfigLoader, EveryBundledConfigLoads) {
   int loaded = 0;
   for (const auto& entry : std::filesystem::directory_iterator(SLIM_SOURCE_DIR "/configs")) {
     SCOPED_TRACE(entry.path().string());
-    EXPECT_NO_THROW(LoadConfig(entry.path().string(), {}));
+    EXPECT_NO_THROW(strategies::LoadJobConfig(entry.path().string(), {}));
     ++loaded;
   }
   EXPECT_GE(loaded, 6);

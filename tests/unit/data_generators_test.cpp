@@ -4,7 +4,7 @@
 
 #include "data/synthetic_images.h"
 #include "data/text_corpus.h"
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 #include "tests/unit/temp_file.h"
 
 namespace slim::data {

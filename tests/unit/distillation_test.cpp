@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 #include "runtime/models/builtin_models.h"
 #include "strategies/distill/distill_losses.h"
 #include "strategies/distill/distillation.h"
@@ -170,10 +170,10 @@ def forward(self, x):
   return path;
 }
 
-config::TeacherOptions TeacherOf(const std::string& model,
+distill::TeacherOptions TeacherOf(const std::string& model,
                                  std::vector<std::vector<std::string>> node,
                                  std::string loss, double alpha = 1) {
-  config::TeacherOptions teacher;
+  distill::TeacherOptions teacher;
   teacher.teacher_model = model;
   teacher.node = node.empty() ? std::vector<std::vector<std::string>>{{kLogits}} : std::move(node);
   teacher.loss.assign(teacher.node.size(), loss);
@@ -189,14 +189,15 @@ class DistillationTest : public ::testing::Test {
     inputs_ = Random({4, 3, 32, 32}, 21);
   }
 
-  std::unique_ptr<Distillation> Prepared(std::vector<config::TeacherOptions> teachers,
+  std::unique_ptr<Distillation> Prepared(std::vector<distill::TeacherOptions> teachers,
                                          double label_loss_weight = 0) {
-    config::DistillOptions options;
+    distill::DistillOptions options;
     options.section = teachers.size() > 1 ? "MultiTeacherDistillation" : "Distillation";
     options.teachers = std::move(teachers);
     options.label_loss_weight = label_loss_weight;
     auto distillation = std::make_unique<Distillation>(
-        options, strategies::JobContext{"builtin:resnet20", {{3, 32, 32}, 10}, inputs_});
+        options, strategies::StrategyEnvironment{
+                     nullptr, {"builtin:resnet20", {{3, 32, 32}, 10}, inputs_}});
     distillation->OnModelLoaded(student_);
     distillation->Prepare(student_);
     return distillation;

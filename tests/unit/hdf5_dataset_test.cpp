@@ -7,7 +7,7 @@
 #include "data/channel_stats.h"
 #include "data/hdf5_dataset_writer.h"
 #include "data/synthetic_images.h"
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 #include "tests/unit/temp_file.h"
 
 namespace slim::data {

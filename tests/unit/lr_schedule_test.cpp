@@ -1,10 +1,10 @@
-#include "runtime/trainer/lr_schedule.h"
+#include "runtime/engine/lr_schedule.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-namespace slim::trainer {
+namespace slim::engine {
 namespace {
 
 TEST(LrSchedule, ConstantStaysPut) {
@@ -57,4 +57,4 @@ TEST(LrSchedule, LinearWarmupThenInnerSchedule) {
 }
 
 }  // namespace
-}  // namespace slim::trainer
+}  // namespace slim::engine

@@ -8,7 +8,7 @@
 #include <random>
 #include <set>
 
-#include "runtime/errors.h"
+#include "runtime/base/errors.h"
 #include "runtime/models/builtin_models.h"
 #include "strategies/graph/conv_bn_pairs.h"
 #include "strategies/quant/batch_norm_folding.h"
@@ -128,8 +128,8 @@ TEST(BiasCorrection, RestoresEachChannelsMeanAndSpread) {
   EXPECT_GT((dequantized - weight).mean({1, 2, 3}).abs().max().item<double>(), 1e-4);
 }
 
-config::QuantCommonOptions Options(std::vector<std::string> types) {
-  config::QuantCommonOptions options;
+quant::QuantCommonOptions Options(std::vector<std::string> types) {
+  quant::QuantCommonOptions options;
   options.quantize_op_types = std::move(types);
   return options;
 }

@@ -8,9 +8,9 @@
 #include "runtime/checkpoint/state_capture.h"
 #include "runtime/config/options.h"
 #include "runtime/models/model_loader.h"
-#include "runtime/trainer/metrics_log.h"
-#include "runtime/trainer/optimizer_factory.h"
-#include "runtime/trainer/resume_point.h"
+#include "runtime/engine/metrics_log.h"
+#include "runtime/engine/optimizer_factory.h"
+#include "runtime/engine/resume_point.h"
 #include "tests/unit/temp_file.h"
 
 namespace slim {
@@ -48,7 +48,7 @@ TEST_P(StateCaptureTest, RestoredRunContinuesBitForBit) {
   options.weight_decay = 0.01;
   torch::manual_seed(1);
   auto original = TinyModel();
-  auto optimizer = trainer::BuildOptimizer(options, models::TrainableParameters(original), 0.01);
+  auto optimizer = engine::BuildOptimizer(options, models::TrainableParameters(original), 0.01);
   TrainSteps(original, *optimizer, 3);
 
   checkpoint::CheckpointState state;
@@ -61,7 +61,7 @@ TEST_P(StateCaptureTest, RestoredRunContinuesBitForBit) {
   ASSERT_TRUE(checkpoint::ModelDifferences(state, resumed).empty());
   checkpoint::RestoreModel(state, resumed);
   auto resumed_optimizer =
-      trainer::BuildOptimizer(options, models::TrainableParameters(resumed), 0.01);
+      engine::BuildOptimizer(options, models::TrainableParameters(resumed), 0.01);
   checkpoint::RestoreOptimizer(state, *resumed_optimizer, resumed);
 
   TrainSteps(original, *optimizer, 2);
@@ -105,7 +105,7 @@ checkpoint::TrainingProgress Progress(int64_t step, int64_t micro_batch, int64_t
 }
 
 TEST(ResumePointTest, SameGlobalBatchContinuesExactly) {
-  const auto point = trainer::ResumePointFor(Progress(7, 14, 12, 32, 2), 12, 32, 2);
+  const auto point = engine::ResumePointFor(Progress(7, 14, 12, 32, 2), 12, 32, 2);
   EXPECT_TRUE(point.exact);
   EXPECT_EQ(point.step, 7);
   EXPECT_EQ(point.micro_batch, 14);
@@ -113,7 +113,7 @@ TEST(ResumePointTest, SameGlobalBatchContinuesExactly) {
 
 TEST(ResumePointTest, LargerGlobalBatchContinuesAtTheSampleOffset) {
   // Stopped after 5 batches of 32 in epoch 1 (sample 160); batches of 64 resume at 192.
-  const auto point = trainer::ResumePointFor(Progress(17, 17, 12, 32, 1), 6, 64, 1);
+  const auto point = engine::ResumePointFor(Progress(17, 17, 12, 32, 1), 6, 64, 1);
   EXPECT_FALSE(point.exact);
   EXPECT_EQ(point.micro_batch, 6 + 3);
   EXPECT_EQ(point.step, 9);
@@ -123,7 +123,7 @@ TEST(ResumePointTest, LargerGlobalBatchContinuesAtTheSampleOffset) {
 
 TEST(ResumePointTest, RoundsUpToAWholeStepAcrossTheEpochEnd) {
   // Sample 352 of 384 with batches of 64 and 2 per step: the next step starts epoch 1.
-  const auto point = trainer::ResumePointFor(Progress(11, 11, 12, 32, 1), 6, 64, 2);
+  const auto point = engine::ResumePointFor(Progress(11, 11, 12, 32, 1), 6, 64, 2);
   EXPECT_EQ(point.micro_batch, 6);
   EXPECT_EQ(point.step, 3);
 }
@@ -132,7 +132,7 @@ TEST(MetricsLogTest, ResumeKeepsTheLinesTheCheckpointSaw) {
   testing::TempDir dir;
   const std::string path = dir.Write("metrics.jsonl", "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n");
   {
-    trainer::MetricsLog log(path, 2);
+    engine::MetricsLog log(path, 2);
     EXPECT_EQ(log.LinesWritten(), 2);
     log.Write({{"step", 9}});
     EXPECT_EQ(log.LinesWritten(), 3);
@@ -140,7 +140,7 @@ TEST(MetricsLogTest, ResumeKeepsTheLinesTheCheckpointSaw) {
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "{\"step\":1}\n{\"step\":2}\n{\"step\":9}\n");
-  trainer::MetricsLog fresh(path, 0);
+  engine::MetricsLog fresh(path, 0);
   EXPECT_EQ(fresh.LinesWritten(), 0);
 }
 

@@ -1,0 +1,24 @@
+// The job when no strategy trains (QuantPost alone): evaluate the float model, calibrate
+// on this rank's share of the calibration batches, evaluate the quantized model, write
+// model.pt, the strategies' exports and report.json.
+#pragma once
+
+#include <vector>
+
+#include "runtime/engine/trainer.h"
+
+namespace slim::engine {
+
+// This rank's calibration inputs on `device`: batch k (k < batch_num) holds training
+// samples [k*batch_size, (k+1)*batch_size) in file order without augmentation, and rank r
+// takes the batches with k % world_size == r, so their union never depends on the number
+// of ranks.
+std::vector<torch::Tensor> CalibrationBatches(const data::Hdf5Dataset& data, int64_t batch_num,
+                                              int64_t batch_size, int rank, int world_size,
+                                              torch::Device device);
+
+// Calibrates on the CalibrationBatches() the strategies ask for (CalibrationData()).
+// Collective over setup.comm.
+void CalibrateAndExport(TrainingSetup setup);
+
+}  // namespace slim::engine

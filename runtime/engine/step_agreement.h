@@ -1,0 +1,38 @@
+// The per-step decision, identical on every rank, whether to write a checkpoint and
+// whether to stop: one 2-element allreduce (max) per step of {a stop signal arrived on
+// this rank, rank 0's clock says a timed checkpoint is due}. It runs right after the
+// step, when the gradient sync has just aligned the ranks, so nobody waits in it.
+#pragma once
+
+#include <torch/types.h>
+
+#include <chrono>
+
+#include "runtime/comm/communicator.h"
+#include "runtime/config/options.h"
+
+namespace slim::engine {
+
+class StepAgreement {
+ public:
+  struct Decision {
+    bool checkpoint = false;
+    bool stop = false;  // a stop signal arrived on some rank: checkpoint, then exit 75
+  };
+
+  StepAgreement(const config::CheckpointOptions& options, comm::Communicator& comm);
+
+  // Decides for the boundary after step `steps_done`. Collective.
+  Decision Decide(int64_t steps_done);
+  // Restarts the every_minutes clock (after any checkpoint).
+  void MarkCheckpointed() { last_checkpoint_ = std::chrono::steady_clock::now(); }
+
+ private:
+  const config::CheckpointOptions& options_;
+  comm::Communicator& comm_;
+  torch::Tensor flags_;
+  bool signal_reported_ = false;
+  std::chrono::steady_clock::time_point last_checkpoint_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace slim::engine

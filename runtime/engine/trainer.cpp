@@ -1,0 +1,480 @@
+#include "runtime/engine/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include "data/batch_loader.h"
+#include "data/distributed_sampler.h"
+#include "runtime/checkpoint/checkpoint_directory.h"
+#include "runtime/checkpoint/checkpoint_writer.h"
+#include "runtime/checkpoint/state_capture.h"
+#include "runtime/ddp/gradient_bucketer.h"
+#include "runtime/ddp/module_sync.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/fault_injection.h"
+#include "runtime/base/logging.h"
+#include "runtime/models/model_loader.h"
+#include "runtime/base/torch_compat.h"
+#include "runtime/engine/evaluator.h"
+#include "runtime/engine/lr_schedule.h"
+#include "runtime/engine/metrics_log.h"
+#include "runtime/engine/optimizer_factory.h"
+#include "runtime/engine/rank_state.h"
+#include "runtime/engine/run_report.h"
+#include "runtime/engine/resume_point.h"
+#include "runtime/engine/step_agreement.h"
+
+namespace slim::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The current time in UTC as ISO 8601, e.g. 2026-11-21T10:00:00Z.
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::ostringstream out;
+  out << std::put_time(&utc, "%Y-%m-%dT%H:%M:%SZ");
+  return out.str();
+}
+
+std::string Fixed(double value, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+// One training run; lives for the duration of Train().
+class TrainingRun {
+ public:
+  explicit TrainingRun(TrainingSetup setup);
+  TrainingOutcome Run();
+
+ private:
+  // Runs the accumulate_steps micro-batches of one optimizer step; returns the summed
+  // local loss of the step.
+  double Step(int64_t step);
+  data::Batch NextBatch();
+  void MaybeLog(int64_t step, double step_loss, int64_t epoch);
+  // Evaluates (collective); returns true when target_metric is reached.
+  bool EvaluateAndKeepBest(int64_t step);
+  void WriteReport(int64_t steps_done, bool stopped_early);
+  // Where the loop stands, for the strategies' hooks.
+  strategies::HookContext Context(int64_t steps_done);
+  // After a strategy replaced parameters: the optimizer's groups and the gradient buckets
+  // follow the model's current tensors.
+  void FollowRestructuredModel();
+  // Runs OnEpochBegin when the next micro-batch starts a new epoch.
+  void MaybeBeginEpoch(int64_t steps_done);
+  // Continues from setup_.resume: optimizer state, data position, step, RNG, logging
+  // window and best metric.
+  void Resume(const checkpoint::CheckpointState& saved);
+  // Snapshots the whole training state after `steps_done` steps and hands it to the
+  // background writer (rank 0). Collective: averages BatchNorm statistics and gathers
+  // per-rank values.
+  void SaveCheckpoint(int64_t steps_done, bool finished);
+  // Waits until the last checkpoint is on disk (rank 0), then for all ranks.
+  void FinishCheckpoints();
+  bool WritesOutputs() const { return comm_.Rank() == 0; }
+  std::string OutputPath(const std::string& name) const {
+    return (std::filesystem::path(options_.global.output_dir) / name).string();
+  }
+
+  TrainingSetup setup_;
+  const config::Config& options_;
+  comm::Communicator& comm_;
+  TrainingPlan plan_;
+  torch::jit::Module& model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<ddp::GradientBucketer> bucketer_;
+  data::DistributedSampler sampler_;
+  data::BatchLoader loader_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<MetricsLog> metrics_;
+  FaultInjector faults_;
+  StepAgreement agreement_;
+  std::unique_ptr<checkpoint::CheckpointWriter> writer_;  // rank 0
+
+  int64_t first_step_ = 0;
+  bool finished_ = false;      // resumed from the checkpoint of a run that had ended
+  int64_t last_checkpoint_step_ = -1;
+  int64_t micro_batch_ = 0;  // micro-batches consumed since the start of training
+  int64_t loaded_epoch_ = -1;
+  int64_t hooked_epoch_ = -1;  // the last epoch OnEpochBegin ran for
+  // Logging window.
+  double window_loss_ = 0;
+  int64_t window_steps_ = 0;
+  Clock::time_point window_start_ = Clock::now();
+  Clock::time_point run_start_ = Clock::now();
+  double train_seconds_ = 0;
+  // Evaluation.
+  double best_top1_ = -1;
+  int64_t best_step_ = -1;
+  EvalResult last_eval_;
+  bool evaluated_ = false;
+  int64_t last_eval_step_ = -1;
+};
+
+TrainingRun::TrainingRun(TrainingSetup setup)
+    : setup_(std::move(setup)),
+      options_(*setup_.config),
+      comm_(*setup_.comm),
+      plan_(PlanTraining(options_, setup_.train_data->info().size, comm_.Size())),
+      model_(setup_.model),
+      sampler_(data::SamplerOptions{setup_.train_data->info().size, comm_.Rank(), comm_.Size(),
+                                    options_.global.batch_size, /*shuffle=*/true,
+                                    options_.global.drop_last,
+                                    static_cast<uint64_t>(options_.global.seed)}),
+      loader_(setup_.train_data,
+              data::BatchTransform(setup_.train_data->info(),
+                                   data::AugmentSettings{
+                                       true, options_.global.augment.random_crop_padding,
+                                       options_.global.augment.horizontal_flip,
+                                       static_cast<uint64_t>(options_.global.seed)}),
+              options_.global.loader_threads, options_.global.prefetch_batches),
+      faults_(comm_.Rank()),
+      agreement_(options_.train.checkpoint, comm_) {
+  ddp::BroadcastModelState(model_, comm_);
+  auto parameters = models::TrainableParameters(model_);
+  const auto groups = setup_.compressor->ParameterGroups();
+  optimizer_ = BuildOptimizer(options_.train.optimizer, WithoutGroups(parameters, groups),
+                              LearningRateAt(options_.train.learning_rate, 0, plan_.total_steps));
+  AddParameterGroups(*optimizer_, groups);
+  bucketer_ = std::make_unique<ddp::GradientBucketer>(parameters, comm_,
+                                                      options_.train.bucket_cap_mb);
+  if (setup_.eval_data) {
+    evaluator_ =
+        std::make_unique<Evaluator>(setup_.eval_data, comm_, setup_.device, options_.global);
+  }
+  window_loss_ = 0;
+  if (setup_.resume) Resume(*setup_.resume);
+  if (WritesOutputs()) {
+    const int64_t keep_lines = setup_.resume ? setup_.resume->trainer.metrics_lines : 0;
+    metrics_ = std::make_unique<MetricsLog>(OutputPath("metrics.jsonl"), keep_lines);
+    writer_ = std::make_unique<checkpoint::CheckpointWriter>(
+        checkpoint::CheckpointDirectory(options_.global.output_dir),
+        options_.train.checkpoint.keep,
+        [this](int64_t step) { faults_.InCheckpointWrite(step); });
+  }
+}
+
+void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
+  // Every rank read the checkpoint itself: make sure they all took the same one.
+  auto steps = torch::tensor({saved.progress.step, -saved.progress.step}, torch::kInt64);
+  comm_.AllReduceSync(steps, comm::ReduceOp::kMax);
+  if (steps[0].item<int64_t>() != -steps[1].item<int64_t>()) {
+    throw CommError("the ranks resumed from different checkpoints (steps " +
+                    std::to_string(-steps[1].item<int64_t>()) + " to " +
+                    std::to_string(steps[0].item<int64_t>()) +
+                    "); the output directory must be on a file system all ranks share");
+  }
+  checkpoint::RestoreOptimizer(saved, *optimizer_, model_);
+  const auto point = ResumePointFor(saved.progress, plan_.batches_per_epoch,
+                                    options_.global.batch_size * comm_.Size(),
+                                    options_.train.accumulate_steps);
+  if (!point.exact) logging::Warning(point.note);
+  first_step_ = point.step;
+  micro_batch_ = point.micro_batch;
+  finished_ = saved.trainer.finished;
+  last_checkpoint_step_ = saved.progress.step;
+  best_top1_ = saved.trainer.best_top1;
+  best_step_ = saved.trainer.best_step;
+  const bool same_ranks = saved.world_size == comm_.Size() && point.exact;
+  if (same_ranks) {
+    window_loss_ = saved.trainer.window_loss.at(comm_.Rank());
+    window_steps_ = saved.trainer.window_steps;
+  } else if (comm_.Rank() == 0) {
+    for (double loss : saved.trainer.window_loss) window_loss_ += loss;
+    window_steps_ = saved.trainer.window_steps;
+  }
+  RestoreCpuGeneratorState(saved.cpu_rng_states, comm_.Rank());
+  logging::Info("resuming from " + setup_.resume_path + " at step " + std::to_string(first_step_) +
+                " (epoch " + std::to_string(micro_batch_ / plan_.batches_per_epoch) + ", written by " +
+                std::to_string(saved.world_size) + " rank(s) on " + saved.created + ")");
+}
+
+void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
+  const auto start = Clock::now();
+  ddp::AverageBuffers(model_, comm_);
+  const auto rng_states = GatherCpuGeneratorStates(comm_);
+  const auto window_losses = GatherValues(window_loss_, comm_);
+  agreement_.MarkCheckpointed();
+  last_checkpoint_step_ = steps_done;
+  if (!WritesOutputs()) return;
+  auto state = std::make_shared<checkpoint::CheckpointState>();
+  state->libtorch_version = compat::TorchVersionString();
+  state->world_size = comm_.Size();
+  state->created = UtcNow();
+  state->model_reference = setup_.model_reference;
+  state->config_yaml = options_.resolved_yaml;
+  state->strategies = setup_.compressor->Names();
+  state->strategy_state = setup_.compressor->SaveState();
+  auto& progress = state->progress;
+  progress.step = steps_done;
+  progress.micro_batch = micro_batch_;
+  progress.batches_per_epoch = plan_.batches_per_epoch;
+  progress.global_micro_batch = options_.global.batch_size * comm_.Size();
+  progress.accumulate_steps = options_.train.accumulate_steps;
+  progress.epoch = micro_batch_ / plan_.batches_per_epoch;
+  progress.samples_seen = micro_batch_ * progress.global_micro_batch;
+  progress.learning_rate =
+      LearningRateAt(options_.train.learning_rate, std::max<int64_t>(steps_done - 1, 0),
+                     plan_.total_steps);
+  state->trainer = {window_losses, window_steps_, best_top1_, best_step_,
+                    metrics_->LinesWritten(), finished};
+  checkpoint::CaptureModel(model_, *state);
+  checkpoint::CaptureOptimizer(*optimizer_, options_.train.optimizer.type, model_, *state);
+  state->cpu_rng_states = rng_states;
+  writer_->Start(std::move(state));
+  logging::Info("checkpoint at step " + std::to_string(steps_done) + ": training paused " +
+                Fixed(SecondsSince(start) * 1000, 1) + " ms for the snapshot; writing in the "
+                "background");
+}
+
+void TrainingRun::FinishCheckpoints() {
+  if (writer_) writer_->Wait();
+  comm_.Barrier()->Wait(comm_.DefaultTimeout());
+}
+
+strategies::HookContext TrainingRun::Context(int64_t steps_done) {
+  return {model_,          optimizer_.get(),
+          comm_,           steps_done,
+          plan_.total_steps, micro_batch_ / plan_.batches_per_epoch,
+          micro_batch_};
+}
+
+void TrainingRun::MaybeBeginEpoch(int64_t steps_done) {
+  const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
+  if (epoch == hooked_epoch_) return;
+  hooked_epoch_ = epoch;
+  auto context = Context(steps_done);
+  setup_.compressor->OnEpochBegin(context);
+}
+
+void TrainingRun::FollowRestructuredModel() {
+  auto parameters = models::TrainableParameters(model_);
+  RepointParameterGroups(*optimizer_, parameters, setup_.compressor->ParameterGroups());
+  bucketer_ = std::make_unique<ddp::GradientBucketer>(parameters, comm_,
+                                                      options_.train.bucket_cap_mb);
+  logging::Info("the model's structure changed: " + std::to_string(models::ParameterCount(model_)) +
+                " parameters, " + std::to_string(bucketer_->BucketCount()) + " gradient bucket(s)");
+}
+
+data::Batch TrainingRun::NextBatch() {
+  const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
+  if (epoch != loaded_epoch_) {
+    std::vector<std::vector<int64_t>> batches;
+    for (int64_t b = micro_batch_ % plan_.batches_per_epoch; b < plan_.batches_per_epoch; ++b) {
+      batches.push_back(sampler_.BatchIndices(epoch, b));
+    }
+    loader_.Start(std::move(batches), epoch);
+    loaded_epoch_ = epoch;
+  }
+  ++micro_batch_;
+  auto batch = loader_.Next();
+  batch.inputs = batch.inputs.to(setup_.device);
+  batch.labels = batch.labels.to(setup_.device);
+  return batch;
+}
+
+double TrainingRun::Step(int64_t step) {
+  const int64_t accumulate = options_.train.accumulate_steps;
+  double step_loss = 0;
+  auto begin = Context(step);
+  setup_.compressor->OnStepBegin(begin);
+  for (int64_t micro = 0; micro < accumulate; ++micro) {
+    MaybeBeginEpoch(step);
+    auto batch = NextBatch();
+    bucketer_->SetSyncEnabled(micro == accumulate - 1);
+    auto logits = model_.forward({batch.inputs}).toTensor();
+    auto loss = setup_.compressor->Loss(batch.inputs, logits, batch.labels) / accumulate;
+    loss.backward();
+    step_loss += loss.item<double>();
+  }
+  bucketer_->FinishGradientSync();
+  auto before = Context(step);
+  setup_.compressor->OnBeforeOptimizerStep(before);
+  if (options_.train.optimizer.grad_clip_norm > 0) {
+    std::vector<torch::Tensor> clipped;
+    for (const auto& group : optimizer_->param_groups()) {
+      clipped.insert(clipped.end(), group.params().begin(), group.params().end());
+    }
+    torch::nn::utils::clip_grad_norm_(clipped, options_.train.optimizer.grad_clip_norm);
+  }
+  SetLearningRate(*optimizer_,
+                  LearningRateAt(options_.train.learning_rate, step, plan_.total_steps));
+  optimizer_->step();
+  optimizer_->zero_grad();
+  auto after = Context(step + 1);
+  setup_.compressor->OnAfterOptimizerStep(after);
+  if (setup_.compressor->RestructureModel(after)) FollowRestructuredModel();
+  const int64_t batches = plan_.batches_per_epoch;
+  if (micro_batch_ / batches != (micro_batch_ - accumulate) / batches) {
+    setup_.compressor->OnEpochEnd(after);
+  }
+  return step_loss;
+}
+
+void TrainingRun::MaybeLog(int64_t step, double step_loss, int64_t epoch) {
+  window_loss_ += step_loss;
+  ++window_steps_;
+  const int64_t done = step + 1;
+  if (done % options_.train.logging_iter != 0 && done != plan_.total_steps) return;
+  // Mean loss over the window and all ranks: one small collective per log line.
+  auto totals = torch::tensor({window_loss_, static_cast<double>(window_steps_)}, torch::kFloat64);
+  comm_.AllReduceSync(totals, comm::ReduceOp::kSum);
+  const double loss = totals[0].item<double>() / totals[1].item<double>();
+  const double seconds = SecondsSince(window_start_);
+  const double samples_per_s = window_steps_ * plan_.global_batch / std::max(seconds, 1e-9);
+  const double lr = LearningRateAt(options_.train.learning_rate, step, plan_.total_steps);
+  const double eta_s = (plan_.total_steps - done) * seconds / window_steps_;
+  if (!std::isfinite(loss)) {
+    throw ModelError("the training loss became " + std::to_string(loss) + " at step " +
+                     std::to_string(done) + "; lower TrainConfig.learning_rate or set "
+                     "TrainConfig.optimizer_builder.grad_clip");
+  }
+  logging::Info("step " + std::to_string(done) + "/" + std::to_string(plan_.total_steps) +
+                " epoch " + std::to_string(epoch) + " loss " + Fixed(loss, 4) + " lr " +
+                Fixed(lr, 6) + " " + Fixed(samples_per_s, 1) + " samples/s eta " +
+                Fixed(eta_s, 0) + " s");
+  if (metrics_) {
+    metrics_->Write({{"event", "train"}, {"step", done}, {"epoch", epoch}, {"loss", loss},
+                     {"lr", lr}, {"samples_per_s", samples_per_s}, {"eta_s", eta_s}});
+  }
+  window_loss_ = 0;
+  window_steps_ = 0;
+  window_start_ = Clock::now();
+}
+
+bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
+  ddp::AverageBuffers(model_, comm_);
+  auto context = Context(step);
+  setup_.compressor->OnBeforeEvaluation(context);
+  last_eval_ = evaluator_->Evaluate(model_);
+  setup_.compressor->OnAfterEvaluation(context, last_eval_);
+  evaluated_ = true;
+  last_eval_step_ = step;
+  logging::Info("eval at step " + std::to_string(step) + ": loss " + Fixed(last_eval_.loss, 4) +
+                " top1 " + Fixed(last_eval_.top1, 4) + " on " +
+                std::to_string(last_eval_.samples) + " samples");
+  if (metrics_) {
+    metrics_->Write({{"event", "eval"}, {"step", step}, {"eval_loss", last_eval_.loss},
+                     {"eval_top1", last_eval_.top1}});
+  }
+  if (last_eval_.top1 > best_top1_) {
+    best_top1_ = last_eval_.top1;
+    best_step_ = step;
+    if (WritesOutputs()) {
+      setup_.compressor->SaveDeployable(model_, OutputPath("model_best.pt"), nullptr);
+    }
+  }
+  const double target = options_.train.target_metric;
+  return !std::isnan(target) && last_eval_.top1 >= target;
+}
+
+TrainingOutcome TrainingRun::Run() {
+  logging::Info("training " + setup_.model_reference + " on " + std::to_string(comm_.Size()) +
+                " rank(s): " + std::to_string(plan_.total_steps) + " steps of " +
+                std::to_string(plan_.global_batch) + " samples, " +
+                std::to_string(bucketer_->BucketCount()) + " gradient bucket(s)");
+  run_start_ = window_start_ = Clock::now();
+  bool stop_loop = finished_;
+  auto begin = Context(first_step_);
+  setup_.compressor->OnTrainBegin(begin);
+  int64_t step = first_step_;
+  for (; step < plan_.total_steps && !stop_loop; ++step) {
+    const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
+    faults_.AtStep(step + 1);
+    const double step_loss = Step(step);
+    MaybeLog(step, step_loss, epoch);
+    const int64_t done = step + 1;
+    const int64_t eval_iter = options_.train.eval_iter;
+    if (evaluator_ && eval_iter > 0 && done % eval_iter == 0 && done != plan_.total_steps) {
+      stop_loop = EvaluateAndKeepBest(done);
+      if (stop_loop) logging::Info("target_metric reached; stopping early");
+    }
+    const auto decision = agreement_.Decide(done);
+    if (decision.stop) {
+      SaveCheckpoint(done, /*finished=*/stop_loop || done == plan_.total_steps);
+      FinishCheckpoints();
+      logging::Info("stopped by a signal after step " + std::to_string(done) +
+                    "; resume with the same command (exit code 75)");
+      return TrainingOutcome::kStopped;
+    }
+    // The final checkpoint below covers the last step.
+    if (decision.checkpoint && !stop_loop && done != plan_.total_steps) SaveCheckpoint(done, false);
+  }
+  train_seconds_ = SecondsSince(run_start_);
+  const bool stopped_early = step < plan_.total_steps;
+  if (!finished_) SaveCheckpoint(step, /*finished=*/true);
+  if (evaluator_ && last_eval_step_ != step) {
+    EvaluateAndKeepBest(step);
+  } else if (!evaluator_) {
+    ddp::AverageBuffers(model_, comm_);
+  }
+  auto end = Context(step);
+  if (!finished_) setup_.compressor->OnTrainEnd(end);
+  if (WritesOutputs()) WriteReport(step, stopped_early);
+  FinishCheckpoints();
+  logging::Info("done in " + Fixed(SecondsSince(run_start_), 1) + " s; outputs in " +
+                options_.global.output_dir);
+  return TrainingOutcome::kCompleted;
+}
+
+void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early) {
+  json fields = {
+      {"steps", steps_done},
+      {"global_batch", plan_.global_batch},
+      {"stopped_early", stopped_early},
+      {"train_wall_time_s", train_seconds_},
+      {"wall_time_s", SecondsSince(run_start_)},
+      {"train_samples_per_s", steps_done * plan_.global_batch / std::max(train_seconds_, 1e-9)},
+  };
+  if (evaluated_) {
+    fields["final"] = {{"eval_loss", last_eval_.loss}, {"eval_top1", last_eval_.top1}};
+    fields["best"] = {{"step", best_step_}, {"eval_top1", best_top1_}};
+  }
+  if (!std::isnan(options_.train.origin_metric)) {
+    fields["origin_metric"] = options_.train.origin_metric;
+  }
+  ExportModelAndReport(setup_, std::move(fields));
+}
+
+}  // namespace
+
+TrainingPlan PlanTraining(const config::Config& config, int64_t train_size, int world_size) {
+  TrainingPlan plan;
+  const int64_t accumulate = config.train.accumulate_steps;
+  data::DistributedSampler sampler(data::SamplerOptions{train_size, 0, world_size,
+                                                        config.global.batch_size, true,
+                                                        config.global.drop_last, 0});
+  plan.batches_per_epoch = sampler.BatchesPerEpoch();
+  plan.global_batch = config.global.batch_size * world_size * accumulate;
+  if (plan.batches_per_epoch < accumulate) {
+    throw ConfigError(config.file + ": Global.batch_size " +
+                      std::to_string(config.global.batch_size) + " x " +
+                      std::to_string(world_size) + " ranks x accumulate_steps " +
+                      std::to_string(accumulate) + " needs more than the " +
+                      std::to_string(train_size) +
+                      " training samples; lower the batch size or use fewer ranks");
+  }
+  plan.total_steps = config.train.train_iter > 0
+                         ? config.train.train_iter
+                         : config.train.epochs * plan.batches_per_epoch / accumulate;
+  return plan;
+}
+
+TrainingOutcome Train(TrainingSetup setup) { return TrainingRun(std::move(setup)).Run(); }
+
+}  // namespace slim::engine

@@ -1,0 +1,83 @@
+#include "strategies/registry.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "strategies/distill/distillation.h"
+#include "strategies/quant/quant_aware.h"
+#include "strategies/quant/quant_post.h"
+
+namespace slim::strategies {
+
+namespace {
+
+// Sections of the ACT vocabulary whose strategies this version does not have yet.
+const std::vector<std::string> kPlannedSections = {
+    "HyperParameterOptimization", "ChannelPrune", "ASPPrune", "TransformerPrune",
+    "UnstructurePrune"};
+
+std::vector<StrategyRegistration> SortedByPassOrder(std::vector<StrategyRegistration> list) {
+  std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
+    return a.order < b.order;
+  });
+  return list;
+}
+
+bool Lists(const StrategyRegistration& registration, const std::string& section) {
+  const auto& sections = registration.combines_with;
+  return std::find(sections.begin(), sections.end(), section) != sections.end();
+}
+
+// Why `a` and `b` cannot run together, or "" when they can.
+std::string RefusalReason(const StrategyRegistration& a, const StrategyRegistration& b) {
+  if (Lists(a, b.section) || Lists(b, a.section)) return "";
+  for (const auto* side : {&a, &b}) {
+    const auto& other = side == &a ? b.section : a.section;
+    const auto found = side->refusals.find(other);
+    if (found != side->refusals.end()) return found->second;
+  }
+  return fmt::format("{} and {} do not run in one job; keep one of the two sections", a.section,
+                     b.section);
+}
+
+}  // namespace
+
+const std::vector<StrategyRegistration>& RegisteredStrategies() {
+  static const auto registrations = SortedByPassOrder({
+      quant::QuantAware::Registration(),
+      quant::QuantPost::Registration(),
+      distill::Distillation::Registration(),
+      distill::Distillation::MultiTeacherRegistration(),
+  });
+  return registrations;
+}
+
+void ParseStrategySections(config::ConfigSection& top, config::Config& config) {
+  for (const auto& name : kPlannedSections) {
+    if (top.Has(name)) {
+      top.Fail(name, fmt::format("the {} strategy is not available in this version of "
+                                 "slim-train; remove the section to run without it",
+                                 name));
+    }
+  }
+  std::vector<const StrategyRegistration*> present;
+  for (const auto& registration : RegisteredStrategies()) {
+    if (!top.Has(registration.section)) continue;
+    for (const auto* earlier : present) {
+      const auto reason = RefusalReason(*earlier, registration);
+      if (!reason.empty()) top.Fail(registration.section, reason);
+    }
+    present.push_back(&registration);
+  }
+  for (const auto* registration : present) {
+    config.strategies[registration->section] =
+        registration->parse(top.Section(registration->section));
+  }
+}
+
+config::Config LoadJobConfig(const std::string& file, const std::vector<std::string>& overrides) {
+  return config::LoadConfig(file, overrides, ParseStrategySections);
+}
+
+}  // namespace slim::strategies
