@@ -19,6 +19,7 @@
 #include "bench/bench_common.h"
 #include "runtime/base/errors.h"
 #include "runtime/comm/mpi_session.h"
+#include "tools/parse_or_exit.h"
 
 namespace slim::bench {
 
@@ -162,13 +163,7 @@ int main(int argc, char** argv) {
       "exit codes: 0 success, 2 bad usage, 3 the measurement failed");
   std::list<slim::bench::Measurement> measurements;  // stable addresses for CLI11
   slim::bench::DeclareMeasurements(app, measurements);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    if (error.get_exit_code() == 0) return app.exit(error);  // --help
-    std::cerr << "slim-bench: " << error.what() << "; see slim-bench --help\n";
-    return static_cast<int>(slim::ExitCode::kUsageOrConfig);
-  }
+  if (const auto code = slim::tools::ParseOrExit(app, argc, argv)) return *code;
   // require_subcommand(1): exactly one measurement was chosen.
   const auto& chosen = *std::find_if(measurements.begin(), measurements.end(),
                                      [](const auto& measurement) { return measurement.Chosen(); });

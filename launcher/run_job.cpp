@@ -166,7 +166,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   engine::PlanTraining(config, info.size, placement.world_size);  // throws if data too small
 
   torch::manual_seed(static_cast<uint64_t>(config.global.seed));
-  auto model = models::LoadModel(config.global.model, shape);
+  auto model = models::LoadModel(config.global.model, shape, "Global.model");
   const std::vector<int64_t> first = {0};
   auto example = data::BatchTransform(info, data::AugmentSettings{})
                      .Apply(train_data->ReadInputs(first), first, 0);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "runtime/base/logging.h"
 #include "strategies/distill/distillation.h"
 #include "strategies/quant/quant_aware.h"
 #include "strategies/quant/quant_post.h"
@@ -55,7 +56,7 @@ const std::vector<StrategyRegistration>& RegisteredStrategies() {
 
 void ParseStrategySections(config::ConfigSection& top, config::Config& config) {
   for (const auto& name : kPlannedSections) {
-    if (top.Has(name)) {
+    if (top.IsWritten(name)) {
       top.Fail(name, fmt::format("the {} strategy is not available in this version of "
                                  "slim-train; remove the section to run without it",
                                  name));
@@ -63,7 +64,12 @@ void ParseStrategySections(config::ConfigSection& top, config::Config& config) {
   }
   std::vector<const StrategyRegistration*> present;
   for (const auto& registration : RegisteredStrategies()) {
-    if (!top.Has(registration.section)) continue;
+    if (!top.IsWritten(registration.section)) continue;
+    if (!top.Has(registration.section)) {
+      logging::Warning(fmt::format("{}: the {} section is empty; every key takes its default "
+                                   "(docs/configuration.md)",
+                                   top.file(), registration.section));
+    }
     for (const auto* earlier : present) {
       const auto reason = RefusalReason(*earlier, registration);
       if (!reason.empty()) top.Fail(registration.section, reason);

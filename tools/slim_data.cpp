@@ -20,6 +20,7 @@
 #include "data/synthetic_images.h"
 #include "data/text_corpus.h"
 #include "runtime/base/errors.h"
+#include "tools/parse_or_exit.h"
 
 namespace slim::data {
 namespace {
@@ -161,13 +162,7 @@ int Run(int argc, char** argv) {
   TextRequest text_request;
   const CLI::App* images = AddImagesCommand(app, images_request);
   AddTextCommand(app, text_request);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    if (error.get_exit_code() == 0) return app.exit(error);  // --help, --help-all
-    std::cerr << "slim-data: " << error.what() << "; see slim-data --help\n";
-    return static_cast<int>(ExitCode::kUsageOrConfig);
-  }
+  if (const auto code = slim::tools::ParseOrExit(app, argc, argv)) return *code;
   try {
     if (*images) {
       RunImages(images_request);

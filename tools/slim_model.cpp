@@ -15,6 +15,7 @@
 #include "runtime/base/errors.h"
 #include "runtime/models/builtin_models.h"
 #include "runtime/models/model_loader.h"
+#include "tools/parse_or_exit.h"
 
 namespace {
 
@@ -80,13 +81,7 @@ int main(int argc, char** argv) {
   app.footer("exit codes: 0 ok, 2 bad usage, 3 model error");
   ModelRequest request;
   DeclareOptions(app, request);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    if (error.get_exit_code() == 0) return app.exit(error);  // --help
-    std::cerr << "slim-model: " << error.what() << "; see slim-model --help\n";
-    return static_cast<int>(slim::ExitCode::kUsageOrConfig);
-  }
+  if (const auto code = slim::tools::ParseOrExit(app, argc, argv)) return *code;
   try {
     SaveModel(request);
     return static_cast<int>(slim::ExitCode::kSuccess);

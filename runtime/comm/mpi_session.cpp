@@ -6,6 +6,7 @@
 #include "runtime/comm/mpi_check.h"
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/base/errors.h"
+#include "runtime/base/logging.h"
 
 namespace slim::comm {
 
@@ -50,14 +51,14 @@ void MpiSession::AbortJob(int exit_code) {
 }
 
 torch::Device SelectDevice(const std::string& setting, int local_rank) {
-  const bool cuda = torch::cuda::is_available();
-  if (setting == "cuda" && !cuda) {
-    throw ConfigError("Global.device is 'cuda' but no CUDA device is available to this "
-                      "build; use device: auto or cpu");
+  if (setting == "cuda") {
+    throw ConfigError("Global.device is 'cuda', but this version communicates over MPI with "
+                      "CPU tensors only (no NCCL backend yet); use device: cpu or auto");
   }
-  if (setting == "cpu" || !cuda) return torch::Device(torch::kCPU);
-  const auto gpus = static_cast<int>(torch::cuda::device_count());
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % gpus));
+  if (setting == "auto" && torch::cuda::is_available() && local_rank == 0) {
+    logging::Info("CUDA is available, but this version trains on the CPU (MPI communicator)");
+  }
+  return torch::Device(torch::kCPU);
 }
 
 }  // namespace slim::comm

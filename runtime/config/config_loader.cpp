@@ -2,9 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "runtime/base/errors.h"
 
@@ -13,6 +16,31 @@ namespace slim::config {
 namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+
+// Throws ConfigError for a key written twice in one mapping of `node` (YAML forbids it;
+// yaml-cpp would silently keep the first).
+void RejectDuplicateKeys(const YAML::Node& node, const std::string& path,
+                         const std::string& file) {
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      RejectDuplicateKeys(node[i], path + "[" + std::to_string(i) + "]", file);
+    }
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, int> first_line;
+  for (const auto& entry : node) {
+    const std::string key = entry.first.Scalar();
+    const std::string key_path = path.empty() ? key : path + "." + key;
+    const int line = entry.first.Mark().line + 1;
+    const auto [found, inserted] = first_line.emplace(key, line);
+    if (!inserted) {
+      throw ConfigError(fmt::format("{}:{}: {}: written twice (first at line {}); merge the two "
+                                    "into one",
+                                    file, line, key_path, found->second));
+    }
+    RejectDuplicateKeys(entry.second, key_path, file);
+  }
+}
 
 YAML::Node LoadYaml(const std::string& file) {
   std::ifstream probe(file);
@@ -26,6 +54,7 @@ YAML::Node LoadYaml(const std::string& file) {
     throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
                       std::to_string(e.mark.column + 1) + ": malformed YAML: " + e.msg);
   }
+  RejectDuplicateKeys(root, "", file);
   if (!root.IsMap()) {
     throw ConfigError(file + ": the config must be a mapping with sections such as Global and "
                              "TrainConfig");
@@ -188,13 +217,21 @@ void ParseOptimizer(ConfigSection builder, OptimizerOptions& out) {
     out.momentum = optimizer.Get<double>("momentum", out.momentum);
     optimizer.CheckRange<double>("momentum", out.momentum, 0, 1);
     out.nesterov = optimizer.Get<bool>("use_nesterov", out.nesterov);
+    if (out.nesterov && out.momentum == 0) {
+      optimizer.Fail("use_nesterov", "Nesterov momentum needs momentum > 0; set momentum or "
+                                     "use_nesterov: false");
+    }
   } else if (out.type == "SGD") {
     out.momentum = 0;
   } else {
     out.beta1 = optimizer.Get<double>("beta1", out.beta1);
-    optimizer.CheckRange<double>("beta1", out.beta1, 0, 1);
     out.beta2 = optimizer.Get<double>("beta2", out.beta2);
-    optimizer.CheckRange<double>("beta2", out.beta2, 0, 1);
+    for (const auto& [key, beta] : {std::pair{"beta1", out.beta1}, std::pair{"beta2", out.beta2}}) {
+      if (!(beta >= 0 && beta < 1)) {
+        optimizer.Fail(key, fmt::format("must be in [0, 1) (Adam divides by 1 - {}^t), got {}",
+                                        key, beta));
+      }
+    }
     out.epsilon = optimizer.Get<double>("epsilon", out.epsilon);
     optimizer.CheckRange<double>("epsilon", out.epsilon, 0, 1);
   }

@@ -49,6 +49,11 @@ bool ConfigSection::Has(const std::string& key) const {
   return node_.IsMap() && node_[key] && !node_[key].IsNull();
 }
 
+bool ConfigSection::IsWritten(const std::string& key) const {
+  known_keys_->insert(key);
+  return node_.IsMap() && node_[key];
+}
+
 bool ConfigSection::IsMapping(const std::string& key) const {
   return Has(key) && node_[key].IsMap();
 }

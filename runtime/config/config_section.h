@@ -26,6 +26,9 @@ class ConfigSection {
 
   // True when the key is present in the file (or set with --set).
   bool Has(const std::string& key) const;
+  // True when the key is written in the file, even with no value (`QuantAware:` whose keys
+  // are all commented out).
+  bool IsWritten(const std::string& key) const;
   // True when the key is present and holds a mapping; IsList: a list.
   bool IsMapping(const std::string& key) const;
   bool IsList(const std::string& key) const;

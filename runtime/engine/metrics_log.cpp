@@ -22,7 +22,7 @@ MetricsLog::MetricsLog(const std::string& path, int64_t keep_lines) : path_(path
   const std::string kept = FirstLines(path, keep_lines);
   out_.open(path, std::ios::trunc);
   out_ << kept;
-  if (!out_) throw ConfigError("cannot write '" + path + "': check Global.output_dir");
+  if (!out_) throw OutputError("cannot write '" + path + "': check Global.output_dir");
   lines_ = std::count(kept.begin(), kept.end(), '\n');
 }
 
@@ -30,7 +30,7 @@ void MetricsLog::Write(const nlohmann::json& event) {
   out_ << event.dump() << '\n';
   out_.flush();
   ++lines_;
-  if (!out_) throw ConfigError("writing '" + path_ + "' failed: is the disk full?");
+  if (!out_) throw OutputError("writing '" + path_ + "' failed: is the disk full?");
 }
 
 }  // namespace slim::engine

@@ -1,5 +1,6 @@
 #include "runtime/engine/step_agreement.h"
 
+#include <cmath>
 #include <csignal>
 #include <cstring>
 
@@ -9,9 +10,9 @@
 namespace slim::engine {
 
 StepAgreement::StepAgreement(const config::CheckpointOptions& options, comm::Communicator& comm)
-    : options_(options), comm_(comm), flags_(torch::zeros({2}, torch::kInt32)) {}
+    : options_(options), comm_(comm), flags_(torch::zeros({3}, torch::kInt32)) {}
 
-StepAgreement::Decision StepAgreement::Decide(int64_t steps_done) {
+StepAgreement::Decision StepAgreement::Decide(int64_t steps_done, double local_loss) {
   const int signal_number = ReceivedStopSignal();
   if (signal_number != 0 && !signal_reported_) {
     signal_reported_ = true;
@@ -26,9 +27,11 @@ StepAgreement::Decision StepAgreement::Decide(int64_t steps_done) {
   auto* flags = flags_.data_ptr<int32_t>();
   flags[0] = signal_number != 0;
   flags[1] = time_due;
+  flags[2] = !std::isfinite(local_loss);
   comm_.AllReduceSync(flags_, comm::ReduceOp::kMax);
   Decision decision;
   decision.stop = flags[0] != 0;
+  decision.loss_not_finite = flags[2] != 0;
   decision.checkpoint = decision.stop || flags[1] != 0 ||
                         (options_.every_iter > 0 && steps_done % options_.every_iter == 0);
   return decision;

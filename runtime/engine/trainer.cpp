@@ -5,7 +5,10 @@
 #include <ctime>
 #include <filesystem>
 #include <iomanip>
+#include <optional>
 #include <sstream>
+
+#include <fmt/format.h>
 
 #include "data/batch_loader.h"
 #include "data/distributed_sampler.h"
@@ -17,6 +20,7 @@
 #include "runtime/base/errors.h"
 #include "runtime/base/fault_injection.h"
 #include "runtime/base/logging.h"
+#include "runtime/base/stop_signals.h"
 #include "runtime/models/model_loader.h"
 #include "runtime/base/torch_compat.h"
 #include "runtime/engine/evaluator.h"
@@ -75,6 +79,9 @@ class TrainingRun {
   // After a strategy replaced parameters: the optimizer's groups and the gradient buckets
   // follow the model's current tensors.
   void FollowRestructuredModel();
+  // Throws DataError when micro-batch `micro_batch`'s inputs hold NaN or Inf, naming the
+  // file and the first such sample.
+  void CheckFiniteInputs(const torch::Tensor& inputs, int64_t micro_batch);
   // Runs OnEpochBegin when the next micro-batch starts a new epoch.
   void MaybeBeginEpoch(int64_t steps_done);
   // Continues from setup_.resume: optimizer state, data position, step, RNG, logging
@@ -84,6 +91,9 @@ class TrainingRun {
   // background writer (rank 0). Collective: averages BatchNorm statistics and gathers
   // per-rank values.
   void SaveCheckpoint(int64_t steps_done, bool finished);
+  // Throws ModelError when a parameter or buffer holds NaN or Inf. Every rank holds the
+  // same tensors here (buffers just averaged), so all ranks throw together.
+  void RefuseNonFiniteState(int64_t steps_done) const;
   // Waits until the last checkpoint is on disk (rank 0), then for all ranks.
   void FinishCheckpoints();
   bool WritesOutputs() const { return comm_.Rank() == 0; }
@@ -204,9 +214,24 @@ void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
                 std::to_string(saved.world_size) + " rank(s) on " + saved.created + ")");
 }
 
+void TrainingRun::RefuseNonFiniteState(int64_t steps_done) const {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& item : model_.named_parameters()) tensors.emplace_back("parameter " + item.name, item.value);
+  for (const auto& item : model_.named_buffers()) tensors.emplace_back("buffer " + item.name, item.value);
+  for (const auto& [what, tensor] : tensors) {
+    if (!tensor.is_floating_point() || torch::isfinite(tensor).all().item().toBool()) continue;
+    throw ModelError(fmt::format(
+        "the model's {} became NaN or infinite by step {}, so the optimisation diverged; it is "
+        "not checkpointed. Lower TrainConfig.learning_rate or set "
+        "TrainConfig.optimizer_builder.grad_clip, and resume from the last checkpoint",
+        what, steps_done));
+  }
+}
+
 void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   const auto start = Clock::now();
   ddp::AverageBuffers(model_, comm_);
+  RefuseNonFiniteState(steps_done);
   const auto rng_states = GatherCpuGeneratorStates(comm_);
   const auto window_losses = GatherValues(window_loss_, comm_);
   agreement_.MarkCheckpointed();
@@ -254,6 +279,18 @@ strategies::HookContext TrainingRun::Context(int64_t steps_done) {
           micro_batch_};
 }
 
+void TrainingRun::CheckFiniteInputs(const torch::Tensor& inputs, int64_t micro_batch) {
+  const auto finite_rows = torch::isfinite(inputs).reshape({inputs.size(0), -1}).all(1);
+  if (finite_rows.all().item<bool>()) return;
+  const int64_t row = torch::logical_not(finite_rows).nonzero()[0][0].item<int64_t>();
+  const auto indices = sampler_.BatchIndices(micro_batch / plan_.batches_per_epoch,
+                                             micro_batch % plan_.batches_per_epoch);
+  throw DataError(fmt::format(
+      "sample {} of {} is NaN or infinite after normalisation (step {}): check its values and "
+      "the file's mean and std attributes (docs/data-format.md)",
+      indices.at(row), setup_.train_data->info().path, micro_batch / options_.train.accumulate_steps + 1));
+}
+
 void TrainingRun::MaybeBeginEpoch(int64_t steps_done) {
   const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
   if (epoch == hooked_epoch_) return;
@@ -295,12 +332,15 @@ double TrainingRun::Step(int64_t step) {
   setup_.compressor->OnStepBegin(begin);
   for (int64_t micro = 0; micro < accumulate; ++micro) {
     MaybeBeginEpoch(step);
+    const int64_t micro_batch = micro_batch_;
     auto batch = NextBatch();
     bucketer_->SetSyncEnabled(micro == accumulate - 1);
     auto logits = model_.forward({batch.inputs}).toTensor();
     auto loss = setup_.compressor->Loss(batch.inputs, logits, batch.labels) / accumulate;
     loss.backward();
-    step_loss += loss.item<double>();
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) CheckFiniteInputs(batch.inputs, micro_batch);
+    step_loss += value;
   }
   bucketer_->FinishGradientSync();
   auto before = Context(step);
@@ -339,11 +379,6 @@ void TrainingRun::MaybeLog(int64_t step, double step_loss, int64_t epoch) {
   const double samples_per_s = window_steps_ * plan_.global_batch / std::max(seconds, 1e-9);
   const double lr = LearningRateAt(options_.train.learning_rate, step, plan_.total_steps);
   const double eta_s = (plan_.total_steps - done) * seconds / window_steps_;
-  if (!std::isfinite(loss)) {
-    throw ModelError("the training loss became " + std::to_string(loss) + " at step " +
-                     std::to_string(done) + "; lower TrainConfig.learning_rate or set "
-                     "TrainConfig.optimizer_builder.grad_clip");
-  }
   logging::Info("step " + std::to_string(done) + "/" + std::to_string(plan_.total_steps) +
                 " epoch " + std::to_string(epoch) + " loss " + Fixed(loss, 4) + " lr " +
                 Fixed(lr, 6) + " " + Fixed(samples_per_s, 1) + " samples/s eta " +
@@ -393,18 +428,27 @@ TrainingOutcome TrainingRun::Run() {
   auto begin = Context(first_step_);
   setup_.compressor->OnTrainBegin(begin);
   int64_t step = first_step_;
+  std::optional<DeferredStopSignals> stop_at_step_boundary(std::in_place);
   for (; step < plan_.total_steps && !stop_loop; ++step) {
     const int64_t epoch = micro_batch_ / plan_.batches_per_epoch;
     faults_.AtStep(step + 1);
     const double step_loss = Step(step);
-    MaybeLog(step, step_loss, epoch);
     const int64_t done = step + 1;
+    const auto decision = agreement_.Decide(done, step_loss);
+    if (decision.loss_not_finite) {
+      // Thrown before any checkpoint of this step: no file ever holds the damaged weights.
+      throw ModelError(fmt::format(
+          "the training loss became NaN or infinite at step {} on some rank while the input "
+          "data was finite, so the optimisation diverged; lower TrainConfig.learning_rate, set "
+          "TrainConfig.optimizer_builder.grad_clip, and resume from the last checkpoint",
+          done));
+    }
+    MaybeLog(step, step_loss, epoch);
     const int64_t eval_iter = options_.train.eval_iter;
     if (evaluator_ && eval_iter > 0 && done % eval_iter == 0 && done != plan_.total_steps) {
       stop_loop = EvaluateAndKeepBest(done);
       if (stop_loop) logging::Info("target_metric reached; stopping early");
     }
-    const auto decision = agreement_.Decide(done);
     if (decision.stop) {
       SaveCheckpoint(done, /*finished=*/stop_loop || done == plan_.total_steps);
       FinishCheckpoints();
@@ -415,6 +459,7 @@ TrainingOutcome TrainingRun::Run() {
     // The final checkpoint below covers the last step.
     if (decision.checkpoint && !stop_loop && done != plan_.total_steps) SaveCheckpoint(done, false);
   }
+  stop_at_step_boundary.reset();  // from here on a signal ends the process at once
   train_seconds_ = SecondsSince(run_start_);
   const bool stopped_early = step < plan_.total_steps;
   if (!finished_) SaveCheckpoint(step, /*finished=*/true);

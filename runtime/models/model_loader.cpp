@@ -12,14 +12,15 @@ namespace {
 constexpr const char* kBuiltinPrefix = "builtin:";
 }  // namespace
 
-torch::jit::Module LoadModel(const std::string& reference, const ModelShape& shape) {
+torch::jit::Module LoadModel(const std::string& reference, const ModelShape& shape,
+                             const std::string& config_key) {
   if (reference.rfind(kBuiltinPrefix, 0) == 0) {
     return BuildBuiltinModel(reference.substr(std::char_traits<char>::length(kBuiltinPrefix)),
                              shape);
   }
   if (!std::ifstream(reference)) {
     throw ModelError("model file '" + reference +
-                     "' (Global.model) cannot be read: check the path, or use builtin:resnet20 "
+                     "' (" + config_key + ") cannot be read: check the path, or use builtin:resnet20 "
                      "and friends");
   }
   torch::jit::Module model;
@@ -27,7 +28,7 @@ torch::jit::Module LoadModel(const std::string& reference, const ModelShape& sha
     model = torch::jit::load(reference, torch::kCPU);
   } catch (const c10::Error& e) {
     throw ModelError("'" + reference +
-                     "' (Global.model) is not a TorchScript file LibTorch can load; export it "
+                     "' (" + config_key + ") is not a TorchScript file LibTorch can load; export it "
                      "with torch.jit.script(model).save(path). LibTorch said: " +
                      e.what_without_backtrace());
   }

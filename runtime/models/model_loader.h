@@ -9,10 +9,13 @@
 
 namespace slim::models {
 
-// `reference` is "builtin:<name>" (built for `shape`) or the path of a TorchScript file.
-// Throws ConfigError for an unknown builtin, ModelError for a missing or unreadable file
-// or a module without forward(). The module is in training mode on the CPU.
-torch::jit::Module LoadModel(const std::string& reference, const ModelShape& shape);
+// `reference` is "builtin:<name>" (built for `shape`) or the path of a TorchScript file;
+// `config_key` is where the config names it (Global.model, Distillation.teacher_model),
+// for messages. Throws ConfigError for an unknown builtin, ModelError for a missing or
+// unreadable file or a module without forward(). The module is in training mode on the
+// CPU.
+torch::jit::Module LoadModel(const std::string& reference, const ModelShape& shape,
+                             const std::string& config_key);
 
 // Runs forward on `example` (a batch of one or more samples) in eval mode without
 // gradients and checks that it returns logits [batch, shape.num_classes]. Restores

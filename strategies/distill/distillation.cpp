@@ -1,5 +1,7 @@
 #include "strategies/distill/distillation.h"
 
+#include <fmt/format.h>
+
 #include <unordered_set>
 
 #include "runtime/base/errors.h"
@@ -85,12 +87,18 @@ void Distillation::OnModelLoaded(const torch::jit::Module& model) {
   }
 }
 
-std::unique_ptr<Teacher> Distillation::LoadTeacher(const distill::TeacherOptions& options,
+std::string Distillation::TeacherKey(size_t index) const {
+  if (options_.section == "Distillation") return "Distillation.teacher_model";
+  return fmt::format("{}.teachers[{}].teacher_model", options_.section, index);
+}
+
+std::unique_ptr<Teacher> Distillation::LoadTeacher(size_t index,
                                                    const std::vector<std::string>& paths) const {
+  const auto& options = options_.teachers[index];
   // A teacher never shares classes with the student: the taps edit class graphs.
   auto model = options.teacher_model == kSelf
                    ? original_->clone()
-                   : models::LoadModel(options.teacher_model, context_.shape);
+                   : models::LoadModel(options.teacher_model, context_.shape, TeacherKey(index));
   return std::make_unique<Teacher>(model, options.teacher_model, paths,
                                    Precision(options_.teacher_precision));
 }
@@ -120,7 +128,7 @@ void Distillation::Prepare(torch::jit::Module& model) {
   }
   student_taps_ = std::make_unique<FeatureTaps>(model, student_paths, "student");
   for (size_t t = 0; t < teachers_.size(); ++t) {
-    teachers_[t].teacher = LoadTeacher(options_.teachers[t], teacher_paths[t]);
+    teachers_[t].teacher = LoadTeacher(t, teacher_paths[t]);
   }
   // Probe both sides on the example batch to size the adapters.
   std::vector<torch::Tensor> student_features;

@@ -60,7 +60,9 @@ class Distillation : public strategies::Strategy {
     double temperature = 1;
   };
 
-  std::unique_ptr<Teacher> LoadTeacher(const distill::TeacherOptions& options,
+  // The config key of teacher `index`'s teacher_model, for messages.
+  std::string TeacherKey(size_t index) const;
+  std::unique_ptr<Teacher> LoadTeacher(size_t index,
                                        const std::vector<std::string>& paths) const;
   // Checks the probed shapes of `term` and gives it the adapters it needs.
   void MatchShapes(Term& term, const std::vector<torch::Tensor>& teacher_features,

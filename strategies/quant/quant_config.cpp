@@ -1,5 +1,7 @@
 #include "strategies/quant/quant_config.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -33,6 +35,12 @@ void ParseCommon(config::ConfigSection& section, QuantCommonOptions& out,
   out.not_quant_pattern =
       section.Get<std::vector<std::string>>("not_quant_pattern", out.not_quant_pattern);
   out.onnx_format = section.Get<bool>("onnx_format", out.onnx_format);
+  if (out.onnx_format && std::max(out.weight_bits, out.activation_bits) > 8) {
+    section.Fail("onnx_format", fmt::format(
+        "stores int8 quantize/dequantize pairs, which hold at most 8 bits, but weight_bits is {} "
+        "and activation_bits {}; lower them to 8 or set onnx_format: false",
+        out.weight_bits, out.activation_bits));
+  }
 }
 
 }  // namespace

@@ -145,8 +145,10 @@ class DistillationBadInput(DistillationWorkspace):
 
     def test_missing_teacher_file(self):
         section = "Distillation:\n  teacher_model: @ROOT@/missing.pt\n"
-        self.assert_fails(self.distill("no-teacher.yaml", section), 3,
-                          os.path.join(self.dir, "missing.pt"))
+        code, out, _ = self.distill("no-teacher.yaml", section)
+        self.assertEqual(code, 3, out)
+        self.assertIn(os.path.join(self.dir, "missing.pt") + "' (Distillation.teacher_model)", out)
+        self.assertNotIn("Global.model", out)
 
     def test_half_precision_teacher_on_cpu_is_refused(self):
         section = "Distillation:\n  teacher_precision: float16\n"

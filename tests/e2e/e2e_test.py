@@ -19,6 +19,7 @@ import numpy as np
 BUILD = os.path.abspath(os.environ.get("SLIM_BUILD_DIR", "build"))
 SLIM_TRAIN = os.path.join(BUILD, "slim-train")
 SLIM_DATA = os.path.join(BUILD, "slim-data")
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
 MPI_ENV.pop("SLIMTRAIN_INJECT_FAULT", None)
@@ -270,6 +271,20 @@ class BadInput(Workspace):
         self.assert_fails(self.train(config, "--set", "Global.train_data=" + path, ranks=2), 3,
                           "label 10 of sample 7 is out of range")
 
+    def test_error_messages_carry_no_build_paths(self):
+        path = self.path("not-hdf5.h5")
+        with open(path, "w") as f:
+            f.write("not an HDF5 file")
+        code, out, _ = self.train(self.tiny_config("not-hdf5.yaml"), "--set",
+                                  "Global.train_data=" + path)
+        self.assertEqual(code, 3, out)
+        self.assertNotIn(SOURCE_DIR, out)
+
+    def test_key_written_twice(self):
+        config = self.tiny_config("twice.yaml", sections="Global:\n  batch_size: 8\n")
+        self.assert_fails(self.train(config), 2, "Global: written twice (first at line 1)")
+
+
     def test_model_output_does_not_match_classes(self):
         model = self.path("five.pt")
         script = self.write_config("five.py", f"""
@@ -287,6 +302,39 @@ torch.jit.script(M()).save({model!r})
         config = self.tiny_config("five.yaml")
         self.assert_fails(self.train(config, "--set", "Global.model=" + model), 3,
                           "returned shape [1, 5]", "10 classes")
+
+
+class Divergence(Workspace):
+    """A non-finite loss is caught at the step it happens, before any checkpoint holds it."""
+
+    def test_diverging_optimisation_stops_before_checkpointing_nan_weights(self):
+        config = self.tiny_config("diverge.yaml", train_iter=40, extra_train=(
+            "  checkpoint: {every_iter: 1, keep: 100}\n"
+            "  optimizer_builder: {optimizer: {type: SGD}}\n"))
+        out_dir = self.path("out", "diverge")
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set",
+                                  "TrainConfig.learning_rate=1.0e+6", ranks=2)
+        self.assertEqual(code, 3, out)
+        self.assertIn("the optimisation diverged", out)
+        for name in checkpoint_files(out_dir):
+            for tensor_name, values in checkpoint_tensors(
+                    os.path.join(out_dir, "checkpoints", name)).items():
+                if values.dtype.kind == "f":
+                    self.assertTrue(np.isfinite(values).all(), f"{name}: {tensor_name}")
+
+    def test_non_finite_input_is_a_data_error_naming_the_sample(self):
+        path = self.path("float-nan.h5")
+        with h5py.File(self.path("data", "train.h5"), "r") as source, h5py.File(path, "w") as f:
+            inputs = source["inputs"][()].astype(np.float32)
+            inputs[5, 0, 3, 3] = np.nan
+            f["inputs"] = inputs
+            f["labels"] = source["labels"][()]
+            for key, value in source.attrs.items():
+                f.attrs[key] = value
+        config = self.tiny_config("nan-input.yaml", train_iter=40)
+        self.assert_fails(self.train(config, "--set", "Global.train_data=" + path,
+                                     "--set", "Global.augment.random_crop_padding=0"),
+                          3, "sample 5 of " + path + " is NaN or infinite")
 
 
 class RankFailure(Workspace):

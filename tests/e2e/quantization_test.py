@@ -5,6 +5,7 @@ Run by ctest, one test per case, e.g.:
 """
 import json
 import os
+import signal
 import subprocess
 import unittest
 from xml.etree import ElementTree
@@ -12,7 +13,8 @@ from xml.etree import ElementTree
 import h5py
 import numpy as np
 
-from e2e_test import CheckpointRuns, Workspace, checkpoint_tensors
+from e2e_test import (MPI_ENV, SLIM_TRAIN, CheckpointRuns, Workspace, checkpoint_tensors,
+                      rank_process)
 
 QAT = """QuantAware:
   quantize_op_types: [conv2d, linear]
@@ -228,6 +230,30 @@ QuantPost:
             std = np.array(f.attrs["std"]).reshape(1, -1, 1, 1)
         expected = np.abs((x - mean) / std).max() / 127
         self.assertAlmostEqual(abs_max["conv1"], expected, delta=1e-6 * expected)
+
+
+    def test_ctrl_c_during_calibration_stops_at_once_with_75(self):
+        config = self.write_config("ptq-interrupted.yaml", """Global:
+  model: builtin:resnet20
+  train_data: @DATA@/train.h5
+  output_dir: @OUT@/ptq-interrupted
+QuantPost:
+  ptq_algo: mse
+  batch_num: 24
+  batch_size: 16
+""")
+        job = subprocess.Popen(["mpirun", "-np", "1", SLIM_TRAIN, config], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=MPI_ENV)
+        lines = []
+        for line in job.stdout:
+            lines.append(line)
+            if "QuantPost: 22 layer(s)" in line:
+                os.kill(rank_process(job.pid, 0), signal.SIGINT)
+                break
+        out = "".join(lines) + job.communicate(timeout=60)[0]
+        self.assertEqual(job.returncode, 75, out)
+        self.assertIn("stopped by a signal outside the training loop", out)
+        self.assertFalse(os.path.exists(self.path("out", "ptq-interrupted", "model.pt")), out)
 
 
 class QuantSensitivity(Workspace):

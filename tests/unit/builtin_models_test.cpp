@@ -36,7 +36,7 @@ TEST_P(BuiltinModelTest, TrainsSavesAndReloads) {
   const auto expected = model.forward({input}).toTensor();
   testing::TempDir dir;
   model.save(dir.File("m.pt"));
-  auto reloaded = LoadModel(dir.File("m.pt"), ShapeFor(name));
+  auto reloaded = LoadModel(dir.File("m.pt"), ShapeFor(name), "Global.model");
   reloaded.eval();
   EXPECT_TRUE(torch::equal(reloaded.forward({input}).toTensor(), expected));
 }
@@ -81,8 +81,8 @@ TEST(ModelLoader, OutputShapeMismatchNamesBothShapes) {
 
 TEST(ModelLoader, MissingAndCorruptFilesAreModelErrors) {
   testing::TempDir dir;
-  EXPECT_THROW(LoadModel(dir.File("absent.pt"), ModelShape{}), ModelError);
-  EXPECT_THROW(LoadModel(dir.Write("bad.pt", "garbage"), ModelShape{}), ModelError);
+  EXPECT_THROW(LoadModel(dir.File("absent.pt"), ModelShape{}, "Global.model"), ModelError);
+  EXPECT_THROW(LoadModel(dir.Write("bad.pt", "garbage"), ModelShape{}, "Global.model"), ModelError);
 }
 
 }  // namespace

@@ -142,6 +142,44 @@ TEST(ConfigLoader, UnknownOptimizerSuggestsNearest) {
   EXPECT_NE(message.find("did you mean 'AdamW'"), std::string::npos) << message;
 }
 
+TEST(ConfigLoader, EmptyStrategySectionTakesTheDefaults) {
+  const auto config = Load(std::string(kMinimal) + "QuantAware:\n  # weight_bits: 4\n");
+  ASSERT_TRUE(config.HasStrategy("QuantAware"));
+  EXPECT_EQ(config.StrategyOptionsOf<quant::QuantAwareOptions>("QuantAware").weight_bits, 8);
+  const auto message = ErrorOf(std::string(kMinimal) + "ChannelPrune:\n");
+  EXPECT_NE(message.find("ChannelPrune strategy is not available"), std::string::npos) << message;
+}
+
+TEST(ConfigLoader, KeyWrittenTwiceIsRefusedWithBothLines) {
+  const auto message = ErrorOf(std::string(kMinimal) + "Global:\n  batch_size: 8\n");
+  EXPECT_NE(message.find("c.yaml:6: Global: written twice (first at line 1)"), std::string::npos)
+      << message;
+  const auto nested = ErrorOf(std::string(kMinimal) + "QuantAware:\n  weight_bits: 4\n"
+                              "  weight_bits: 8\n");
+  EXPECT_NE(nested.find("QuantAware.weight_bits: written twice"), std::string::npos) << nested;
+}
+
+TEST(ConfigLoader, OptimizerSettingsLibTorchCannotRunAreRefused) {
+  const auto adam = [](const std::string& key) {
+    return ErrorOf(std::string(kMinimal) + "  optimizer_builder:\n    optimizer: {type: Adam, " +
+                   key + ": 1}\n");
+  };
+  EXPECT_NE(adam("beta1").find("optimizer.beta1: must be in [0, 1)"), std::string::npos);
+  EXPECT_NE(adam("beta2").find("optimizer.beta2: must be in [0, 1)"), std::string::npos);
+  const auto nesterov = ErrorOf(std::string(kMinimal) + "  optimizer_builder:\n    optimizer: "
+                                "{type: Momentum, momentum: 0, use_nesterov: true}\n");
+  EXPECT_NE(nesterov.find("use_nesterov: Nesterov momentum needs momentum > 0"),
+            std::string::npos)
+      << nesterov;
+}
+
+TEST(ConfigLoader, OnnxFormatRefusesMoreThanEightBits) {
+  const auto message = ErrorOf(std::string(kMinimal) +
+                               "QuantAware: {onnx_format: true, weight_bits: 16}\n");
+  EXPECT_NE(message.find("QuantAware.onnx_format: stores int8"), std::string::npos) << message;
+  EXPECT_NO_THROW(Load(std::string(kMinimal) + "QuantAware: {onnx_format: true, weight_bits: 4}\n"));
+}
+
 TEST(ConfigLoader, StrategySectionWithoutStrategyIsRefused) {
   const auto message = ErrorOf(std::string(kMinimal) + "ChannelPrune: {pruned_ratio: 0.5}\n");
   EXPECT_NE(message.find("ChannelPrune strategy is not available"), std::string::npos) << message;
