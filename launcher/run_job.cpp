@@ -211,6 +211,13 @@ int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
   } else if (!setup.resume && !command.resume_weights_only) {
     logging::Info("no checkpoint in " + checkpoints + ": starting from scratch");
   }
+  const int64_t first_step = setup.resume ? setup.resume->progress.step : 0;
+  const std::string moved =
+      placement.rank == 0 ? checkpoint::MoveAsideLaterCheckpoints(checkpoints, first_step) : "";
+  if (!moved.empty()) {
+    logging::Warning(fmt::format("checkpoints after step {} belong to another run; moved to {}",
+                                 first_step, moved));
+  }
   if (placement.rank == 0) PrepareOutputDir(job.config);
   if (!setup.compressor->Trains()) {
     engine::CalibrateAndExport(setup);

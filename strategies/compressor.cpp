@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include "runtime/base/errors.h"
 #include "runtime/base/output_file.h"
@@ -135,13 +136,11 @@ DeployedModel Compressor::SaveDeployable(const torch::jit::Module& model, const 
                                          nlohmann::json* report) const {
   torch::jit::Module deployable = strategies_.empty() ? model : model.deepcopy();
   for (const auto& strategy : strategies_) strategy->Finalize(deployable);
-  try {
-    deployable.save(files::PartialPath(path));
-  } catch (const c10::Error& error) {
-    files::Discard(path);
-    throw OutputError("writing " + path + " failed: " + error.what_without_backtrace());
-  }
-  files::Commit(path);
+  // Serialised in memory first: LibTorch's file writer throws from its destructor when the
+  // disk fills, which ends the process; WriteAtomically reports it as an OutputError.
+  std::ostringstream serialised;
+  deployable.save(serialised);
+  files::WriteAtomically(path, serialised.str());
   if (report != nullptr) {
     const auto output_dir = std::filesystem::path(path).parent_path().string();
     for (const auto& strategy : strategies_) strategy->Export(deployable, output_dir, *report);

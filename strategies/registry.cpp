@@ -18,6 +18,12 @@ const std::vector<std::string> kPlannedSections = {
     "HyperParameterOptimization", "ChannelPrune", "ASPPrune", "TransformerPrune",
     "UnstructurePrune"};
 
+// Top-level sections of ACT's example configs that ACT itself ignores (its example
+// scripts read them for Paddle data readers, post-processing and metrics; Prune is a
+// legacy name). Accepted with a warning.
+const std::vector<std::string> kIgnoredSections = {"Eval",   "Train", "PostProcess",
+                                                   "Metric", "Prune", "DataLoader"};
+
 std::vector<StrategyRegistration> SortedByPassOrder(std::vector<StrategyRegistration> list) {
   std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
     return a.order < b.order;
@@ -55,6 +61,11 @@ const std::vector<StrategyRegistration>& RegisteredStrategies() {
 }
 
 void ParseStrategySections(config::ConfigSection& top, config::Config& config) {
+  for (const auto& name : kIgnoredSections) {
+    top.Ignore(name, fmt::format("ACT does not read the {} section (its example scripts do) "
+                                 "and SlimTrain does not use it",
+                                 name));
+  }
   for (const auto& name : kPlannedSections) {
     if (top.IsWritten(name)) {
       top.Fail(name, fmt::format("the {} strategy is not available in this version of "

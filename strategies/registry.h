@@ -61,9 +61,11 @@ auto FactoryOf() {
 // Every registered strategy, in pass order.
 const std::vector<StrategyRegistration>& RegisteredStrategies();
 
-// Reads every strategy section present under `top` into config.strategies. Throws
-// ConfigError for a section of a strategy this version does not have, and for two
-// sections that do not run together (naming both, with the reason).
+// Reads every strategy section present under `top` into config.strategies, and accepts
+// with a warning the sections of ACT's example configs that ACT ignores (Eval, Train,
+// PostProcess, Metric, Prune, DataLoader). Throws ConfigError for a section of a strategy
+// this version does not have, and for two sections that do not run together (naming
+// both, with the reason).
 void ParseStrategySections(config::ConfigSection& top, config::Config& config);
 
 // config::LoadConfig with every registered strategy's section.

@@ -1,22 +1,19 @@
-// Whole-file outputs written so that a reader never sees a partial file: the content goes
-// to PATH.partial, is flushed to disk (fsync) and renamed over PATH. Failures (disk full,
-// permissions) throw OutputError naming the file, and leave no PATH.partial behind.
+// Whole-file outputs written so that a reader never sees a partial file: the bytes go to
+// PATH.tmp, are flushed to disk (fsync), renamed over PATH, and the directory is flushed.
+// Failures (disk full, permissions) throw OutputError naming the file and leave no
+// PATH.tmp behind; a process killed while writing can leave one, which checkpoint pruning
+// and the next write of the same file remove.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 namespace slim::files {
 
-// Writes `text` to `path` atomically.
-void WriteAtomically(const std::string& path, const std::string& text);
-
-// The temporary name a writer fills before Commit(path).
-std::string PartialPath(const std::string& path);
-
-// Flushes PartialPath(path), which a writer filled, to disk and renames it to `path`.
-void Commit(const std::string& path);
-
-// Removes PartialPath(path) after a failed write; never throws.
-void Discard(const std::string& path);
+// Writes `bytes` to `path` atomically. `halfway`, when given, runs after the first half of
+// the bytes is written (fault injection in tests).
+void WriteAtomically(const std::string& path, std::string_view bytes,
+                     const std::function<void()>& halfway = {});
 
 }  // namespace slim::files

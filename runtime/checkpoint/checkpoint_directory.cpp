@@ -19,6 +19,28 @@ const std::regex& CheckpointName() {
   return name;
 }
 
+// DIRECTORY.replaced-<unix time>: where checkpoints that must not be resumed go.
+std::string ReplacedName(const std::string& directory) {
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  return directory + ".replaced-" + std::to_string(seconds);
+}
+
+// The step in a checkpoint's file name.
+int64_t StepOf(const std::string& path) {
+  std::smatch match;
+  const std::string name = fs::path(path).filename().string();
+  std::regex_match(name, match, CheckpointName());
+  return std::stoll(match[1].str());
+}
+
+[[noreturn]] void FailToMove(const std::string& from, const std::string& to,
+                             const std::error_code& error) {
+  throw OutputError("cannot move the old checkpoints " + from + " aside to " + to + ": " +
+                    error.message() + "; move or delete them yourself");
+}
+
 }  // namespace
 
 std::string CheckpointDirectory(const std::string& output_dir) {
@@ -89,14 +111,25 @@ std::vector<std::string> PruneCheckpoints(const std::string& directory, int64_t 
 std::string MoveAsideCheckpoints(const std::string& directory) {
   std::error_code error;
   if (!fs::exists(directory, error)) return "";
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-  const std::string target = directory + ".replaced-" + std::to_string(seconds);
+  const std::string target = ReplacedName(directory);
   fs::rename(directory, target, error);
-  if (error) {
-    throw ConfigError("cannot move the old checkpoints " + directory + " aside to " + target +
-                      ": " + error.message() + "; move or delete them yourself");
+  if (error) FailToMove(directory, target, error);
+  return target;
+}
+
+std::string MoveAsideLaterCheckpoints(const std::string& directory, int64_t step) {
+  std::vector<std::string> later;
+  for (const auto& path : ListCheckpoints(directory)) {
+    if (StepOf(path) > step) later.push_back(path);
+  }
+  if (later.empty()) return "";
+  const std::string target = ReplacedName(directory);
+  std::error_code error;
+  fs::create_directories(target, error);
+  if (error) FailToMove(directory, target, error);
+  for (const auto& path : later) {
+    fs::rename(path, fs::path(target) / fs::path(path).filename(), error);
+    if (error) FailToMove(path, target, error);
   }
   return target;
 }

@@ -44,4 +44,11 @@ std::vector<std::string> PruneCheckpoints(const std::string& directory, int64_t 
 // Returns the new name, or "" when there was nothing to move.
 std::string MoveAsideCheckpoints(const std::string& directory);
 
+// Moves the checkpoints of steps after `step` (left by another run: a fresh start, a
+// --resume-weights-only run or a resume from an older file) into
+// DIRECTORY.replaced-<unix time>, so that neither keep-last-K pruning, which goes by step,
+// deletes this run's files in their favour nor --resume auto resumes the other run.
+// Returns the folder they went to, or "" when there were none.
+std::string MoveAsideLaterCheckpoints(const std::string& directory, int64_t step);
+
 }  // namespace slim::checkpoint

@@ -1,17 +1,23 @@
 #include "runtime/checkpoint/checkpoint_file.h"
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "runtime/base/hdf5_io.h"
 #include "runtime/base/errors.h"
+#include "runtime/base/output_file.h"
 
 namespace slim::checkpoint {
 
 namespace {
 
 using hdf5::Hdf5Handle;
+
+// Growth step of the in-memory HDF5 file.
+constexpr size_t kCoreIncrement = size_t{16} << 20;
 
 // Root attribute naming the file kind, so a foreign HDF5 file is told apart.
 constexpr const char* kFormatName = "slimtrain-checkpoint";
@@ -264,12 +270,68 @@ void ReadRootAttributes(hid_t file, CheckpointState& state, const std::string& p
   state.strategies = hdf5::ReadStringArrayAttribute(file, "strategies", path);
 }
 
-void WriteFile(const std::string& path, const CheckpointState& state,
-               const std::function<void()>& after_model) {
+// The memory of an in-memory HDF5 file (core driver), kept when the file closes: HDF5
+// finalises the superblock only on close, so the image is taken then, not before.
+class ClosedImage {
+ public:
+  ~ClosedImage() { std::free(data_); }
+  // File-access callbacks that hand the image to this object at close.
+  H5FD_file_image_callbacks_t Callbacks() {
+    H5FD_file_image_callbacks_t callbacks{};
+    callbacks.image_malloc = [](size_t size, H5FD_file_image_op_t, void*) {
+      return std::malloc(size);
+    };
+    callbacks.image_memcpy = [](void* to, const void* from, size_t size, H5FD_file_image_op_t,
+                                void*) { return std::memcpy(to, from, size); };
+    callbacks.image_realloc = [](void* data, size_t size, H5FD_file_image_op_t, void*) {
+      return std::realloc(data, size);
+    };
+    callbacks.image_free = [](void* data, H5FD_file_image_op_t op, void* self) -> herr_t {
+      if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE) {
+        static_cast<ClosedImage*>(self)->data_ = data;
+      } else {
+        std::free(data);
+      }
+      return 0;
+    };
+    // HDF5 copies the property list, and with it `udata`: every copy is this object.
+    callbacks.udata_copy = [](void* self) { return self; };
+    callbacks.udata_free = [](void*) -> herr_t { return 0; };
+    callbacks.udata = this;
+    return callbacks;
+  }
+  // The closed file: its bytes up to the end-of-file address its superblock records (the
+  // buffer itself grows in whole increments). A version 2 or 3 superblock (the only ones
+  // libver V18 and later write) holds that address as 8 little-endian bytes at offset 28
+  // (HDF5 File Format Specification, "Version 2 Superblock"). Throws DataError otherwise.
+  std::string_view Bytes(const std::string& path) const {
+    static constexpr char kSignature[] = "\x89HDF\r\n\x1a\n";
+    const auto* bytes = static_cast<const unsigned char*>(data_);
+    if (bytes == nullptr || std::memcmp(bytes, kSignature, 8) != 0 || bytes[8] < 2 ||
+        bytes[9] != 8) {
+      throw DataError("the in-memory HDF5 image of " + path + " has no version 2 superblock");
+    }
+    uint64_t end_of_file = 0;
+    for (int i = 7; i >= 0; --i) end_of_file = end_of_file << 8 | bytes[28 + i];
+    return {static_cast<const char*>(data_), static_cast<size_t>(end_of_file)};
+  }
+
+ private:
+  void* data_ = nullptr;
+};
+
+// Writes the checkpoint into an in-memory HDF5 file (core driver, no backing store) whose
+// memory `image` receives at close; returns the file's size (its end of address space). A full disk then fails the
+// plain POSIX write of these bytes, never HDF5, which could otherwise keep a file open
+// whose close keeps failing.
+void BuildImage(const CheckpointState& state, const std::string& path, ClosedImage& image) {
   hdf5::ScopedHdf5ErrorSilencer quiet;
-  // Format versions from 1.8 on checksum the superblock and every object header.
   Hdf5Handle access(SLIM_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), path), H5Pclose);
+  // Format versions from 1.8 on checksum the superblock and every object header.
   SLIM_H5_CHECK(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path);
+  SLIM_H5_CHECK(H5Pset_fapl_core(access.get(), kCoreIncrement, /*backing_store=*/false), path);
+  auto callbacks = image.Callbacks();
+  SLIM_H5_CHECK(H5Pset_file_image_callbacks(access.get(), &callbacks), path);
   Hdf5Handle file(
       SLIM_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()), path),
       H5Fclose);
@@ -282,7 +344,6 @@ void WriteFile(const std::string& path, const CheckpointState& state,
     WriteTensors(model.get(), "parameters", state.parameters, path);
     WriteTensors(model.get(), "buffers", state.buffers, path);
   }
-  if (after_model) after_model();
   {
     Hdf5Handle optimizer = CreateGroup(id, "optimizer", path);
     hdf5::WriteStringAttribute(optimizer.get(), "type", {state.optimizer_type}, true, path);
@@ -297,11 +358,12 @@ void WriteFile(const std::string& path, const CheckpointState& state,
 }  // namespace
 
 int64_t WriteCheckpointFile(const std::string& path, const CheckpointState& state,
-                            const std::function<void()>& after_model) {
-  hdf5::CommitAtomically(path, [&](const std::string& temporary) {
-    WriteFile(temporary, state, after_model);
-  });
-  return static_cast<int64_t>(std::filesystem::file_size(path));
+                            const std::function<void()>& halfway) {
+  ClosedImage image;
+  BuildImage(state, path, image);
+  const auto bytes = image.Bytes(path);
+  files::WriteAtomically(path, bytes, halfway);
+  return static_cast<int64_t>(bytes.size());
 }
 
 CheckpointState ReadCheckpointFile(const std::string& path) {

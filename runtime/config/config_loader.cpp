@@ -10,6 +10,7 @@
 #include <map>
 
 #include "runtime/base/errors.h"
+#include "runtime/config/act_model_path.h"
 
 namespace slim::config {
 
@@ -111,8 +112,28 @@ void ParseAugment(ConfigSection section, AugmentOptions& out) {
   section.RejectUnknownKeys();
 }
 
+// Global keys that ACT's example scripts (run.py) read, not ACT itself, grouped by why
+// SlimTrain has no use for them.
+const std::vector<std::pair<std::vector<std::string>, std::string>> kActScriptGlobalKeys = {
+    {{"data_dir", "reader_config", "image_path", "coco_dataset_dir", "coco_train_image_dir",
+      "coco_train_anno_path", "coco_val_image_dir", "coco_val_anno_path", "dev_data",
+      "dataset", "task_name"},
+     "SlimTrain reads its data from train_data and eval_data (HDF5, docs/data-format.md)"},
+    {{"img_size", "resize_size", "crop_size", "input_name", "input_names", "max_seq_length",
+      "padding", "return_attention_mask", "model_type", "arch", "include_nms", "nms_num_top_k",
+      "algorithm", "character_dict_path", "max_text_length", "use_space_char", "Evaluation"},
+     "read by ACT's example scripts for Paddle data readers, post-processing and metrics; "
+     "SlimTrain feeds the prepared HDF5 samples and evaluates top-1 when eval_data is given"},
+    {{"deploy_hardware", "input_shapes"},
+     "ACT's automatic strategy search; SlimTrain runs the strategy sections the config "
+     "gives (Global.input_shape sets the per-sample shape)"},
+};
+
 void ParseGlobal(ConfigSection section, GlobalOptions& out) {
-  out.model = section.Require<std::string>("model");
+  out.model = GetModelPath(section, "model", "", "");
+  for (const auto& [keys, why] : kActScriptGlobalKeys) {
+    for (const auto& key : keys) section.Ignore(key, why);
+  }
   out.input_shape = section.Get<std::vector<int64_t>>("input_shape", {});
   for (int64_t extent : out.input_shape) {
     if (extent <= 0) section.Fail("input_shape", "every extent must be positive");
@@ -175,7 +196,7 @@ LrScheduleOptions ParseSchedule(ConfigSection section) {
     section.CheckRange<int64_t>("warmup_steps", out.warmup_steps, 0, kMaxInt);
     out.start_lr = section.Get<double>("start_lr", 0.0);
     out.end_lr = section.Get<double>("end_lr", out.learning_rate);
-  } else {
+  } else if (out.type != "PiecewiseDecay") {
     out.learning_rate = section.Require<double>("learning_rate");
     section.CheckRange<double>("learning_rate", out.learning_rate, 0, 1e6);
   }
@@ -192,6 +213,14 @@ LrScheduleOptions ParseSchedule(ConfigSection section) {
     }
     if (!std::is_sorted(out.boundaries.begin(), out.boundaries.end())) {
       section.Fail("boundaries", "must be in increasing order");
+    }
+    for (double value : out.values) section.CheckRange<double>("values", value, 0, 1e6);
+    // The rate starts at values[0]; ACT writes no learning_rate here.
+    out.learning_rate = section.Get<double>("learning_rate", out.values.front());
+    if (out.learning_rate != out.values.front()) {
+      section.Fail("learning_rate", fmt::format("is {} but PiecewiseDecay starts at values[0] = "
+                                                "{}; remove learning_rate (ACT has none here)",
+                                                out.learning_rate, out.values.front()));
     }
   } else if (out.type == "ExponentialDecay") {
     out.gamma = section.Require<double>("gamma");
@@ -236,6 +265,10 @@ void ParseOptimizer(ConfigSection builder, OptimizerOptions& out) {
     optimizer.CheckRange<double>("epsilon", out.epsilon, 0, 1);
   }
   optimizer.RejectUnknownKeys();
+  if (builder.IsWritten("regularizer")) {
+    builder.Fail("regularizer", "ACT's regularizer objects are not available; give the L2 "
+                                "coefficient as weight_decay (decoupled for AdamW)");
+  }
   out.weight_decay = builder.Get<double>("weight_decay", out.weight_decay);
   builder.CheckRange<double>("weight_decay", out.weight_decay, 0, 1);
   if (builder.IsMapping("grad_clip")) {
@@ -271,7 +304,16 @@ void ParseCheckpoint(ConfigSection section, CheckpointOptions& out) {
   section.RejectUnknownKeys();
 }
 
+// TrainConfig keys of ACT with no counterpart here, and why they change nothing.
+const std::vector<std::pair<std::string, std::string>> kActOnlyTrainKeys = {
+    {"amp_config", "SlimTrain trains in float32 (no automatic mixed precision)"},
+    {"recompute_config", "SlimTrain keeps the activations for backward (no recomputation)"},
+    {"sharding_config", "every rank holds the whole optimizer state (no sharding)"},
+    {"sparse_model", "it strips UnstructurePrune's masks, a strategy not available here"},
+};
+
 void ParseTrain(ConfigSection section, TrainOptions& out) {
+  for (const auto& [key, why] : kActOnlyTrainKeys) section.Ignore(key, why);
   out.train_iter = section.Get<int64_t>("train_iter", 0);
   section.CheckRange<int64_t>("train_iter", out.train_iter, 0, kMaxInt);
   out.epochs = section.Get<int64_t>("epochs", out.epochs);

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "runtime/base/errors.h"
+#include "runtime/base/logging.h"
 #include "runtime/base/text.h"
 
 namespace slim::config {
@@ -107,6 +108,23 @@ T ConfigSection::Require(const std::string& key) {
   return Get<T>(key, T{});
 }
 
+template <typename T>
+T ConfigSection::GetAliased(const std::string& key, const std::string& alias,
+                            const T& fallback) {
+  if (!Has(alias)) return Get<T>(key, fallback);
+  if (Has(key)) {
+    Fail(alias, "is ACT's name for " + KeyPath(key) + ", which is also given; keep one of the "
+                "two");
+  }
+  T value = Convert<T>(alias, node_[alias]);
+  resolved_[key] = value;
+  return value;
+}
+
+void ConfigSection::Ignore(const std::string& key, const std::string& why) {
+  if (IsWritten(key)) logging::Warning(Where(key) + ": ignored: " + why);
+}
+
 ConfigSection ConfigSection::Section(const std::string& key) {
   YAML::Node child;
   if (Has(key)) {
@@ -151,9 +169,13 @@ void ConfigSection::RejectUnknownKeys() const {
   }
 }
 
-void ConfigSection::Fail(const std::string& key, const std::string& problem) const {
+std::string ConfigSection::Where(const std::string& key) const {
   YAML::Node at = (node_.IsMap() && node_[key]) ? node_[key] : node_;
-  throw ConfigError(Location(at) + ": " + KeyPath(key) + ": " + problem);
+  return Location(at) + ": " + KeyPath(key);
+}
+
+void ConfigSection::Fail(const std::string& key, const std::string& problem) const {
+  throw ConfigError(Where(key) + ": " + problem);
 }
 
 void ConfigSection::CheckChoice(const std::string& key, const std::string& value,
@@ -214,7 +236,8 @@ std::string NearestWord(const std::string& word, const std::vector<std::string>&
 
 #define SLIM_INSTANTIATE_CONFIG_TYPE(T)                                     \
   template T ConfigSection::Get<T>(const std::string&, const T&);           \
-  template T ConfigSection::Require<T>(const std::string&);
+  template T ConfigSection::Require<T>(const std::string&);                 \
+  template T ConfigSection::GetAliased<T>(const std::string&, const std::string&, const T&);
 SLIM_INSTANTIATE_CONFIG_TYPE(bool)
 SLIM_INSTANTIATE_CONFIG_TYPE(int64_t)
 SLIM_INSTANTIATE_CONFIG_TYPE(double)

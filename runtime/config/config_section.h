@@ -42,6 +42,16 @@ class ConfigSection {
   // Required scalar or list; throws ConfigError naming the key when absent.
   template <typename T>
   T Require(const std::string& key);
+  // Get for a key that PaddleSlim ACT spells `alias`: the value of whichever is present,
+  // recorded in the resolved tree under `key`. Throws ConfigError naming both when both
+  // are present.
+  template <typename T>
+  T GetAliased(const std::string& key, const std::string& alias, const T& fallback);
+
+  // Accepts `key`, which has no effect in SlimTrain: when it is written, records it as
+  // known (it is not written to the resolved tree) and logs the warning
+  // "file:line: Path.key: ignored: <why>".
+  void Ignore(const std::string& key, const std::string& why);
 
   // The sub-mapping under `key` (empty when absent). Throws if present and not a mapping.
   ConfigSection Section(const std::string& key);
@@ -52,6 +62,10 @@ class ConfigSection {
   // Throws ConfigError for the first key present in the file that was never read, with
   // the nearest known key suggested. Call after reading everything this section allows.
   void RejectUnknownKeys() const;
+
+  // Where `key` is, as messages start: "file:line: Path.key" (the section's line when
+  // the key is absent, "file (or --set)" for a value from the command line).
+  std::string Where(const std::string& key) const;
 
   // Throws ConfigError located at `key` ("file:line: Path.key: <problem>").
   [[noreturn]] void Fail(const std::string& key, const std::string& problem) const;

@@ -84,6 +84,8 @@ class TrainingRun {
   void CheckFiniteInputs(const torch::Tensor& inputs, int64_t micro_batch);
   // Runs OnEpochBegin when the next micro-batch starts a new epoch.
   void MaybeBeginEpoch(int64_t steps_done);
+  // Checks that every rank found the same checkpoint (or none). Collective.
+  void AgreeOnResumeStep();
   // Continues from setup_.resume: optimizer state, data position, step, RNG, logging
   // window and best metric.
   void Resume(const checkpoint::CheckpointState& saved);
@@ -168,27 +170,37 @@ TrainingRun::TrainingRun(TrainingSetup setup)
         std::make_unique<Evaluator>(setup_.eval_data, comm_, setup_.device, options_.global);
   }
   window_loss_ = 0;
+  AgreeOnResumeStep();
   if (setup_.resume) Resume(*setup_.resume);
   if (WritesOutputs()) {
     const int64_t keep_lines = setup_.resume ? setup_.resume->trainer.metrics_lines : 0;
     metrics_ = std::make_unique<MetricsLog>(OutputPath("metrics.jsonl"), keep_lines);
     writer_ = std::make_unique<checkpoint::CheckpointWriter>(
         checkpoint::CheckpointDirectory(options_.global.output_dir),
-        options_.train.checkpoint.keep,
+        options_.train.checkpoint.keep, setup_.resume_path,
         [this](int64_t step) { faults_.InCheckpointWrite(step); });
   }
 }
 
-void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
-  // Every rank read the checkpoint itself: make sure they all took the same one.
-  auto steps = torch::tensor({saved.progress.step, -saved.progress.step}, torch::kInt64);
+void TrainingRun::AgreeOnResumeStep() {
+  // Every rank looked for the checkpoint itself; -1 stands for none.
+  const int64_t step = setup_.resume ? setup_.resume->progress.step : -1;
+  auto steps = torch::tensor({step, -step}, torch::kInt64);
   comm_.AllReduceSync(steps, comm::ReduceOp::kMax);
-  if (steps[0].item<int64_t>() != -steps[1].item<int64_t>()) {
-    throw CommError("the ranks resumed from different checkpoints (steps " +
-                    std::to_string(-steps[1].item<int64_t>()) + " to " +
-                    std::to_string(steps[0].item<int64_t>()) +
-                    "); the output directory must be on a file system all ranks share");
-  }
+  const int64_t highest = steps[0].item<int64_t>();
+  const int64_t lowest = -steps[1].item<int64_t>();
+  if (highest == lowest) return;
+  const auto describe = [](int64_t value) {
+    return value < 0 ? std::string("no checkpoint") : fmt::format("the checkpoint of step {}", value);
+  };
+  throw ConfigError(fmt::format(
+      "the ranks found different checkpoints to resume from ({} on some, {} on others) in {}; "
+      "Global.output_dir must be on a file system all ranks share",
+      describe(lowest), describe(highest),
+      checkpoint::CheckpointDirectory(options_.global.output_dir)));
+}
+
+void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
   checkpoint::RestoreOptimizer(saved, *optimizer_, model_);
   const auto point = ResumePointFor(saved.progress, plan_.batches_per_epoch,
                                     options_.global.batch_size * comm_.Size(),
@@ -434,7 +446,13 @@ TrainingOutcome TrainingRun::Run() {
     faults_.AtStep(step + 1);
     const double step_loss = Step(step);
     const int64_t done = step + 1;
-    const auto decision = agreement_.Decide(done, step_loss);
+    const auto decision =
+        agreement_.Decide(done, step_loss, writer_ != nullptr && writer_->FatalFailure());
+    if (decision.checkpoint_failed) {
+      if (writer_) writer_->Wait();  // rank 0 throws the writer's own message
+      throw OutputError("rank 0 could not write a checkpoint and none is left to resume from; "
+                        "see its message");
+    }
     if (decision.loss_not_finite) {
       // Thrown before any checkpoint of this step: no file ever holds the damaged weights.
       throw ModelError(fmt::format(

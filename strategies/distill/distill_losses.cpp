@@ -13,6 +13,19 @@ torch::Tensor AlongChannels(const torch::Tensor& values, int64_t channel_dim, in
   return values.reshape(shape);
 }
 
+// x standardised over all non-batch dimensions, as PaddleSlim's layer_norm without affine.
+torch::Tensor Standardised(const torch::Tensor& x) {
+  const auto shape = x.sizes().slice(1).vec();
+  return F::layer_norm(x, F::LayerNormFuncOptions(shape).eps(1e-7));
+}
+
+// PaddleSlim's kl_div(input, label, reduction='mean'): the mean over elements of
+// label * (log label - input), 0 where label is 0.
+torch::Tensor PaddleKlDiv(const torch::Tensor& input, const torch::Tensor& label) {
+  const auto terms = label * (label.log() - input);
+  return torch::where(label > 0, terms, torch::zeros_like(terms)).mean();
+}
+
 torch::Tensor NormalisedDistances(const torch::Tensor& features) {
   const auto flat = features.flatten(1);
   const auto distances = torch::cdist(flat.unsqueeze(0), flat.unsqueeze(0)).squeeze(0);
@@ -33,6 +46,30 @@ torch::Tensor SoftLabelLoss(const torch::Tensor& student, const torch::Tensor& t
   const auto log_p_teacher = torch::log_softmax(teacher / temperature, -1);
   const auto kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1);
   return kl.mean() * temperature * temperature;
+}
+
+torch::Tensor SkdLoss(const torch::Tensor& student, const torch::Tensor& teacher) {
+  const auto multiplier = teacher.std({1}, /*unbiased=*/true, /*keepdim=*/true);
+  const auto log_p = torch::log_softmax(Standardised(student) * multiplier, 1);
+  const auto q = torch::softmax(Standardised(teacher) * multiplier, 1);
+  return -(q * log_p).sum(-1).mean();
+}
+
+torch::Tensor DkdLoss(const torch::Tensor& student, const torch::Tensor& teacher,
+                      double temperature) {
+  const auto top = (teacher == teacher.amax(1, /*keepdim=*/true)).to(teacher.scalar_type());
+  // The top-against-rest pair b and the distribution Q over the other classes of `x`.
+  const auto parts = [&](const torch::Tensor& x) {
+    const auto scaled = x / temperature;
+    const auto top_probability = (torch::softmax(scaled, 1) * top).sum(1, /*keepdim=*/true);
+    return std::pair{torch::cat({top_probability, 1 - top_probability}, 1),
+                     torch::softmax(scaled - 1e5 * top, 1)};
+  };
+  const auto [student_binary, student_others] = parts(student);
+  const auto [teacher_binary, teacher_others] = parts(teacher);
+  return (PaddleKlDiv(student_binary, teacher_binary) +
+          PaddleKlDiv(student_others, teacher_others)) *
+         temperature * temperature;
 }
 
 torch::Tensor CosineLoss(const torch::Tensor& student, const torch::Tensor& teacher) {

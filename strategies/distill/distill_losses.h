@@ -16,6 +16,25 @@ torch::Tensor L2Loss(const torch::Tensor& student, const torch::Tensor& teacher)
 torch::Tensor SoftLabelLoss(const torch::Tensor& student, const torch::Tensor& teacher,
                             double temperature);
 
+// skd (spherical knowledge distillation), as PaddleSlim's skd: both sides are
+// standardised over all non-batch dimensions (layer norm without affine, epsilon 1e-7)
+// and scaled by m, the teacher's unbiased standard deviation along dimension 1 (kept);
+// p = softmax(s^) and q = softmax(t^) along dimension 1; the loss is the cross-entropy
+// -sum q log p over the last dimension, averaged over the other positions. For logits
+// [N, C]: the mean over samples of -sum_c q_c log p_c. REQUIRES: equal shapes of at least
+// 2 dimensions (for more, PaddleSlim's axes are kept: softmax along 1, sum along the last).
+torch::Tensor SkdLoss(const torch::Tensor& student, const torch::Tensor& teacher);
+
+// dkd (decoupled knowledge distillation), as PaddleSlim's dkd with its alpha = beta = 1:
+// m marks the teacher's top class (every tied one); for x in {s, t}, P = softmax(x / T),
+// b = [sum m P, 1 - sum m P] (the top class against the rest) and Q = softmax(x / T - 1e5 m)
+// (the other classes). loss = T^2 (mean over [N, 2] of b_t (log b_t - b_s) + mean over
+// [N, C] of Q_t (log Q_t - Q_s)), where a zero teacher probability contributes 0. As in
+// PaddleSlim, the student's probabilities stand where a KL divergence would take their
+// logarithms. REQUIRES: equal shapes [N, C].
+torch::Tensor DkdLoss(const torch::Tensor& student, const torch::Tensor& teacher,
+                      double temperature);
+
 // cosine: mean over samples of 1 - cos(s_i, t_i), each sample flattened.
 torch::Tensor CosineLoss(const torch::Tensor& student, const torch::Tensor& teacher);
 

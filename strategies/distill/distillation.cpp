@@ -190,8 +190,14 @@ void Distillation::MatchShapes(Term& term, const std::vector<torch::Tensor>& tea
   };
   const auto& s = student_features[term.student_feature];
   const auto& t = teacher_features[term.teacher_feature];
-  if (term.loss == "soft_label") {
-    if (s.sizes() != t.sizes()) Refuse(t, s, "soft_label compares distributions of equal shape");
+  if (term.loss == "soft_label" || term.loss == "skd" || term.loss == "dkd") {
+    if (s.sizes() != t.sizes()) {
+      Refuse(t, s, term.loss + " compares distributions of equal shape");
+    }
+    if (term.loss == "dkd" && s.dim() != 2) {
+      Refuse(t, s, "dkd compares class logits [N, C]: tap logits or another [N, C] node");
+    }
+    if (term.loss == "skd" && s.dim() < 2) Refuse(t, s, "skd needs features [N, C, ...]");
   } else if (term.loss == "irg") {
     if (s.size(0) != t.size(0)) Refuse(t, s, "irg needs the same batch");
   } else if (term.loss == "fsp") {
@@ -226,6 +232,8 @@ torch::Tensor Distillation::TermLoss(const Term& term, const TeacherTerms& owner
   const auto& teacher = teacher_features[term.teacher_feature];
   const auto student = Mapped(term.adapter, raw);
   if (term.loss == "soft_label") return SoftLabelLoss(student, teacher, owner.temperature);
+  if (term.loss == "skd") return SkdLoss(student, teacher);
+  if (term.loss == "dkd") return DkdLoss(student, teacher, owner.temperature);
   if (term.loss == "cosine") return CosineLoss(student, teacher);
   if (term.loss == "irg") return IrgLoss(raw, teacher);
   if (term.loss == "vid") {

@@ -13,8 +13,10 @@ namespace slim::quant {
 // Keys both quantization strategies share.
 struct QuantCommonOptions : config::StrategyOptions {
   // quantize_op_types: which layers get quantized: conv2d, depthwise_conv2d, linear (or
-  // its ACT name mul) and matmul. QuantAware default [conv2d, depthwise_conv2d];
-  // QuantPost default [conv2d, depthwise_conv2d, linear].
+  // its ACT name mul) and matmul; ACT's matmul_v2 selects linear and matmul, its
+  // conv2d_transpose nothing (with a warning). Holds the pass's names, each once.
+  // QuantAware default [conv2d, depthwise_conv2d]; QuantPost default [conv2d,
+  // depthwise_conv2d, linear].
   std::vector<std::string> quantize_op_types;
   // is_full_quantize: quantize every op type slim-train supports. Default false.
   bool is_full_quantize = false;
@@ -57,16 +59,17 @@ struct QuantAwareOptions : QuantCommonOptions {
 
 // QuantPost: post-training quantization (calibration, no training).
 struct QuantPostOptions : QuantCommonOptions {
-  // ptq_algo: abs_max, avg (mean of per-batch maxima), hist (percentile hist_percent of
-  // |x|), mse (minimum quantization error) or KL (minimum KL divergence). Default hist.
+  // ptq_algo (ACT's QuantPost also spells it algo): abs_max, avg (mean of per-batch
+  // maxima), hist (percentile hist_percent of |x|), mse (minimum quantization error) or KL
+  // (minimum KL divergence). Default hist.
   std::string ptq_algo = "hist";
   // hist_percent: the percentile hist keeps. Default 0.999.
   double hist_percent = 0.999;
-  // bias_correct: after quantizing the weights, correct each output channel's mean and
-  // spread to those of the float weights. Default false.
+  // bias_correct (or ACT's bias_correction): after quantizing the weights, correct each
+  // output channel's mean and spread to those of the float weights. Default false.
   bool bias_correct = false;
-  // batch_num / batch_size: calibration batches over all ranks, and samples per batch.
-  // Default 10 batches of 32.
+  // batch_num (or ACT's batch_nums) / batch_size: calibration batches over all ranks, and
+  // samples per batch. Default 10 batches of 32.
   int64_t batch_num = 10;
   int64_t batch_size = 32;
   // activation_quantize_type: range_abs_max (default), moving_average_abs_max or abs_max.

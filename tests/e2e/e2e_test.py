@@ -337,6 +337,56 @@ class Divergence(Workspace):
                           3, "sample 5 of " + path + " is NaN or infinite")
 
 
+class FullDisk(Workspace):
+    """Checkpoints on a file system that fills up: a tmpfs of a few MB (needs root)."""
+
+    def small_output_dir(self, name, megabytes):
+        directory = self.path(name)
+        os.makedirs(directory)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs",
+                                  directory], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if mounted.returncode != 0:
+            self.skipTest("mounting a tmpfs needs root: " + mounted.stdout.decode())
+        self.addCleanup(subprocess.run, ["umount", directory])
+        return directory
+
+    def run_on(self, directory, name):
+        # No eval set: the checkpoints (2.3 MB each) are what fills the disk.
+        config = self.write_config(name, f"""Global:
+  model: builtin:resnet20
+  train_data: @DATA@/train.h5
+  batch_size: 16
+  output_dir: {directory}/out
+TrainConfig:
+  train_iter: 12
+  logging_iter: 2
+  learning_rate: 0.05
+  checkpoint: {{every_iter: 3, keep: 3}}
+""")
+        return self.train(config, ranks=2)
+
+    def test_failed_checkpoint_with_an_earlier_one_left_keeps_training(self):
+        directory = self.small_output_dir("full-4m", 4)
+        code, out, _ = self.run_on(directory, "full-4m.yaml")
+        self.assertEqual(code, 0, out)
+        self.assertIn("the checkpoint at step 6 could not be written", out)
+        self.assertIn("No space left on device", out)
+        self.assertIn("ckpt-3.h5 is still valid, so training goes on", out)
+        self.assertEqual(checkpoint_files(os.path.join(directory, "out")), ["ckpt-3.h5"])
+        with h5py.File(os.path.join(directory, "out", "checkpoints", "ckpt-3.h5")) as f:
+            self.assertEqual(f["progress"].attrs["step"], 3)
+        self.assertTrue(os.path.exists(os.path.join(directory, "out", "model.pt")), out)
+
+    def test_failed_first_checkpoint_stops_with_the_output_error_code(self):
+        directory = self.small_output_dir("full-2m", 2)
+        code, out, _ = self.run_on(directory, "full-2m.yaml")
+        self.assertEqual(code, 5, out)  # not a crash (134, 139) nor a hang
+        self.assertIn("the checkpoint at step 3 could not be written", out)
+        self.assertIn("No earlier checkpoint is left to resume from", out)
+        leftovers = os.listdir(os.path.join(directory, "out", "checkpoints"))
+        self.assertEqual(leftovers, [], "a partial checkpoint was left behind")
+
+
 class RankFailure(Workspace):
     """A rank that dies, hangs or raises ends the whole job within a bounded time."""
 
@@ -628,6 +678,40 @@ print("checked", len(list(model.named_parameters())))
         moved = [d for d in os.listdir(out_dir) if d.startswith("checkpoints.replaced-")]
         self.assertEqual(len(moved), 1, os.listdir(out_dir))
         self.assertIn("ckpt-16.h5", os.listdir(os.path.join(out_dir, moved[0])))
+
+    def test_later_checkpoints_of_another_run_are_moved_aside_not_resumed(self):
+        config = self.ckpt_config("lineage.yaml")
+        out_dir = self.path("out", "lineage")
+        code, out, _ = self.train(config, "--output-dir", out_dir)
+        self.assertEqual(code, 0, out)
+        self.assertEqual(checkpoint_files(out_dir), ["ckpt-12.h5", "ckpt-15.h5", "ckpt-16.h5"])
+        newest = os.path.join(out_dir, "checkpoints", "ckpt-16.h5")
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--resume", newest,
+                                  "--resume-weights-only", "--set", "TrainConfig.train_iter=8")
+        self.assertEqual(code, 0, out)
+        self.assertIn("checkpoints after step 0 belong to another run", out)
+        # Pruning kept this run's own files, so a resume continues this run.
+        self.assertEqual(checkpoint_files(out_dir), ["ckpt-3.h5", "ckpt-6.h5", "ckpt-8.h5"])
+        moved = [d for d in os.listdir(out_dir) if d.startswith("checkpoints.replaced-")]
+        self.assertEqual(len(moved), 1, os.listdir(out_dir))
+        self.assertEqual(sorted(os.listdir(os.path.join(out_dir, moved[0]))),
+                         ["ckpt-12.h5", "ckpt-15.h5", "ckpt-16.h5"])
+
+    def test_ranks_that_see_different_checkpoints_stop_with_a_clear_error(self):
+        # Node-local output directories: rank 0 sees the checkpoints of an earlier run,
+        # rank 1 an empty directory. Every rank must take part in the agreement.
+        config = self.ckpt_config("local.yaml")
+        seen, empty = self.path("out", "local-0"), self.path("out", "local-1")
+        code, out, _ = self.train(config, "--output-dir", seen, "--set",
+                                  "TrainConfig.train_iter=3")
+        self.assertEqual(code, 0, out)
+        args = [config, "--set", "Global.comm_timeout_s=20"]
+        code, out, seconds = run(["mpirun", "-np", "1", SLIM_TRAIN, *args, "--output-dir", seen,
+                                  ":", "-np", "1", SLIM_TRAIN, *args, "--output-dir", empty])
+        self.assertEqual(code, 2, out)
+        self.assertIn("the ranks found different checkpoints to resume from (no checkpoint on "
+                      "some, the checkpoint of step 3 on others)", out)
+        self.assertLess(seconds, 60)
 
     def test_sigterm_to_one_rank_checkpoints_and_exits_75(self):
         config = self.ckpt_config("sigterm.yaml")

@@ -1,6 +1,7 @@
-// Distillation: each loss against its formula written out element by element, gradient
-// flow (student and adapters, never the teacher), several teachers, the export without
-// taps and adapters, and the refusals of bad nodes and unmatched shapes.
+// Distillation: each loss against its formula written out element by element (skd and
+// dkd as PaddleSlim computes them), gradient flow (student and adapters, never the
+// teacher), several teachers, the export without taps and adapters, and the refusals of
+// bad nodes and unmatched shapes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -50,6 +51,109 @@ TEST(DistillLosses, SoftLabelIsTemperedKlTimesTSquared) {
   EXPECT_NEAR(Value(SoftLabelLoss(s, t, temperature)), total / 3 * temperature * temperature,
               1e-5);
   EXPECT_NEAR(Value(SoftLabelLoss(t, t, temperature)), 0, 1e-7);
+}
+
+// PaddleSlim's skd written out for x[N][A][B] (logits [N, A] as B = 1): x standardised
+// over (A, B) with the biased variance, scaled by m[n][b], the unbiased standard deviation
+// of t[n][.][b]; softmax along A; cross-entropy summed along the last dimension (A for
+// logits, B otherwise), averaged over the other positions.
+double Skd(const torch::Tensor& student, const torch::Tensor& teacher) {
+  const auto s = student.dim() == 2 ? student.unsqueeze(2) : student;
+  const auto t = teacher.dim() == 2 ? teacher.unsqueeze(2) : teacher;
+  const auto sa = s.accessor<float, 3>(), ta = t.accessor<float, 3>();
+  const int64_t n_size = s.size(0), a_size = s.size(1), b_size = s.size(2);
+  const auto standardised = [&](const at::TensorAccessor<float, 2>& x) {
+    double mean = 0, variance = 0;
+    for (int64_t a = 0; a < a_size; ++a) {
+      for (int64_t b = 0; b < b_size; ++b) mean += x[a][b];
+    }
+    mean /= static_cast<double>(a_size * b_size);
+    for (int64_t a = 0; a < a_size; ++a) {
+      for (int64_t b = 0; b < b_size; ++b) variance += (x[a][b] - mean) * (x[a][b] - mean);
+    }
+    variance /= static_cast<double>(a_size * b_size);
+    std::vector<std::vector<double>> z(a_size, std::vector<double>(b_size));
+    for (int64_t a = 0; a < a_size; ++a) {
+      for (int64_t b = 0; b < b_size; ++b) z[a][b] = (x[a][b] - mean) / std::sqrt(variance + 1e-7);
+    }
+    return z;
+  };
+  double total = 0;
+  for (int64_t n = 0; n < n_size; ++n) {
+    auto zs = standardised(sa[n]), zt = standardised(ta[n]);
+    std::vector<std::vector<double>> p(a_size, std::vector<double>(b_size)), q = p;
+    for (int64_t b = 0; b < b_size; ++b) {
+      double mean = 0, squares = 0;
+      for (int64_t a = 0; a < a_size; ++a) mean += ta[n][a][b];
+      mean /= static_cast<double>(a_size);
+      for (int64_t a = 0; a < a_size; ++a) squares += (ta[n][a][b] - mean) * (ta[n][a][b] - mean);
+      const double multiplier = std::sqrt(squares / static_cast<double>(a_size - 1));
+      double sum_s = 0, sum_t = 0;
+      for (int64_t a = 0; a < a_size; ++a) {
+        sum_s += std::exp(zs[a][b] * multiplier);
+        sum_t += std::exp(zt[a][b] * multiplier);
+      }
+      for (int64_t a = 0; a < a_size; ++a) {
+        p[a][b] = std::exp(zs[a][b] * multiplier) / sum_s;
+        q[a][b] = std::exp(zt[a][b] * multiplier) / sum_t;
+      }
+    }
+    for (int64_t a = 0; a < a_size; ++a) {
+      for (int64_t b = 0; b < b_size; ++b) total -= q[a][b] * std::log(p[a][b]);
+    }
+  }
+  return total / static_cast<double>(student.dim() == 2 ? n_size : n_size * a_size);
+}
+
+TEST(DistillLosses, SkdIsPaddleSlimsSphericalCrossEntropy) {
+  const auto s = Random({3, 5}, 16), t = Random({3, 5}, 17);
+  EXPECT_NEAR(Value(SkdLoss(s, t)), Skd(s, t), 1e-5);
+  // Only the direction of each sample counts: scaling and shifting the student changes
+  // nothing; the loss is the teacher's entropy when the student matches it.
+  EXPECT_NEAR(Value(SkdLoss(s * 3 + 1, t)), Value(SkdLoss(s, t)), 1e-5);
+  EXPECT_NEAR(Value(SkdLoss(t * 0.5, t)), Skd(t, t), 1e-5);
+  // Features [N, T, C], as PaddleSlim: softmax along T, cross-entropy along C.
+  const auto s3 = Random({2, 4, 3}, 18), t3 = Random({2, 4, 3}, 19);
+  EXPECT_NEAR(Value(SkdLoss(s3, t3)), Skd(s3, t3), 1e-5);
+}
+
+TEST(DistillLosses, DkdIsPaddleSlimsDecoupledLoss) {
+  auto s = Random({3, 5}, 20), t = Random({3, 5}, 21);
+  t[1][3] = t[1].max().item<float>();  // a tie: both top classes are masked
+  t[1][0] = t[1][3].item<float>();
+  const double temperature = 2;
+  const auto sa = s.accessor<float, 2>(), ta = t.accessor<float, 2>();
+  // b (top class against the rest) and Q (the other classes) of one sample of `x`.
+  const auto parts = [&](const at::TensorAccessor<float, 1>& x, const std::vector<bool>& top) {
+    double z = 0, z_others = 0;
+    for (int64_t c = 0; c < 5; ++c) {
+      z += std::exp(x[c] / temperature);
+      if (!top[c]) z_others += std::exp(x[c] / temperature);
+    }
+    double top_probability = 0;
+    std::vector<double> others(5, 0.0);
+    for (int64_t c = 0; c < 5; ++c) {
+      if (top[c]) top_probability += std::exp(x[c] / temperature) / z;
+      if (!top[c]) others[c] = std::exp(x[c] / temperature) / z_others;
+    }
+    return std::pair{std::vector<double>{top_probability, 1 - top_probability}, others};
+  };
+  double tckd = 0, nckd = 0;
+  for (int64_t n = 0; n < 3; ++n) {
+    double max = -1e30;
+    for (int64_t c = 0; c < 5; ++c) max = std::max<double>(max, ta[n][c]);
+    std::vector<bool> top(5);
+    for (int64_t c = 0; c < 5; ++c) top[c] = ta[n][c] == max;
+    const auto [bs, qs] = parts(sa[n], top);
+    const auto [bt, qt] = parts(ta[n], top);
+    // PaddleSlim's kl_div takes the student's probabilities where KL takes their logarithm.
+    for (int j = 0; j < 2; ++j) tckd += bt[j] * (std::log(bt[j]) - bs[j]);
+    for (int64_t c = 0; c < 5; ++c) {
+      if (qt[c] > 0) nckd += qt[c] * (std::log(qt[c]) - qs[c]);
+    }
+  }
+  const double expected = temperature * temperature * (tckd / (3 * 2) + nckd / (3 * 5));
+  EXPECT_NEAR(Value(DkdLoss(s, t, temperature)), expected, 1e-5);
 }
 
 TEST(DistillLosses, CosineIsOneMinusTheSampleCosine) {
@@ -266,6 +370,32 @@ TEST_F(DistillationTest, TwoTeachersSumTheirWeightedLosses) {
       0.5 * Value(L2Loss(student, teacher)) + 2 * Value(SoftLabelLoss(student, teacher, 1));
   EXPECT_GT(expected, 0.01);
   EXPECT_NEAR(Value(distillation->ExtraLoss(inputs_, student)), expected, 1e-5 * expected);
+}
+
+TEST_F(DistillationTest, SkdAndDkdTermsApplyTheirLossesToTheTappedFeatures) {
+  auto reference = student_.clone();
+  distill::TeacherOptions teacher;  // ACT's OCR recipe: skd and another loss on one node
+  teacher.node = {{"fc"}, {"logits"}};
+  teacher.loss = {"skd", "dkd"};
+  teacher.alpha = {1, 0.5};
+  teacher.temperature = 2;
+  auto distillation = Prepared({teacher});
+  torch::NoGradGuard no_grad;
+  for (const auto& parameter : student_.parameters()) parameter.mul_(1.3);
+  student_.eval();
+  reference.eval();
+  const auto student = student_.forward({inputs_}).toTensor();
+  const auto logits = reference.forward({inputs_}).toTensor();
+  const double expected =
+      Value(SkdLoss(student, logits)) + 0.5 * Value(DkdLoss(student, logits, 2));
+  // PaddleSlim's dkd may be negative: it is not a divergence (DkdLoss).
+  EXPECT_NEAR(Value(distillation->ExtraLoss(inputs_, student)), expected,
+              1e-5 * std::abs(expected));
+}
+
+TEST_F(DistillationTest, DkdOnFeatureMapsIsRefused) {
+  const auto message = ErrorOf([&] { Prepared({TeacherOf("self", {{"layer3"}}, "dkd")}); });
+  EXPECT_NE(message.find("dkd compares class logits [N, C]"), std::string::npos) << message;
 }
 
 TEST_F(DistillationTest, FinalizeDropsTapsAndAdaptersAndKeepsTheForward) {

@@ -1,0 +1,772 @@
+// PaddleSlim ACT's published example configs (example/auto_compression of PaddleSlim
+// 9f3e9b2), ported the way docs/configuration.md ("Porting an ACT config") says: only the
+// Paddle paths are replaced (model_dir/model_filename name a TorchScript file; train_data
+// and eval_data are added) and the Paddle tensor names become module paths. Each loads and
+// resolves to the options ACT would use; ACT spellings that conflict, or strategies this
+// version does not have, are refused with the key named.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "runtime/base/errors.h"
+#include "runtime/config/config_loader.h"
+#include "strategies/distill/distill_options.h"
+#include "strategies/quant/quant_options.h"
+#include "strategies/registry.h"
+#include "tests/unit/temp_file.h"
+
+namespace slim::config {
+namespace {
+
+using Names = std::vector<std::string>;
+using NodePairs = std::vector<std::vector<std::string>>;
+
+// The Global keys a port adds: data in SlimTrain's HDF5 format.
+constexpr const char* kData = "  train_data: data/train.h5\n  eval_data: data/eval.h5\n";
+
+// A config loaded from `yaml` (with @DIR@ replaced by a temporary directory, where the
+// TorchScript files would be), and what the load wrote to stderr (its warnings).
+struct Loaded {
+  Config config;
+  std::string warnings;
+  std::string dir;
+};
+
+std::string Substituted(std::string yaml, const std::string& dir) {
+  for (auto at = yaml.find("@DIR@"); at != std::string::npos; at = yaml.find("@DIR@")) {
+    yaml.replace(at, 5, dir);
+  }
+  return yaml;
+}
+
+Loaded Load(const std::string& yaml) {
+  testing::TempDir dir;
+  const auto path = dir.Write("act.yaml", Substituted(yaml, dir.File("models")));
+  ::testing::internal::CaptureStderr();
+  Loaded loaded;
+  try {
+    loaded.config = strategies::LoadJobConfig(path, {});
+  } catch (...) {
+    ::testing::internal::GetCapturedStderr();
+    throw;
+  }
+  loaded.warnings = ::testing::internal::GetCapturedStderr();
+  loaded.dir = dir.File("models");
+  return loaded;
+}
+
+// The message of the ConfigError that loading `yaml` throws.
+std::string ErrorOf(const std::string& yaml) {
+  try {
+    Load(yaml);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no ConfigError for:\n" << yaml;
+  return "";
+}
+
+const quant::QuantAwareOptions& QuantAwareOf(const Config& config) {
+  return config.StrategyOptionsOf<quant::QuantAwareOptions>("QuantAware");
+}
+
+const distill::DistillOptions& DistillationOf(const Config& config,
+                                              const std::string& section = "Distillation") {
+  return config.StrategyOptionsOf<distill::DistillOptions>(section);
+}
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// image_classification/configs/MobileNetV1/qat_dis.yaml
+TEST(ActConfigs, ClassificationQatWithDistillationAndCosineDecay) {
+  const auto loaded = Load(std::string(R"(Global:
+  model_dir: @DIR@/MobileNetV1_infer
+  model_filename: model.pt
+  params_filename: inference.pdiparams
+  batch_size: 32
+  data_dir: ./ILSVRC2012
+)") + kData + R"(
+Distillation:
+  alpha: 1.0
+  loss: l2
+  node:
+  - fc
+QuantAware:
+  use_pact: true
+  activation_bits: 8
+  is_full_quantize: false
+  onnx_format: True
+  activation_quantize_type: moving_average_abs_max
+  weight_quantize_type: channel_wise_abs_max
+  not_quant_pattern:
+  - skip_quant
+  quantize_op_types:
+  - conv2d
+  - depthwise_conv2d
+  - matmul
+  - matmul_v2
+  weight_bits: 8
+TrainConfig:
+  epochs: 1
+  eval_iter: 500
+  learning_rate:
+    type: CosineAnnealingDecay
+    learning_rate: 0.015
+  optimizer_builder:
+    optimizer:
+      type: Momentum
+    weight_decay: 0.00002
+  origin_metric: 0.70898
+)");
+  const auto& config = loaded.config;
+  EXPECT_EQ(config.global.model, loaded.dir + "/MobileNetV1_infer/model.pt");
+  EXPECT_EQ(config.global.batch_size, 32);
+  EXPECT_EQ(config.global.train_data, "data/train.h5");
+  const auto& quant = QuantAwareOf(config);
+  // matmul_v2 is Paddle 2's op of nn.Linear and of activation products alike.
+  EXPECT_EQ(quant.quantize_op_types, (Names{"conv2d", "depthwise_conv2d", "matmul", "linear"}));
+  EXPECT_TRUE(quant.use_pact);
+  EXPECT_TRUE(quant.onnx_format);
+  EXPECT_EQ(quant.not_quant_pattern, Names{"skip_quant"});
+  const auto& teacher = DistillationOf(config).teachers.at(0);
+  EXPECT_EQ(teacher.teacher_model, "self");
+  EXPECT_EQ(teacher.node, NodePairs{{"fc"}});
+  EXPECT_EQ(teacher.loss, Names{"l2"});
+  EXPECT_DOUBLE_EQ(DistillationOf(config).label_loss_weight, 0);  // ACT: distillation only
+  EXPECT_EQ(config.train.learning_rate.type, "CosineAnnealingDecay");
+  EXPECT_DOUBLE_EQ(config.train.learning_rate.learning_rate, 0.015);
+  EXPECT_EQ(config.train.learning_rate.t_max, 0);  // the whole run, as run.py sets it
+  EXPECT_EQ(config.train.optimizer.type, "Momentum");
+  EXPECT_DOUBLE_EQ(config.train.optimizer.momentum, 0.9);
+  EXPECT_DOUBLE_EQ(config.train.optimizer.weight_decay, 2e-5);
+  EXPECT_DOUBLE_EQ(config.train.origin_metric, 0.70898);
+  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:4: Global.params_filename: ignored"))
+      << loaded.warnings;
+  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:6: Global.data_dir: ignored"))
+      << loaded.warnings;
+  // The resolved config reloads as it is: ACT's spelling of the model, not both.
+  EXPECT_TRUE(Contains(config.resolved_yaml, "model_filename: model.pt"));
+  EXPECT_FALSE(Contains(config.resolved_yaml, "  model: "));
+}
+
+// detection/configs/rtdetr_r50vd_qat_dis.yaml
+TEST(ActConfigs, DetectionTransformerQuantizesMatmulV2) {
+  const auto loaded = Load(std::string(R"(
+Global:
+  reader_config: configs/rtdetr_reader.yml
+  include_nms: True
+  Evaluation: True
+  model_dir: @DIR@/rtdetr_r50vd_6x_coco/
+  model_filename: model.pt
+  params_filename: model.pdiparams
+)") + kData + R"(
+Distillation:
+  alpha: 1.0
+  loss: soft_label
+
+QuantAware:
+  onnx_format: true
+  activation_quantize_type: 'moving_average_abs_max'
+  quantize_op_types:
+  - conv2d
+  - depthwise_conv2d
+  - matmul_v2
+
+TrainConfig:
+  train_iter: 500
+  eval_iter: 100
+  learning_rate:
+    type: CosineAnnealingDecay
+    learning_rate: 0.00003
+    T_max: 10000
+  optimizer_builder:
+    optimizer:
+      type: SGD
+    weight_decay: 4.0e-05
+)");
+  const auto& config = loaded.config;
+  EXPECT_EQ(config.global.model, loaded.dir + "/rtdetr_r50vd_6x_coco/model.pt");
+  EXPECT_EQ(QuantAwareOf(config).quantize_op_types,
+            (Names{"conv2d", "depthwise_conv2d", "linear", "matmul"}));
+  EXPECT_FALSE(QuantAwareOf(config).use_pact);
+  const auto& teacher = DistillationOf(config).teachers.at(0);
+  EXPECT_EQ(teacher.node, NodePairs{{"logits"}});  // ACT: the model's final outputs
+  EXPECT_EQ(teacher.loss, Names{"soft_label"});
+  EXPECT_EQ(config.train.train_iter, 500);
+  EXPECT_EQ(config.train.eval_iter, 100);
+  EXPECT_EQ(config.train.learning_rate.t_max, 10000);
+  EXPECT_EQ(config.train.optimizer.type, "SGD");
+  EXPECT_DOUBLE_EQ(config.train.optimizer.momentum, 0);
+  EXPECT_DOUBLE_EQ(config.train.optimizer.weight_decay, 4e-5);
+  for (const auto* key : {"reader_config", "include_nms", "Evaluation"}) {
+    EXPECT_TRUE(Contains(loaded.warnings, std::string("Global.") + key + ": ignored"))
+        << key << "\n" << loaded.warnings;
+  }
+}
+
+// semantic_segmentation/configs/BiSeNetV2/BiSeNetV2_qat.yaml: QAT with distillation on one
+// feature map and a PiecewiseDecay written as ACT does, without learning_rate.
+TEST(ActConfigs, SegmentationPiecewiseDecayWithoutLearningRate) {
+  const auto loaded = Load(std::string(R"(Global:
+  reader_config: configs/dataset/cityscapes_1024x512_scale1.0.yml
+  model_dir: @DIR@/RES-paddle2-BiSeNetV2
+  model_filename: model
+  params_filename: params
+  batch_size: 4
+)") + kData + R"(
+Distillation:
+  alpha: 1.0
+  loss: l2
+  node:
+  - head.conv_out
+
+QuantAware:
+  onnx_format: True
+  activation_quantize_type: 'moving_average_abs_max'
+  quantize_op_types:
+  - conv2d
+  - depthwise_conv2d
+
+TrainConfig:
+  epochs: 5
+  eval_iter: 360
+  logging_iter: 100
+  learning_rate:
+    type: PiecewiseDecay
+    boundaries: [2]
+    values: [0.00001, 0.000001]
+  optimizer_builder:
+    optimizer:
+      type: SGD
+    weight_decay: 0.0005
+)");
+  const auto& config = loaded.config;
+  EXPECT_EQ(config.global.model, loaded.dir + "/RES-paddle2-BiSeNetV2/model");
+  EXPECT_EQ(config.global.batch_size, 4);
+  const auto& lr = config.train.learning_rate;
+  EXPECT_EQ(lr.type, "PiecewiseDecay");
+  EXPECT_EQ(lr.boundaries, std::vector<int64_t>{2});
+  EXPECT_EQ(lr.values, (std::vector<double>{1e-5, 1e-6}));
+  EXPECT_DOUBLE_EQ(lr.learning_rate, 1e-5);  // the rate it starts at
+  EXPECT_EQ(config.train.logging_iter, 100);
+  EXPECT_EQ(DistillationOf(config).teachers.at(0).node, NodePairs{{"head.conv_out"}});
+  EXPECT_EQ(QuantAwareOf(config).quantize_op_types, (Names{"conv2d", "depthwise_conv2d"}));
+}
+
+// pytorch_huggingface/configs/cola.yaml
+TEST(ActConfigs, HuggingFaceQuantizesLinearLayersAndMatmulsWithAdamW) {
+  const auto loaded = Load(std::string(R"(Global:
+  input_names: ['x0', 'x1', 'x2']
+  model_dir: @DIR@/x2torch_cola
+  model_filename: model.pt
+  params_filename: model.pdiparams
+  model_type: bert-base-cased
+  task_name: cola
+  dataset: glue
+  batch_size: 1
+  max_seq_length: 128
+  padding: max_length
+  return_attention_mask: True
+)") + kData + R"(
+Distillation:
+  alpha: 1.0
+  loss: soft_label
+
+QuantAware:
+  use_pact: true
+  activation_quantize_type: 'moving_average_abs_max'
+  weight_bits: 8
+  activation_bits: 8
+  quantize_op_types:
+  - matmul
+  - matmul_v2
+
+TrainConfig:
+  epochs: 3
+  eval_iter: 855
+  learning_rate: 1.0e-6
+  optimizer_builder:
+    optimizer:
+      type: AdamW
+    weight_decay: 0.01
+  origin_metric: 0.6006
+
+)");
+  const auto& config = loaded.config;
+  EXPECT_EQ(config.global.model, loaded.dir + "/x2torch_cola/model.pt");
+  EXPECT_EQ(config.global.batch_size, 1);
+  EXPECT_EQ(QuantAwareOf(config).quantize_op_types, (Names{"matmul", "linear"}));
+  EXPECT_EQ(DistillationOf(config).teachers.at(0).loss, Names{"soft_label"});
+  EXPECT_EQ(config.train.epochs, 3);
+  EXPECT_EQ(config.train.learning_rate.type, "Constant");
+  EXPECT_DOUBLE_EQ(config.train.learning_rate.learning_rate, 1e-6);
+  EXPECT_EQ(config.train.optimizer.type, "AdamW");
+  EXPECT_DOUBLE_EQ(config.train.optimizer.weight_decay, 0.01);
+  EXPECT_DOUBLE_EQ(config.train.origin_metric, 0.6006);
+  for (const auto* key : {"input_names", "model_type", "task_name", "dataset", "max_seq_length",
+                          "padding", "return_attention_mask"}) {
+    EXPECT_TRUE(Contains(loaded.warnings, std::string("Global.") + key + ": ignored"))
+        << key << "\n" << loaded.warnings;
+  }
+}
+
+// pytorch_yolo_series/configs/yolov5s_qat_dis.yaml: model_dir alone names the model file.
+TEST(ActConfigs, YoloQatTakesModelDirAsTheFile) {
+  const auto loaded = Load(std::string(R"(Global:
+  model_dir: @DIR@/yolov5s.pt
+  image_path: None   # If image_path is set, it will be trained directly based on unlabeled images, no need to set the COCO dataset path.
+  coco_dataset_dir: dataset/coco/
+  coco_train_image_dir: train2017
+  coco_train_anno_path: annotations/instances_train2017.json
+  coco_val_image_dir: val2017
+  coco_val_anno_path: annotations/instances_val2017.json
+  arch: YOLOv5
+)") + kData + R"(
+Distillation:
+  alpha: 1.0
+  loss: soft_label
+
+QuantAware:
+  onnx_format: true
+  use_pact: true
+  activation_quantize_type: 'moving_average_abs_max'
+  quantize_op_types:
+  - conv2d
+  - depthwise_conv2d
+
+TrainConfig:
+  train_iter: 3000
+  eval_iter: 1000
+  learning_rate: 0.00001
+  optimizer_builder:
+    optimizer:
+      type: SGD
+    weight_decay: 4.0e-05
+  target_metric: 0.365
+)");
+  const auto& config = loaded.config;
+  EXPECT_EQ(config.global.model, loaded.dir + "/yolov5s.pt");
+  EXPECT_EQ(config.train.train_iter, 3000);
+  EXPECT_DOUBLE_EQ(config.train.target_metric, 0.365);
+  EXPECT_TRUE(QuantAwareOf(config).use_pact);
+  EXPECT_TRUE(Contains(loaded.warnings, "Global.coco_val_anno_path: ignored"))
+      << loaded.warnings;
+}
+
+// ocr/configs/ppocrv3_rec_qat_dist.yaml: list-form loss [skd, l2] on grouped nodes, a YAML
+// anchor, and the PostProcess, Metric, Train and Eval sections of ACT's OCR script.
+constexpr const char* kOcrRecognition = R"(Global:
+  model_dir: @DIR@
+  model_filename: rec.pt
+  params_filename: inference.pdiparams
+  model_type: rec
+  algorithm: SVTR
+  character_dict_path: ./ppocr_keys_v1.txt
+  max_text_length: &max_text_length 25
+  use_space_char: true
+  train_data: data/train.h5
+  eval_data: data/eval.h5
+
+Distillation:
+  alpha: [1.0, 1.0]
+  loss: ['skd', 'l2']
+  node:
+   - ['fc']
+   - ['fc']
+
+QuantAware:
+  use_pact: true
+  activation_bits: 8
+  is_full_quantize: false
+  onnx_format: True
+  activation_quantize_type: moving_average_abs_max
+  weight_quantize_type: channel_wise_abs_max
+  not_quant_pattern:
+  - skip_quant
+  quantize_op_types:
+  - conv2d
+  - depthwise_conv2d
+  weight_bits: 8
+
+TrainConfig:
+  epochs: 10
+  eval_iter: 2000
+  logging_iter: 100
+  learning_rate:
+    type: CosineAnnealingDecay
+    learning_rate: 0.00005
+  optimizer_builder:
+    optimizer:
+      type: Adam
+    weight_decay: 5.0e-05
+
+PostProcess:
+  name: CTCLabelDecode
+
+Metric:
+  name: RecMetric
+  main_indicator: acc
+  ignore_space: False
+
+Train:
+  dataset:
+    name: SimpleDataSet
+    data_dir: ./train_data/icdar2015/text_localization/
+    ext_op_transform_idx: 1
+    label_file_list:
+    - ./train_data/icdar2015/text_localization/train_icdar2015_label.txt
+    transforms:
+    - DecodeImage:
+        img_mode: BGR
+        channel_first: false
+    - RecConAug:
+        prob: 0.5
+        ext_data_num: 2
+        image_shape: [48, 320, 3]
+        max_text_length: *max_text_length
+    - RecAug:
+    - MultiLabelEncode:
+    - RecResizeImg:
+        image_shape: [3, 48, 320]
+    - KeepKeys:
+        keep_keys:
+        - image
+        - label_ctc
+        - label_sar
+        - length
+        - valid_ratio
+  loader:
+    shuffle: true
+    batch_size_per_card: 64
+    drop_last: true
+    num_workers: 0
+
+Eval:
+  dataset:
+    name: SimpleDataSet
+    data_dir: ./train_data/icdar2015/text_localization/
+    label_file_list:
+    - ./train_data/icdar2015/text_localization/test_icdar2015_label.txt
+    transforms:
+    - DecodeImage:
+        img_mode: BGR
+        channel_first: false
+    - MultiLabelEncode:
+    - RecResizeImg:
+        image_shape: [3, 48, 320]
+    - KeepKeys:
+        keep_keys:
+        - image
+        - label_ctc
+        - label_sar
+        - length
+        - valid_ratio
+  loader:
+    shuffle: false
+    drop_last: false
+    batch_size_per_card: 64
+    num_workers: 0
+)";
+
+TEST(ActConfigs, OcrRecognitionSkdAndL2WithScriptSectionsIgnored) {
+  const auto loaded = Load(kOcrRecognition);
+  const auto& config = loaded.config;
+  EXPECT_EQ(config.global.model, loaded.dir + "/rec.pt");
+  const auto& teacher = DistillationOf(config).teachers.at(0);
+  EXPECT_EQ(teacher.node, (NodePairs{{"fc"}, {"fc"}}));
+  EXPECT_EQ(teacher.loss, (Names{"skd", "l2"}));
+  EXPECT_EQ(teacher.alpha, (std::vector<double>{1.0, 1.0}));
+  EXPECT_EQ(config.train.optimizer.type, "Adam");
+  EXPECT_DOUBLE_EQ(config.train.learning_rate.learning_rate, 5e-5);
+  for (const auto* section : {"PostProcess", "Metric", "Train", "Eval"}) {
+    EXPECT_TRUE(Contains(loaded.warnings, std::string(": ") + section + ": ignored: ACT does "
+                                          "not read the " + section + " section"))
+        << section << "\n" << loaded.warnings;
+  }
+  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:7: Global.character_dict_path: ignored"))
+      << loaded.warnings;
+  EXPECT_FALSE(Contains(config.resolved_yaml, "PostProcess"));
+}
+
+// nlp/configs/ernie3.0/tnews.yaml: the legacy Prune section ACT ignores, and QuantPost
+// written with ACT's names for SlimTrain's keys.
+TEST(ActConfigs, NlpQuantPostWithActNames) {
+  const auto loaded = Load(std::string(R"(Global:
+  model_dir: @DIR@/TNEWS
+  model_filename: infer.pt
+  params_filename: infer.pdiparams
+  task_name: tnews
+  dataset: clue
+  batch_size: 16
+  max_seq_length: 128
+)") + kData + R"(
+# 剪枝
+Prune:
+  prune_algo: transformer_pruner
+  pruned_ratio: 0.25
+
+# 离线量化
+QuantPost:
+  activation_bits: 8
+  quantize_op_types:
+  - depthwise_conv2d
+  - conv2d
+  - mul
+  - matmul_v2
+  weight_bits: 8
+  algo: KL
+  batch_nums: 4
+  batch_size: 8
+  bias_correction: true
+  hist_percent: 0.999
+  activation_quantize_type: range_abs_max
+  weight_quantize_type: channel_wise_abs_max
+  onnx_format: true
+  is_full_quantize: false
+)");
+  const auto& config = loaded.config;
+  ASSERT_TRUE(config.HasStrategy("QuantPost"));
+  const auto& quant = config.StrategyOptionsOf<quant::QuantPostOptions>("QuantPost");
+  EXPECT_EQ(quant.ptq_algo, "KL");
+  EXPECT_EQ(quant.batch_num, 4);
+  EXPECT_EQ(quant.batch_size, 8);
+  EXPECT_TRUE(quant.bias_correct);
+  EXPECT_TRUE(quant.onnx_format);
+  EXPECT_EQ(quant.quantize_op_types,
+            (Names{"depthwise_conv2d", "conv2d", "linear", "matmul"}));
+  EXPECT_TRUE(Contains(loaded.warnings, "Prune: ignored")) << loaded.warnings;
+  // Resolved under SlimTrain's names, so the file reloads without an alias conflict.
+  EXPECT_TRUE(Contains(config.resolved_yaml, "ptq_algo: KL")) << config.resolved_yaml;
+  EXPECT_TRUE(Contains(config.resolved_yaml, "batch_num: 4"));
+  EXPECT_FALSE(Contains(config.resolved_yaml, " algo:"));
+  EXPECT_FALSE(Contains(config.resolved_yaml, "batch_nums"));
+}
+
+// MultiTeacherDistillation in ACT's parallel-list form (strategy_config.py and the API
+// docs; no example config uses it): one entry per teacher in every list, each node entry
+// [teacher, student, ...] pairs.
+constexpr const char* kMultiTeacher = R"(Global:
+  model_dir: @DIR@/student
+  model_filename: model.pt
+  params_filename: model.pdiparams
+  train_data: data/train.h5
+QuantAware:
+  quantize_op_types: [conv2d, depthwise_conv2d, matmul_v2]
+MultiTeacherDistillation:
+  teacher_model_dir:       [@DIR@/teacher_a, @DIR@/teacher_b]
+  teacher_model_filename:  [model.pt, model.pt]
+  teacher_params_filename: [model.pdiparams, model.pdiparams]
+  loss:  [l2, soft_label]
+  alpha: [1.0, 0.5]
+  node:
+    - [layer3, layer3, layer2, layer2]
+    - [logits, logits]
+TrainConfig:
+  epochs: 1
+)";
+
+TEST(ActConfigs, MultiTeacherParallelListsBecomeOneTeacherEach) {
+  const auto loaded = Load(kMultiTeacher);
+  const auto& distill = DistillationOf(loaded.config, "MultiTeacherDistillation");
+  ASSERT_EQ(distill.teachers.size(), 2u);
+  const auto& a = distill.teachers[0];
+  EXPECT_EQ(a.teacher_model, loaded.dir + "/teacher_a/model.pt");
+  EXPECT_EQ(a.node, (NodePairs{{"layer3", "layer3"}, {"layer2", "layer2"}}));
+  EXPECT_EQ(a.loss, (Names{"l2", "l2"}));
+  EXPECT_EQ(a.alpha, (std::vector<double>{1.0, 1.0}));
+  const auto& b = distill.teachers[1];
+  EXPECT_EQ(b.teacher_model, loaded.dir + "/teacher_b/model.pt");
+  EXPECT_EQ(b.node, (NodePairs{{"logits", "logits"}}));
+  EXPECT_EQ(b.loss, Names{"soft_label"});
+  EXPECT_EQ(b.alpha, std::vector<double>{0.5});
+  EXPECT_TRUE(Contains(loaded.warnings, "MultiTeacherDistillation.teacher_params_filename: "
+                                        "ignored"))
+      << loaded.warnings;
+}
+
+// nlp/README.md's Distillation with an external teacher.
+TEST(ActConfigs, DistillationTeacherFromActDirectoryAndFileName) {
+  const auto loaded = Load(std::string("Global:\n  model: builtin:resnet20\n") + kData + R"(
+QuantAware: {}
+Distillation:
+  teacher_model_dir: @DIR@/afqmc
+  teacher_model_filename: teacher.pt
+  teacher_params_filename: inference.pdiparams
+)");
+  EXPECT_EQ(DistillationOf(loaded.config).teachers.at(0).teacher_model,
+            loaded.dir + "/afqmc/teacher.pt");
+  EXPECT_TRUE(Contains(loaded.warnings, "Distillation.teacher_params_filename: ignored"))
+      << loaded.warnings;
+}
+
+TEST(ActConfigs, TrainConfigKeysWithoutCounterpartWarn) {
+  const auto loaded = Load(std::string("Global:\n  model: builtin:resnet20\n") + kData + R"(
+TrainConfig:
+  amp_config: {custom_white_list: [conv2d]}
+  recompute_config: {}
+  sharding_config: {}
+  sparse_model: false
+)");
+  for (const auto* key : {"amp_config", "recompute_config", "sharding_config", "sparse_model"}) {
+    EXPECT_TRUE(Contains(loaded.warnings, std::string("TrainConfig.") + key + ": ignored"))
+        << key << "\n" << loaded.warnings;
+  }
+}
+
+TEST(ActConfigs, KeysWithoutMeaningHereWarnOrAreRefusedWithTheReason) {
+  const std::string global = std::string("Global:\n  model: builtin:resnet20\n") + kData;
+  const auto transposed =
+      Load(global + "QuantAware: {quantize_op_types: [conv2d, conv2d_transpose], dtype: int8, "
+                    "for_tensorrt: false}\n");
+  EXPECT_EQ(QuantAwareOf(transposed.config).quantize_op_types, Names{"conv2d"});
+  EXPECT_TRUE(Contains(transposed.warnings, "conv2d_transpose: transposed convolutions are not "
+                                            "quantized"))
+      << transposed.warnings;
+  EXPECT_TRUE(Contains(ErrorOf(global + "QuantAware: {quantize_op_types: [conv2d_transpose]}\n"),
+                       "QuantAware.quantize_op_types: names no op type SlimTrain quantizes"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "QuantAware: {for_tensorrt: true}\n"),
+                       "QuantAware.for_tensorrt: ACT's TensorRT op list"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "QuantAware: {dtype: uint8}\n"), "QuantAware.dtype"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "QuantPost: {recon_level: layer-wise}\n"),
+                       "QuantPost.recon_level: layer-wise and region-wise reconstruction"));
+  const auto recon_keys = Load(global + "QuantPost: {epochs: 20, lr: 0.1, skip_tensor_list: "
+                                        "[conv2d_0.w_0]}\n");
+  EXPECT_TRUE(Contains(recon_keys.warnings, "QuantPost.lr: ignored: only reconstruction"));
+  EXPECT_TRUE(Contains(recon_keys.warnings, "QuantPost.skip_tensor_list: ignored"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "TrainConfig:\n  optimizer_builder:\n    regularizer: "
+                                        "{type: L2Decay, coeff: 4.0e-05}\n"),
+                       "optimizer_builder.regularizer: ACT's regularizer objects are not "
+                       "available; give the L2 coefficient as weight_decay"));
+}
+
+TEST(ActConfigs, AliasAndItsNameTogetherAreRefusedNamingBoth) {
+  const std::string global = std::string("Global:\n  model: builtin:resnet20\n") + kData;
+  EXPECT_TRUE(Contains(ErrorOf(global + "QuantPost:\n  ptq_algo: hist\n  algo: KL\n"),
+                       "act.yaml:7: QuantPost.algo: is ACT's name for QuantPost.ptq_algo, which "
+                       "is also given"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "QuantPost: {batch_num: 2, batch_nums: 4}\n"),
+                       "QuantPost.batch_nums: is ACT's name for QuantPost.batch_num"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "QuantPost: {bias_correct: true, bias_correction: "
+                                        "true}\n"),
+                       "QuantPost.bias_correction: is ACT's name for QuantPost.bias_correct"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "QuantPost: {algo: kl}\n"),
+                       "QuantPost.algo: unknown value 'kl'; did you mean 'KL'?"));
+  EXPECT_TRUE(Contains(ErrorOf("Global:\n  model: a.pt\n  model_dir: m\n  model_filename: b.pt\n" +
+                               std::string(kData)),
+                       "Global.model_dir: and model both name the model"));
+  EXPECT_TRUE(Contains(ErrorOf(std::string("Global:\n  model_filename: b.pt\n") + kData),
+                       "Global.model_filename: needs model_dir"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "Distillation: {teacher_model: a.pt, teacher_model_dir: "
+                                        "m}\n"),
+                       "Distillation.teacher_model_dir: and teacher_model both name the model"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "TrainConfig:\n  learning_rate: {type: PiecewiseDecay, "
+                                        "learning_rate: 0.1, boundaries: [5], values: [0.2, "
+                                        "0.02]}\n"),
+                       "PiecewiseDecay starts at values[0] = 0.2"));
+}
+
+// kMultiTeacher with the value of `key` (its line and the list items below it) replaced.
+std::string MultiTeacherWith(const std::string& key, const std::string& value) {
+  std::string yaml = kMultiTeacher;
+  const auto start = yaml.find("  " + key + ":");
+  auto end = yaml.find('\n', start);
+  while (yaml.compare(end + 1, 6, "    - ") == 0) end = yaml.find('\n', end + 1);
+  return yaml.replace(start, end - start, "  " + key + ": " + value);
+}
+
+TEST(ActConfigs, ParallelListOfTheWrongLengthIsRefusedNamingTheKey) {
+  EXPECT_TRUE(Contains(ErrorOf(MultiTeacherWith("loss", "[l2, l2, l2]")),
+                       "MultiTeacherDistillation.loss: has 3 entries for 2 teachers"));
+  EXPECT_TRUE(Contains(ErrorOf(MultiTeacherWith("alpha", "[1.0]")),
+                       "MultiTeacherDistillation.alpha: has 1 entries for 2 teachers"));
+  EXPECT_TRUE(Contains(ErrorOf(MultiTeacherWith("teacher_model_filename", "[model.pt]")),
+                       "MultiTeacherDistillation.teacher_model_filename: has 1 entries"));
+  EXPECT_TRUE(Contains(ErrorOf(MultiTeacherWith("node", "[[logits, logits]]")),
+                       "MultiTeacherDistillation.node: has 1 entries for 2 teachers"));
+  EXPECT_TRUE(Contains(ErrorOf(MultiTeacherWith("node", "[[layer3], [logits, logits]]")),
+                       "MultiTeacherDistillation.node: teacher 1 of 2: lists 1 names"));
+  // One value for every teacher is fine.
+  const auto shared = Load(MultiTeacherWith("loss", "soft_label"));
+  for (const auto& teacher : DistillationOf(shared.config, "MultiTeacherDistillation").teachers) {
+    EXPECT_EQ(teacher.loss.front(), "soft_label");
+  }
+  EXPECT_TRUE(Contains(ErrorOf(MultiTeacherWith("alpha", "[1.0, 0.5]\n  teachers: "
+                                                         "[{teacher_model: self}]")),
+                       "MultiTeacherDistillation.teachers: and teacher_model_dir both list"));
+}
+
+// semantic_segmentation/configs/pp_liteseg/pp_liteseg_sparse.yaml and
+// nlp/configs/pp-minilm/auto/cluewsc.yaml: strategies this version does not have.
+TEST(ActConfigs, StrategySectionsNotBuiltAreRefused) {
+  const auto sparse = ErrorOf(std::string(R"(Global:
+  reader_config: configs/dataset/cityscapes_1024x512_scale1.0.yml
+  model_dir: @DIR@/RES-paddle2-PPLIteSegSTDC1
+  model_filename: model
+  params_filename: params
+)") + kData + R"(
+Distillation:
+  alpha: 1.0
+  loss: l2
+  node:
+  - head.conv_out
+
+UnstructurePrune:
+  prune_strategy: gmp
+  prune_mode: ratio
+  ratio: 0.75
+  gmp_config:
+    stable_iterations: 0
+    pruning_iterations: 4500
+    tunning_iterations: 4500
+    resume_iteration: -1
+    pruning_steps: 100
+    initial_ratio: 0.15
+  prune_params_type: conv1x1_only
+  local_sparsity: True
+
+TrainConfig:
+  epochs: 50
+  eval_iter: 180
+  learning_rate:
+    type: PiecewiseDecay
+    boundaries: [4500]
+    values: [0.0025, 0.00025]
+  optimizer_builder:
+    optimizer:
+      type: SGD
+    weight_decay: 0.0005
+)");
+  EXPECT_TRUE(Contains(sparse, "UnstructurePrune: the UnstructurePrune strategy is not "
+                               "available"))
+      << sparse;
+  const auto transformer = ErrorOf(std::string(R"(Global:
+  model_dir: @DIR@/cluewsc
+  model_filename: model.pt
+  params_filename: inference.pdiparams
+  task_name: cluewsc
+  dataset: clue
+  batch_size: 16
+  max_seq_length: 128
+)") + kData + R"(TransformerPrune:
+  pruned_ratio: 0.25
+HyperParameterOptimization:
+Distillation:
+QuantPost:
+TrainConfig:
+  epochs: 100
+  eval_iter: 70
+  learning_rate: 1.0e-5
+  optimizer_builder:
+    optimizer:
+      type: AdamW
+    weight_decay: 0.01
+  origin_metric: 0.8421
+)");
+  EXPECT_TRUE(Contains(transformer, "strategy is not available in this version"))
+      << transformer;
+}
+
+}  // namespace
+}  // namespace slim::config
