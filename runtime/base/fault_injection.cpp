@@ -23,19 +23,24 @@ FaultInjector::FaultInjector(int rank) {
                                                      {"hang", Mode::kHang},
                                                      {"raise", Mode::kRaise},
                                                      {"sigterm", Mode::kSigterm},
-                                                     {"kill_in_write", Mode::kKillInWrite}};
+                                                     {"kill_in_write", Mode::kKillInWrite},
+                                                     {"slow_write", Mode::kSlowWrite}};
   if (!(in >> fault_rank >> colon1 >> step >> colon2) || colon1 != ':' || colon2 != ':' ||
       !std::getline(in, mode) || !kModes.count(mode)) {
     throw ConfigError(std::string(kFaultEnvVariable) + "='" + setting +
-                      "': expected RANK:STEP:MODE with MODE exit, hang, raise, sigterm or "
-                      "kill_in_write");
+                      "': expected RANK:STEP:MODE with MODE exit, hang, raise, sigterm, "
+                      "kill_in_write or slow_write");
   }
   if (fault_rank != rank) return;
   fault_ = Fault{step, kModes.at(mode)};
 }
 
 void FaultInjector::InCheckpointWrite(int64_t step) const {
-  if (fault_ && fault_->mode == Mode::kKillInWrite && fault_->step == step) raise(SIGKILL);
+  if (!fault_ || fault_->step != step) return;
+  if (fault_->mode == Mode::kKillInWrite) raise(SIGKILL);
+  if (fault_->mode == Mode::kSlowWrite) {
+    std::this_thread::sleep_for(std::chrono::seconds(kSlowWriteSeconds));
+  }
 }
 
 void FaultInjector::AtStep(int64_t step) const {

@@ -158,6 +158,8 @@ void ParseGlobal(ConfigSection section, GlobalOptions& out) {
   out.drop_last = section.Get<bool>("drop_last", out.drop_last);
   out.comm_timeout_s = section.Get<double>("comm_timeout_s", out.comm_timeout_s);
   section.CheckRange<double>("comm_timeout_s", out.comm_timeout_s, 0.1, 86400);
+  out.io_timeout_s = section.Get<double>("io_timeout_s", out.io_timeout_s);
+  section.CheckRange<double>("io_timeout_s", out.io_timeout_s, 0.1, 7 * 86400);
   out.intra_op_threads = section.Get<int64_t>("intra_op_threads", out.intra_op_threads);
   section.CheckRange<int64_t>("intra_op_threads", out.intra_op_threads, 0, 1024);
   ParseAugment(section.Section("augment"), out.augment);

@@ -53,6 +53,10 @@ struct GlobalOptions {
   // comm_timeout_s: how long any collective may take before the job is declared hung and
   // aborted with exit code 4. Default 300.
   double comm_timeout_s = 300;
+  // io_timeout_s: how long the other ranks wait for rank 0 to write a checkpoint,
+  // model.pt or model_best.pt before the job is declared hung (exit code 4). Default 3600:
+  // large models on a slow shared file system take minutes.
+  double io_timeout_s = 3600;
   // intra_op_threads: LibTorch threads per rank; 0 = cores on this node / ranks on this
   // node. Default 0.
   int64_t intra_op_threads = 0;

@@ -68,7 +68,8 @@ void CalibrateAndExport(TrainingSetup setup) {
     fields["wall_time_s"] = std::chrono::duration<double>(Clock::now() - start).count();
     ExportModelAndReport(setup, std::move(fields));
   }
-  comm.Barrier()->Wait(comm.DefaultTimeout());
+  const auto io_deadline = std::chrono::duration<double>(setup.config->global.io_timeout_s);
+  comm.Barrier()->Wait(std::chrono::duration_cast<std::chrono::milliseconds>(io_deadline));
   logging::Info("done; outputs in " + setup.config->global.output_dir);
 }
 

@@ -98,6 +98,9 @@ class TrainingRun {
   void RefuseNonFiniteState(int64_t steps_done) const;
   // Waits until the last checkpoint is on disk (rank 0), then for all ranks.
   void FinishCheckpoints();
+  // Waits, on every rank, until rank 0 has finished its file writes of the moment, for up
+  // to Global.io_timeout_s rather than comm_timeout_s. Collective.
+  void WaitForRankZeroIo();
   bool WritesOutputs() const { return comm_.Rank() == 0; }
   std::string OutputPath(const std::string& name) const {
     return (std::filesystem::path(options_.global.output_dir) / name).string();
@@ -248,7 +251,10 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   const auto window_losses = GatherValues(window_loss_, comm_);
   agreement_.MarkCheckpointed();
   last_checkpoint_step_ = steps_done;
-  if (!WritesOutputs()) return;
+  if (!WritesOutputs()) {
+    WaitForRankZeroIo();  // rank 0 may first wait for its previous write
+    return;
+  }
   auto state = std::make_shared<checkpoint::CheckpointState>();
   state->libtorch_version = compat::TorchVersionString();
   state->world_size = comm_.Size();
@@ -277,11 +283,17 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   logging::Info("checkpoint at step " + std::to_string(steps_done) + ": training paused " +
                 Fixed(SecondsSince(start) * 1000, 1) + " ms for the snapshot; writing in the "
                 "background");
+  WaitForRankZeroIo();
 }
 
 void TrainingRun::FinishCheckpoints() {
   if (writer_) writer_->Wait();
-  comm_.Barrier()->Wait(comm_.DefaultTimeout());
+  WaitForRankZeroIo();
+}
+
+void TrainingRun::WaitForRankZeroIo() {
+  const auto deadline = std::chrono::duration<double>(options_.global.io_timeout_s);
+  comm_.Barrier()->Wait(std::chrono::duration_cast<std::chrono::milliseconds>(deadline));
 }
 
 strategies::HookContext TrainingRun::Context(int64_t steps_done) {
@@ -425,6 +437,7 @@ bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
     if (WritesOutputs()) {
       setup_.compressor->SaveDeployable(model_, OutputPath("model_best.pt"), nullptr);
     }
+    WaitForRankZeroIo();
   }
   const double target = options_.train.target_metric;
   return !std::isnan(target) && last_eval_.top1 >= target;

@@ -337,6 +337,40 @@ class Divergence(Workspace):
                           3, "sample 5 of " + path + " is NaN or infinite")
 
 
+class SlurmScript(unittest.TestCase):
+    """scripts/slurm/train.sbatch against stand-in srun/scontrol/scancel that record their
+    arguments (the real Slurm runs in the Slurm suite)."""
+
+    def run_script(self, restart_count, exit_code, *args):
+        bin_dir = tempfile.mkdtemp(prefix="slim-fake-slurm-")
+        self.addCleanup(shutil.rmtree, bin_dir, ignore_errors=True)
+        for tool, code in [("srun", exit_code), ("scontrol", 0), ("scancel", 0)]:
+            path = os.path.join(bin_dir, tool)
+            with open(path, "w") as f:
+                f.write(f'#!/bin/sh\necho "{tool} $*" >> {bin_dir}/calls\nexit {code}\n')
+            os.chmod(path, 0o755)
+        env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"], SLURM_JOB_ID="42",
+                   SLURM_RESTART_COUNT=str(restart_count))
+        done = subprocess.run(["bash", os.path.join(SOURCE_DIR, "scripts", "slurm", "train.sbatch"),
+                               "c.yaml", *args], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60)
+        with open(os.path.join(bin_dir, "calls")) as f:
+            return done.returncode, f.read().splitlines()
+
+    def test_first_run_passes_every_option(self):
+        code, calls = self.run_script(0, 0, "--resume", "/r/ckpt-3.h5", "--set", "a.b=1")
+        self.assertEqual(code, 0)
+        self.assertEqual(calls, ["srun --kill-on-bad-exit=1 build/slim-train c.yaml --resume "
+                                 "/r/ckpt-3.h5 --set a.b=1"])
+
+    def test_requeued_run_continues_from_its_own_checkpoint(self):
+        code, calls = self.run_script(2, 75, "--resume", "/r/ckpt-3.h5", "--resume-weights-only",
+                                      "--resume=none", "--set", "a.b=1", "--dry-run")
+        self.assertEqual(code, 75)
+        self.assertEqual(calls, ["srun --kill-on-bad-exit=1 build/slim-train c.yaml --set a.b=1 "
+                                 "--dry-run", "scontrol requeue 42"])
+
+
 class FullDisk(Workspace):
     """Checkpoints on a file system that fills up: a tmpfs of a few MB (needs root)."""
 
@@ -678,6 +712,17 @@ print("checked", len(list(model.named_parameters())))
         moved = [d for d in os.listdir(out_dir) if d.startswith("checkpoints.replaced-")]
         self.assertEqual(len(moved), 1, os.listdir(out_dir))
         self.assertIn("ckpt-16.h5", os.listdir(os.path.join(out_dir, moved[0])))
+
+    def test_slow_checkpoint_write_outlasts_the_collective_deadline(self):
+        # Rank 0's write of step 3 stalls 8 s; at step 6 it waits for it while the other
+        # rank waits for rank 0: under Global.io_timeout_s, not the 3 s comm_timeout_s.
+        config = self.ckpt_config("slow.yaml", extra_global="  comm_timeout_s: 3\n")
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="0:3:slow_write")
+        code, out, _ = self.train(config, "--output-dir", self.path("out", "slow"), ranks=2,
+                                  env=env)
+        self.assertEqual(code, 0, out)
+        self.assertEqual(checkpoint_files(self.path("out", "slow")),
+                         ["ckpt-12.h5", "ckpt-15.h5", "ckpt-16.h5"])
 
     def test_later_checkpoints_of_another_run_are_moved_aside_not_resumed(self):
         config = self.ckpt_config("lineage.yaml")

@@ -316,7 +316,7 @@ TrainConfig:
 TEST(ActConfigs, YoloQatTakesModelDirAsTheFile) {
   const auto loaded = Load(std::string(R"(Global:
   model_dir: @DIR@/yolov5s.pt
-  image_path: None   # If image_path is set, it will be trained directly based on unlabeled images, no need to set the COCO dataset path.
+  image_path: None   # (ACT: unlabeled images instead of COCO when set)
   coco_dataset_dir: dataset/coco/
   coco_train_image_dir: train2017
   coco_train_anno_path: annotations/instances_train2017.json
