@@ -343,6 +343,7 @@ void BuildImage(const CheckpointState& state, const std::string& path, ClosedIma
     Hdf5Handle model = CreateGroup(id, "model", path);
     WriteTensors(model.get(), "parameters", state.parameters, path);
     WriteTensors(model.get(), "buffers", state.buffers, path);
+    WriteTensors(model.get(), "rank_buffers", state.rank_buffers, path);
   }
   {
     Hdf5Handle optimizer = CreateGroup(id, "optimizer", path);
@@ -385,6 +386,9 @@ CheckpointState ReadCheckpointFile(const std::string& path) {
     Hdf5Handle model = OpenGroup(id, "model", path);
     state.parameters = ReadTensors(model.get(), "parameters", path);
     state.buffers = ReadTensors(model.get(), "buffers", path);
+    if (H5Lexists(model.get(), "rank_buffers", H5P_DEFAULT) > 0) {
+      state.rank_buffers = ReadTensors(model.get(), "rank_buffers", path);
+    }
     Hdf5Handle optimizer = OpenGroup(id, "optimizer", path);
     state.optimizer_type = hdf5::ReadStringAttribute(optimizer.get(), "type", path);
     state.optimizer_state = ReadNestedTensors(optimizer.get(), "state", path);

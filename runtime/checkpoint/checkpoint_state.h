@@ -59,7 +59,10 @@ struct CheckpointState {
 
   // Model state under the module paths of named_parameters() / named_buffers().
   TensorMap parameters;
-  TensorMap buffers;
+  TensorMap buffers;  // floating-point buffers averaged over the ranks
+  // Per floating-point buffer, every rank's own values stacked ([ranks, ...]): a resume on
+  // the same ranks restores them exactly. Empty in checkpoints of older versions.
+  TensorMap rank_buffers;
 
   // Optimizer: its type and, per parameter name, its state tensors (momentum_buffer;
   // step, exp_avg, exp_avg_sq, max_exp_avg_sq).

@@ -10,6 +10,21 @@ void BroadcastModelState(const torch::jit::Module& model, comm::Communicator& co
   comm::WaitAll(works, comm);
 }
 
+std::map<std::string, torch::Tensor> GatherFloatingBuffers(const torch::jit::Module& model,
+                                                           comm::Communicator& comm) {
+  std::map<std::string, torch::Tensor> gathered;
+  std::vector<comm::WorkPtr> works;
+  for (const auto& item : model.named_buffers()) {
+    if (!item.value.is_floating_point()) continue;
+    std::vector<int64_t> shape = {comm.Size()};
+    for (int64_t extent : item.value.sizes()) shape.push_back(extent);
+    auto& all = gathered[item.name] = torch::empty(shape, item.value.options());
+    works.push_back(comm.AllGather(item.value.contiguous(), all));
+  }
+  comm::WaitAll(works, comm);
+  return gathered;
+}
+
 void AverageBuffers(const torch::jit::Module& model, comm::Communicator& comm) {
   std::vector<comm::WorkPtr> works;
   for (const auto& buffer : model.buffers()) {

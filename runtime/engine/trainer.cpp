@@ -84,6 +84,8 @@ class TrainingRun {
   void CheckFiniteInputs(const torch::Tensor& inputs, int64_t micro_batch);
   // Runs OnEpochBegin when the next micro-batch starts a new epoch.
   void MaybeBeginEpoch(int64_t steps_done);
+  // This rank's own floating-point buffers from a checkpoint written by as many ranks.
+  void RestoreOwnBuffers(const checkpoint::TensorMap& rank_buffers);
   // Checks that every rank found the same checkpoint (or none). Collective.
   void AgreeOnResumeStep();
   // Continues from setup_.resume: optimizer state, data position, step, RNG, logging
@@ -95,7 +97,8 @@ class TrainingRun {
   void SaveCheckpoint(int64_t steps_done, bool finished);
   // Throws ModelError when a parameter or buffer holds NaN or Inf. Every rank holds the
   // same tensors here (buffers just averaged), so all ranks throw together.
-  void RefuseNonFiniteState(int64_t steps_done) const;
+  void RefuseNonFiniteState(int64_t steps_done,
+                            const checkpoint::TensorMap& rank_buffers) const;
   // Waits until the last checkpoint is on disk (rank 0), then for all ranks.
   void FinishCheckpoints();
   // Waits, on every rank, until rank 0 has finished its file writes of the moment, for up
@@ -185,6 +188,14 @@ TrainingRun::TrainingRun(TrainingSetup setup)
   }
 }
 
+void TrainingRun::RestoreOwnBuffers(const checkpoint::TensorMap& rank_buffers) {
+  torch::NoGradGuard no_grad;
+  for (const auto& item : model_.named_buffers()) {
+    const auto found = rank_buffers.find(item.name);
+    if (found != rank_buffers.end()) item.value.copy_(found->second[comm_.Rank()]);
+  }
+}
+
 void TrainingRun::AgreeOnResumeStep() {
   // Every rank looked for the checkpoint itself; -1 stands for none.
   const int64_t step = setup_.resume ? setup_.resume->progress.step : -1;
@@ -223,16 +234,20 @@ void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
     for (double loss : saved.trainer.window_loss) window_loss_ += loss;
     window_steps_ = saved.trainer.window_steps;
   }
+  if (same_ranks) RestoreOwnBuffers(saved.rank_buffers);
   RestoreCpuGeneratorState(saved.cpu_rng_states, comm_.Rank());
   logging::Info("resuming from " + setup_.resume_path + " at step " + std::to_string(first_step_) +
                 " (epoch " + std::to_string(micro_batch_ / plan_.batches_per_epoch) + ", written by " +
                 std::to_string(saved.world_size) + " rank(s) on " + saved.created + ")");
 }
 
-void TrainingRun::RefuseNonFiniteState(int64_t steps_done) const {
+void TrainingRun::RefuseNonFiniteState(int64_t steps_done,
+                                       const checkpoint::TensorMap& rank_buffers) const {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  for (const auto& item : model_.named_parameters()) tensors.emplace_back("parameter " + item.name, item.value);
-  for (const auto& item : model_.named_buffers()) tensors.emplace_back("buffer " + item.name, item.value);
+  for (const auto& item : model_.named_parameters()) {
+    tensors.emplace_back("parameter " + item.name, item.value);
+  }
+  for (const auto& [name, values] : rank_buffers) tensors.emplace_back("buffer " + name, values);
   for (const auto& [what, tensor] : tensors) {
     if (!tensor.is_floating_point() || torch::isfinite(tensor).all().item().toBool()) continue;
     throw ModelError(fmt::format(
@@ -245,8 +260,10 @@ void TrainingRun::RefuseNonFiniteState(int64_t steps_done) const {
 
 void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   const auto start = Clock::now();
-  ddp::AverageBuffers(model_, comm_);
-  RefuseNonFiniteState(steps_done);
+  // Every rank's own buffers, gathered without touching them: a checkpoint must not change
+  // the run it observes.
+  auto rank_buffers = ddp::GatherFloatingBuffers(model_, comm_);
+  RefuseNonFiniteState(steps_done, rank_buffers);
   const auto rng_states = GatherCpuGeneratorStates(comm_);
   const auto window_losses = GatherValues(window_loss_, comm_);
   agreement_.MarkCheckpointed();
@@ -277,6 +294,8 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   state->trainer = {window_losses, window_steps_, best_top1_, best_step_,
                     metrics_->LinesWritten(), finished};
   checkpoint::CaptureModel(model_, *state);
+  for (const auto& [name, values] : rank_buffers) state->buffers[name] = values.mean(0);
+  state->rank_buffers = std::move(rank_buffers);
   checkpoint::CaptureOptimizer(*optimizer_, options_.train.optimizer.type, model_, *state);
   state->cpu_rng_states = rng_states;
   writer_->Start(std::move(state));

@@ -553,6 +553,23 @@ class Checkpoints(CheckpointRuns):
         # 12 batches per epoch over 2 ranks: epoch 1 starts at step 12.
         self.check_bitwise_resume("bitwise2", 2, "1:6:sigterm")
 
+    def test_stop_checkpoint_does_not_change_the_run(self):
+        # The uninterrupted run writes no checkpoint before the end; the other one stops
+        # at step 6 and resumes. The stop's checkpoint must leave every rank's BatchNorm
+        # statistics as they were, so both end bit for bit alike.
+        config = self.ckpt_config("observe.yaml")
+        full, resumed = self.path("out", "observe-full"), self.path("out", "observe-resumed")
+        code, out, _ = self.train(config, "--output-dir", full, "--set",
+                                  "TrainConfig.checkpoint.every_iter=0", ranks=2)
+        self.assertEqual(code, 0, out)
+        self.resumed_run(config, resumed, "1:6:sigterm", 2, "--set",
+                         "TrainConfig.checkpoint.every_iter=0")
+        self.assert_same_run(full, resumed)
+        with h5py.File(os.path.join(resumed, "checkpoints", "ckpt-16.h5")) as f:
+            per_rank = f["model/rank_buffers/bn1.running_mean"][()]
+        self.assertEqual(per_rank.shape[0], 2)
+        self.assertFalse(np.array_equal(per_rank[0], per_rank[1]))
+
     def mlp_model(self):
         """A model without BatchNorm, so the numbers do not depend on the per-rank batch."""
         model = self.path("mlp.pt")
