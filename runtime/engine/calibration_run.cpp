@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "data/batch_transform.h"
+#include "data/distributed_sampler.h"
 #include "runtime/base/logging.h"
 #include "runtime/engine/evaluator.h"
 #include "runtime/engine/run_report.h"
@@ -14,24 +17,34 @@ namespace slim::engine {
 using Clock = std::chrono::steady_clock;
 
 std::vector<torch::Tensor> CalibrationBatches(const data::Hdf5Dataset& data, int64_t batch_num,
-                                              int64_t batch_size, int rank, int world_size,
-                                              torch::Device device) {
-  const int64_t size = data.info().size;
-  if (batch_num * batch_size > size) {
-    logging::Warning("QuantPost: batch_num x batch_size = " + std::to_string(batch_num * batch_size) +
-                     " exceeds the " + std::to_string(size) + " samples of " + data.info().path +
-                     "; calibrating on all of them");
+                                              int64_t batch_size, uint64_t seed, int rank,
+                                              int world_size, torch::Device device) {
+  const auto& info = data.info();
+  if (batch_num * batch_size > info.size) {
+    logging::Warning(fmt::format("QuantPost: batch_num x batch_size = {} exceeds the {} samples "
+                                 "of {}; calibrating on all of them",
+                                 batch_num * batch_size, info.size, info.path));
   }
-  const data::BatchTransform transform(data.info(), data::AugmentSettings{});
-  std::vector<torch::Tensor> batches;
-  for (int64_t k = rank; k < batch_num && k * batch_size < size; k += world_size) {
-    std::vector<int64_t> indices;
-    for (int64_t i = k * batch_size; i < std::min((k + 1) * batch_size, size); ++i) {
-      indices.push_back(i);
-    }
-    batches.push_back(transform.Apply(data.ReadInputs(indices), indices, 0).to(device));
+  // One shuffled pass over the whole set, the same on every rank and for every rank count.
+  data::DistributedSampler order(data::SamplerOptions{info.size, 0, 1, batch_size,
+                                                      /*shuffle=*/true, /*drop_last=*/false,
+                                                      seed});
+  const int64_t batches = std::min(batch_num, order.BatchesPerEpoch());
+  const data::BatchTransform transform(info, data::AugmentSettings{});
+  std::set<int64_t> classes;
+  int64_t samples = 0;
+  std::vector<torch::Tensor> mine;
+  for (int64_t k = 0; k < batches; ++k) {
+    const auto indices = order.BatchIndices(0, k);
+    const auto labels = data.Labels(indices);
+    classes.insert(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
+    samples += static_cast<int64_t>(indices.size());
+    if (k % world_size != rank) continue;
+    mine.push_back(transform.Apply(data.ReadInputs(indices), indices, 0).to(device));
   }
-  return batches;
+  logging::Info(fmt::format("calibrating on {} samples drawn across {} ({} of {} classes)",
+                            samples, info.path, classes.size(), info.class_names.size()));
+  return mine;
 }
 
 void CalibrateAndExport(TrainingSetup setup) {
@@ -39,8 +52,9 @@ void CalibrateAndExport(TrainingSetup setup) {
   auto& model = setup.model;
   const auto start = Clock::now();
   const auto needs = setup.compressor->CalibrationData();
-  const auto batches = CalibrationBatches(*setup.train_data, needs.batch_num, needs.batch_size,
-                                          comm.Rank(), comm.Size(), setup.device);
+  const auto batches = CalibrationBatches(
+      *setup.train_data, needs.batch_num, needs.batch_size,
+      static_cast<uint64_t>(setup.config->global.seed), comm.Rank(), comm.Size(), setup.device);
   std::unique_ptr<Evaluator> evaluator;
   EvalResult before;
   if (setup.eval_data) {

@@ -9,13 +9,14 @@
 
 namespace slim::engine {
 
-// This rank's calibration inputs on `device`: batch k (k < batch_num) holds training
-// samples [k*batch_size, (k+1)*batch_size) in file order without augmentation, and rank r
+// This rank's calibration inputs on `device`, without augmentation: batch k (k <
+// batch_num) is batch k of one pass over the training set shuffled with `seed`
+// (Global.seed), so a file sorted by class still calibrates on every class, and rank r
 // takes the batches with k % world_size == r, so their union never depends on the number
 // of ranks.
 std::vector<torch::Tensor> CalibrationBatches(const data::Hdf5Dataset& data, int64_t batch_num,
-                                              int64_t batch_size, int rank, int world_size,
-                                              torch::Device device);
+                                              int64_t batch_size, uint64_t seed, int rank,
+                                              int world_size, torch::Device device);
 
 // Calibrates on the CalibrationBatches() the strategies ask for (CalibrationData()).
 // Collective over setup.comm.

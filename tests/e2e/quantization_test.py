@@ -188,20 +188,21 @@ class QuantAwareResume(CheckpointRuns):
 
 
 class QuantPostRun(Workspace):
-    def ptq(self, name, algo, ranks, extra=""):
+    def ptq(self, name, algo, ranks, extra="", batch_num=6, train_data="@DATA@/train.h5"):
         config = self.write_config(name + ".yaml", f"""Global:
   model: builtin:resnet20
-  train_data: @DATA@/train.h5
+  train_data: {train_data}
   eval_data: @DATA@/eval.h5
   output_dir: @OUT@/{name}
 QuantPost:
   ptq_algo: {algo}
-  batch_num: 6
+  batch_num: {batch_num}
   batch_size: 16
 {extra}""")
         code, out, _ = self.train(config, ranks=ranks)
         self.assertEqual(code, 0, out)
         self.assertIn("QuantPost: 22 layer(s)", out)
+        self.last_output = out
         out_dir = self.path("out", name)
         table = read_json(out_dir, "quant_table.json")
         return {layer["name"]: layer["input"]["scale"][0] for layer in table["layers"]}, out_dir
@@ -222,14 +223,27 @@ QuantPost:
             report = read_json(out_dir, "report.json")
             self.assertEqual(report["quantization"]["ptq_algo"], algo)
             check_stock_torch_agrees(self, out_dir, self.path("data", "eval.h5"), 1e-3)
-        # The first layer's input is the normalised image: its abs_max threshold is the
-        # largest |x| of the calibration samples, computed here from the file.
+        # The first layer's input is the normalised image: calibrated on every sample, its
+        # abs_max threshold is the largest |x| of the file.
+        everything, _ = self.ptq("ptq-abs_max-all", "abs_max", 1, batch_num=24)
         with h5py.File(self.path("data", "train.h5")) as f:
-            x = f["inputs"][:96].astype(np.float32) / 255
+            x = f["inputs"][()].astype(np.float32) / 255
             mean = np.array(f.attrs["mean"]).reshape(1, -1, 1, 1)
             std = np.array(f.attrs["std"]).reshape(1, -1, 1, 1)
         expected = np.abs((x - mean) / std).max() / 127
-        self.assertAlmostEqual(abs_max["conv1"], expected, delta=1e-6 * expected)
+        self.assertAlmostEqual(everything["conv1"], expected, delta=1e-6 * expected)
+
+    def test_class_sorted_file_calibrates_on_every_class(self):
+        path = self.path("sorted.h5")
+        with h5py.File(self.path("data", "train.h5")) as source, h5py.File(path, "w") as f:
+            order = np.argsort(source["labels"][()], kind="stable")
+            f["inputs"] = source["inputs"][()][order]
+            f["labels"] = source["labels"][()][order]
+            for key, value in source.attrs.items():
+                f.attrs[key] = value
+        self.ptq("ptq-sorted", "abs_max", 2, train_data=path)
+        self.assertIn("calibrating on 96 samples drawn across " + path + " (10 of 10 classes)",
+                      self.last_output)
 
 
     def test_ctrl_c_during_calibration_stops_at_once_with_75(self):
