@@ -1,10 +1,10 @@
 #include "strategies/quant/quant_export.h"
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "runtime/base/errors.h"
+#include "runtime/base/output_file.h"
 #include "strategies/graph/layer_finder.h"
 #include "strategies/quant/quantizer_modules.h"
 
@@ -98,10 +98,8 @@ void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& 
                       {"onnx_format", options.onnx_format},
                       {"layers", table_layers},
                       {"matmuls", table_matmuls}};
-  const auto path = std::filesystem::path(output_dir) / "quant_table.json";
-  std::ofstream out(path);
-  out << table.dump(2) << '\n';
-  if (!out) throw ConfigError("writing " + path.string() + " failed");
+  files::WriteAtomically((std::filesystem::path(output_dir) / "quant_table.json").string(),
+                         table.dump(2) + "\n");
   report["quantization"] = {
       {"layers", layers.size()},
       {"matmuls", quantized.matmuls.size()},

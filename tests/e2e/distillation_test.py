@@ -9,7 +9,7 @@ import os
 import subprocess
 import unittest
 
-from e2e_test import BUILD, CheckpointRuns, Workspace, checkpoint_tensors, run
+from e2e_test import BUILD, SOURCE_DIR, CheckpointRuns, Workspace, checkpoint_tensors, run
 from quantization_test import QAT, check_stock_torch_agrees, read_json
 
 # The standard ACT recipe: the float model teaches its quantized self. VID regresses the
@@ -118,80 +118,16 @@ class DistillationRun(DistillationWorkspace):
 # model is a TorchScript file named by model_dir and model_filename, the data are HDF5
 # files, and the tensor linear_43.tmp_1 (the output of the final linear layer) is the
 # module path fc. The PaddleOCR keys and sections stay and are ignored with a warning.
-ACT_OCR_REC = """Global:
-  model_dir: @ROOT@
-  model_filename: rec.pt
-  params_filename: inference.pdiparams
-  model_type: rec
-  algorithm: SVTR
-  character_dict_path: ./ppocr_keys_v1.txt
-  max_text_length: &max_text_length 25
-  use_space_char: true
-  train_data: @DATA@/train.h5
-  eval_data: @DATA@/eval.h5
-  batch_size: 16
-  output_dir: @OUT@/act-ocr-rec
-
-Distillation:
-  alpha: [1.0, 1.0]
-  loss: ['skd', 'l2']
-  node:
-   - ['fc']
-   - ['fc']
-
-QuantAware:
-  use_pact: true
-  activation_bits: 8
-  is_full_quantize: false
-  onnx_format: True
-  activation_quantize_type: moving_average_abs_max
-  weight_quantize_type: channel_wise_abs_max
-  not_quant_pattern:
-  - skip_quant
-  quantize_op_types:
-  - conv2d
-  - depthwise_conv2d
-  weight_bits: 8
-
-TrainConfig:
-  epochs: 10
-  eval_iter: 2000
-  logging_iter: 100
-  learning_rate:
-    type: CosineAnnealingDecay
-    learning_rate: 0.00005
-  optimizer_builder:
-    optimizer:
-      type: Adam
-    weight_decay: 5.0e-05
-
-PostProcess:
-  name: CTCLabelDecode
-
-Metric:
-  name: RecMetric
-  main_indicator: acc
-  ignore_space: False
-
-Eval:
-  dataset:
-    name: SimpleDataSet
-    data_dir: ./train_data/icdar2015/text_localization/
-    transforms:
-    - RecResizeImg:
-        image_shape: [3, 48, 320]
-        max_text_length: *max_text_length
-  loader:
-    shuffle: false
-    batch_size_per_card: 64
-"""
+# tests/unit/act_configs_test.cpp loads the same file.
+ACT_OCR_REC = os.path.join(SOURCE_DIR, "tests", "act_configs", "ppocrv3_rec_qat_dist.yaml")
 
 
 class ActConfigRun(DistillationWorkspace):
     def test_ported_ocr_recognition_config_trains_with_skd_and_l2_on_two_ranks(self):
         code, out, _ = run([os.path.join(BUILD, "slim-model"), "resnet20", self.path("rec.pt")])
         self.assertEqual(code, 0, out)
-        config = self.write_config("act-ocr-rec.yaml", ACT_OCR_REC)
+        with open(ACT_OCR_REC) as f:
+            config = self.write_config("act-ocr-rec.yaml", f.read())
         code, out, _ = self.train(config, "--set", "TrainConfig.train_iter=6", ranks=2)
         self.assertEqual(code, 0, out)
         for ignored in ["Global.params_filename", "Global.character_dict_path",

@@ -1,12 +1,17 @@
 // PaddleSlim ACT's published example configs (example/auto_compression of PaddleSlim
 // 9f3e9b2), ported the way docs/configuration.md ("Porting an ACT config") says: only the
 // Paddle paths are replaced (model_dir/model_filename name a TorchScript file; train_data
-// and eval_data are added) and the Paddle tensor names become module paths. Each loads and
-// resolves to the options ACT would use; ACT spellings that conflict, or strategies this
-// version does not have, are refused with the key named.
+// and eval_data are added) and the Paddle tensor names become module paths. The ports are
+// the files in tests/act_configs/ (shared with tests/e2e/distillation_test.py), each with a
+// header comment on line 1. Each loads and resolves to the options ACT would use; ACT
+// spellings that conflict, or strategies this version does not have, are refused with the
+// key named.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 
 #include "runtime/base/errors.h"
 #include "runtime/config/config_loader.h"
@@ -21,27 +26,46 @@ namespace {
 using Names = std::vector<std::string>;
 using NodePairs = std::vector<std::vector<std::string>>;
 
-// The Global keys a port adds: data in SlimTrain's HDF5 format.
-constexpr const char* kData = "  train_data: data/train.h5\n  eval_data: data/eval.h5\n";
+// The Global keys a port adds: data in SlimTrain's HDF5 format (for the snippets below;
+// the files in tests/act_configs/ have them).
+constexpr const char* kData = "  train_data: @DATA@/train.h5\n  eval_data: @DATA@/eval.h5\n";
 
-// A config loaded from `yaml` (with @DIR@ replaced by a temporary directory, where the
-// TorchScript files would be), and what the load wrote to stderr (its warnings).
+// The text of tests/act_configs/`name`, its placeholders (@ROOT@, @DATA@, @OUT@, as the e2e
+// suite's write_config fills them) not yet replaced.
+std::string ActConfig(const std::string& name) {
+  const std::string path = std::string(SLIM_SOURCE_DIR "/tests/act_configs/") + name;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A config loaded from `yaml` (with @ROOT@ replaced by a directory in a temporary directory,
+// where the TorchScript files would be, @DATA@ by "data" and @OUT@ by a directory beside
+// @ROOT@), and what the load wrote to stderr (its warnings).
 struct Loaded {
   Config config;
   std::string warnings;
-  std::string dir;
+  std::string dir;  // what @ROOT@ became
 };
 
-std::string Substituted(std::string yaml, const std::string& dir) {
-  for (auto at = yaml.find("@DIR@"); at != std::string::npos; at = yaml.find("@DIR@")) {
-    yaml.replace(at, 5, dir);
+// `yaml` with every `placeholder` replaced by `value`.
+std::string Substituted(std::string yaml, const std::string& placeholder,
+                        const std::string& value) {
+  for (auto at = yaml.find(placeholder); at != std::string::npos;
+       at = yaml.find(placeholder, at + value.size())) {
+    yaml.replace(at, placeholder.size(), value);
   }
   return yaml;
 }
 
 Loaded Load(const std::string& yaml) {
   testing::TempDir dir;
-  const auto path = dir.Write("act.yaml", Substituted(yaml, dir.File("models")));
+  auto text = Substituted(yaml, "@ROOT@", dir.File("models"));
+  text = Substituted(text, "@DATA@", "data");
+  text = Substituted(text, "@OUT@", dir.File("out"));
+  const auto path = dir.Write("act.yaml", text);
   ::testing::internal::CaptureStderr();
   Loaded loaded;
   try {
@@ -81,45 +105,7 @@ bool Contains(const std::string& text, const std::string& part) {
 
 // image_classification/configs/MobileNetV1/qat_dis.yaml
 TEST(ActConfigs, ClassificationQatWithDistillationAndCosineDecay) {
-  const auto loaded = Load(std::string(R"(Global:
-  model_dir: @DIR@/MobileNetV1_infer
-  model_filename: model.pt
-  params_filename: inference.pdiparams
-  batch_size: 32
-  data_dir: ./ILSVRC2012
-)") + kData + R"(
-Distillation:
-  alpha: 1.0
-  loss: l2
-  node:
-  - fc
-QuantAware:
-  use_pact: true
-  activation_bits: 8
-  is_full_quantize: false
-  onnx_format: True
-  activation_quantize_type: moving_average_abs_max
-  weight_quantize_type: channel_wise_abs_max
-  not_quant_pattern:
-  - skip_quant
-  quantize_op_types:
-  - conv2d
-  - depthwise_conv2d
-  - matmul
-  - matmul_v2
-  weight_bits: 8
-TrainConfig:
-  epochs: 1
-  eval_iter: 500
-  learning_rate:
-    type: CosineAnnealingDecay
-    learning_rate: 0.015
-  optimizer_builder:
-    optimizer:
-      type: Momentum
-    weight_decay: 0.00002
-  origin_metric: 0.70898
-)");
+  const auto loaded = Load(ActConfig("mobilenetv1_qat_dis.yaml"));
   const auto& config = loaded.config;
   EXPECT_EQ(config.global.model, loaded.dir + "/MobileNetV1_infer/model.pt");
   EXPECT_EQ(config.global.batch_size, 32);
@@ -142,9 +128,9 @@ TrainConfig:
   EXPECT_DOUBLE_EQ(config.train.optimizer.momentum, 0.9);
   EXPECT_DOUBLE_EQ(config.train.optimizer.weight_decay, 2e-5);
   EXPECT_DOUBLE_EQ(config.train.origin_metric, 0.70898);
-  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:4: Global.params_filename: ignored"))
+  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:5: Global.params_filename: ignored"))
       << loaded.warnings;
-  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:6: Global.data_dir: ignored"))
+  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:7: Global.data_dir: ignored"))
       << loaded.warnings;
   // The resolved config reloads as it is: ACT's spelling of the model, not both.
   EXPECT_TRUE(Contains(config.resolved_yaml, "model_filename: model.pt"));
@@ -153,39 +139,7 @@ TrainConfig:
 
 // detection/configs/rtdetr_r50vd_qat_dis.yaml
 TEST(ActConfigs, DetectionTransformerQuantizesMatmulV2) {
-  const auto loaded = Load(std::string(R"(
-Global:
-  reader_config: configs/rtdetr_reader.yml
-  include_nms: True
-  Evaluation: True
-  model_dir: @DIR@/rtdetr_r50vd_6x_coco/
-  model_filename: model.pt
-  params_filename: model.pdiparams
-)") + kData + R"(
-Distillation:
-  alpha: 1.0
-  loss: soft_label
-
-QuantAware:
-  onnx_format: true
-  activation_quantize_type: 'moving_average_abs_max'
-  quantize_op_types:
-  - conv2d
-  - depthwise_conv2d
-  - matmul_v2
-
-TrainConfig:
-  train_iter: 500
-  eval_iter: 100
-  learning_rate:
-    type: CosineAnnealingDecay
-    learning_rate: 0.00003
-    T_max: 10000
-  optimizer_builder:
-    optimizer:
-      type: SGD
-    weight_decay: 4.0e-05
-)");
+  const auto loaded = Load(ActConfig("rtdetr_r50vd_qat_dis.yaml"));
   const auto& config = loaded.config;
   EXPECT_EQ(config.global.model, loaded.dir + "/rtdetr_r50vd_6x_coco/model.pt");
   EXPECT_EQ(QuantAwareOf(config).quantize_op_types,
@@ -209,39 +163,7 @@ TrainConfig:
 // semantic_segmentation/configs/BiSeNetV2/BiSeNetV2_qat.yaml: QAT with distillation on one
 // feature map and a PiecewiseDecay written as ACT does, without learning_rate.
 TEST(ActConfigs, SegmentationPiecewiseDecayWithoutLearningRate) {
-  const auto loaded = Load(std::string(R"(Global:
-  reader_config: configs/dataset/cityscapes_1024x512_scale1.0.yml
-  model_dir: @DIR@/RES-paddle2-BiSeNetV2
-  model_filename: model
-  params_filename: params
-  batch_size: 4
-)") + kData + R"(
-Distillation:
-  alpha: 1.0
-  loss: l2
-  node:
-  - head.conv_out
-
-QuantAware:
-  onnx_format: True
-  activation_quantize_type: 'moving_average_abs_max'
-  quantize_op_types:
-  - conv2d
-  - depthwise_conv2d
-
-TrainConfig:
-  epochs: 5
-  eval_iter: 360
-  logging_iter: 100
-  learning_rate:
-    type: PiecewiseDecay
-    boundaries: [2]
-    values: [0.00001, 0.000001]
-  optimizer_builder:
-    optimizer:
-      type: SGD
-    weight_decay: 0.0005
-)");
+  const auto loaded = Load(ActConfig("bisenetv2_qat.yaml"));
   const auto& config = loaded.config;
   EXPECT_EQ(config.global.model, loaded.dir + "/RES-paddle2-BiSeNetV2/model");
   EXPECT_EQ(config.global.batch_size, 4);
@@ -257,43 +179,7 @@ TrainConfig:
 
 // pytorch_huggingface/configs/cola.yaml
 TEST(ActConfigs, HuggingFaceQuantizesLinearLayersAndMatmulsWithAdamW) {
-  const auto loaded = Load(std::string(R"(Global:
-  input_names: ['x0', 'x1', 'x2']
-  model_dir: @DIR@/x2torch_cola
-  model_filename: model.pt
-  params_filename: model.pdiparams
-  model_type: bert-base-cased
-  task_name: cola
-  dataset: glue
-  batch_size: 1
-  max_seq_length: 128
-  padding: max_length
-  return_attention_mask: True
-)") + kData + R"(
-Distillation:
-  alpha: 1.0
-  loss: soft_label
-
-QuantAware:
-  use_pact: true
-  activation_quantize_type: 'moving_average_abs_max'
-  weight_bits: 8
-  activation_bits: 8
-  quantize_op_types:
-  - matmul
-  - matmul_v2
-
-TrainConfig:
-  epochs: 3
-  eval_iter: 855
-  learning_rate: 1.0e-6
-  optimizer_builder:
-    optimizer:
-      type: AdamW
-    weight_decay: 0.01
-  origin_metric: 0.6006
-
-)");
+  const auto loaded = Load(ActConfig("huggingface_cola.yaml"));
   const auto& config = loaded.config;
   EXPECT_EQ(config.global.model, loaded.dir + "/x2torch_cola/model.pt");
   EXPECT_EQ(config.global.batch_size, 1);
@@ -314,38 +200,7 @@ TrainConfig:
 
 // pytorch_yolo_series/configs/yolov5s_qat_dis.yaml: model_dir alone names the model file.
 TEST(ActConfigs, YoloQatTakesModelDirAsTheFile) {
-  const auto loaded = Load(std::string(R"(Global:
-  model_dir: @DIR@/yolov5s.pt
-  image_path: None   # (ACT: unlabeled images instead of COCO when set)
-  coco_dataset_dir: dataset/coco/
-  coco_train_image_dir: train2017
-  coco_train_anno_path: annotations/instances_train2017.json
-  coco_val_image_dir: val2017
-  coco_val_anno_path: annotations/instances_val2017.json
-  arch: YOLOv5
-)") + kData + R"(
-Distillation:
-  alpha: 1.0
-  loss: soft_label
-
-QuantAware:
-  onnx_format: true
-  use_pact: true
-  activation_quantize_type: 'moving_average_abs_max'
-  quantize_op_types:
-  - conv2d
-  - depthwise_conv2d
-
-TrainConfig:
-  train_iter: 3000
-  eval_iter: 1000
-  learning_rate: 0.00001
-  optimizer_builder:
-    optimizer:
-      type: SGD
-    weight_decay: 4.0e-05
-  target_metric: 0.365
-)");
+  const auto loaded = Load(ActConfig("yolov5s_qat_dis.yaml"));
   const auto& config = loaded.config;
   EXPECT_EQ(config.global.model, loaded.dir + "/yolov5s.pt");
   EXPECT_EQ(config.train.train_iter, 3000);
@@ -357,121 +212,8 @@ TrainConfig:
 
 // ocr/configs/ppocrv3_rec_qat_dist.yaml: list-form loss [skd, l2] on grouped nodes, a YAML
 // anchor, and the PostProcess, Metric, Train and Eval sections of ACT's OCR script.
-constexpr const char* kOcrRecognition = R"(Global:
-  model_dir: @DIR@
-  model_filename: rec.pt
-  params_filename: inference.pdiparams
-  model_type: rec
-  algorithm: SVTR
-  character_dict_path: ./ppocr_keys_v1.txt
-  max_text_length: &max_text_length 25
-  use_space_char: true
-  train_data: data/train.h5
-  eval_data: data/eval.h5
-
-Distillation:
-  alpha: [1.0, 1.0]
-  loss: ['skd', 'l2']
-  node:
-   - ['fc']
-   - ['fc']
-
-QuantAware:
-  use_pact: true
-  activation_bits: 8
-  is_full_quantize: false
-  onnx_format: True
-  activation_quantize_type: moving_average_abs_max
-  weight_quantize_type: channel_wise_abs_max
-  not_quant_pattern:
-  - skip_quant
-  quantize_op_types:
-  - conv2d
-  - depthwise_conv2d
-  weight_bits: 8
-
-TrainConfig:
-  epochs: 10
-  eval_iter: 2000
-  logging_iter: 100
-  learning_rate:
-    type: CosineAnnealingDecay
-    learning_rate: 0.00005
-  optimizer_builder:
-    optimizer:
-      type: Adam
-    weight_decay: 5.0e-05
-
-PostProcess:
-  name: CTCLabelDecode
-
-Metric:
-  name: RecMetric
-  main_indicator: acc
-  ignore_space: False
-
-Train:
-  dataset:
-    name: SimpleDataSet
-    data_dir: ./train_data/icdar2015/text_localization/
-    ext_op_transform_idx: 1
-    label_file_list:
-    - ./train_data/icdar2015/text_localization/train_icdar2015_label.txt
-    transforms:
-    - DecodeImage:
-        img_mode: BGR
-        channel_first: false
-    - RecConAug:
-        prob: 0.5
-        ext_data_num: 2
-        image_shape: [48, 320, 3]
-        max_text_length: *max_text_length
-    - RecAug:
-    - MultiLabelEncode:
-    - RecResizeImg:
-        image_shape: [3, 48, 320]
-    - KeepKeys:
-        keep_keys:
-        - image
-        - label_ctc
-        - label_sar
-        - length
-        - valid_ratio
-  loader:
-    shuffle: true
-    batch_size_per_card: 64
-    drop_last: true
-    num_workers: 0
-
-Eval:
-  dataset:
-    name: SimpleDataSet
-    data_dir: ./train_data/icdar2015/text_localization/
-    label_file_list:
-    - ./train_data/icdar2015/text_localization/test_icdar2015_label.txt
-    transforms:
-    - DecodeImage:
-        img_mode: BGR
-        channel_first: false
-    - MultiLabelEncode:
-    - RecResizeImg:
-        image_shape: [3, 48, 320]
-    - KeepKeys:
-        keep_keys:
-        - image
-        - label_ctc
-        - label_sar
-        - length
-        - valid_ratio
-  loader:
-    shuffle: false
-    drop_last: false
-    batch_size_per_card: 64
-    num_workers: 0
-)";
-
 TEST(ActConfigs, OcrRecognitionSkdAndL2WithScriptSectionsIgnored) {
-  const auto loaded = Load(kOcrRecognition);
+  const auto loaded = Load(ActConfig("ppocrv3_rec_qat_dist.yaml"));
   const auto& config = loaded.config;
   EXPECT_EQ(config.global.model, loaded.dir + "/rec.pt");
   const auto& teacher = DistillationOf(config).teachers.at(0);
@@ -485,7 +227,7 @@ TEST(ActConfigs, OcrRecognitionSkdAndL2WithScriptSectionsIgnored) {
                                           "not read the " + section + " section"))
         << section << "\n" << loaded.warnings;
   }
-  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:7: Global.character_dict_path: ignored"))
+  EXPECT_TRUE(Contains(loaded.warnings, "act.yaml:8: Global.character_dict_path: ignored"))
       << loaded.warnings;
   EXPECT_FALSE(Contains(config.resolved_yaml, "PostProcess"));
 }
@@ -493,39 +235,7 @@ TEST(ActConfigs, OcrRecognitionSkdAndL2WithScriptSectionsIgnored) {
 // nlp/configs/ernie3.0/tnews.yaml: the legacy Prune section ACT ignores, and QuantPost
 // written with ACT's names for SlimTrain's keys.
 TEST(ActConfigs, NlpQuantPostWithActNames) {
-  const auto loaded = Load(std::string(R"(Global:
-  model_dir: @DIR@/TNEWS
-  model_filename: infer.pt
-  params_filename: infer.pdiparams
-  task_name: tnews
-  dataset: clue
-  batch_size: 16
-  max_seq_length: 128
-)") + kData + R"(
-# 剪枝
-Prune:
-  prune_algo: transformer_pruner
-  pruned_ratio: 0.25
-
-# 离线量化
-QuantPost:
-  activation_bits: 8
-  quantize_op_types:
-  - depthwise_conv2d
-  - conv2d
-  - mul
-  - matmul_v2
-  weight_bits: 8
-  algo: KL
-  batch_nums: 4
-  batch_size: 8
-  bias_correction: true
-  hist_percent: 0.999
-  activation_quantize_type: range_abs_max
-  weight_quantize_type: channel_wise_abs_max
-  onnx_format: true
-  is_full_quantize: false
-)");
+  const auto loaded = Load(ActConfig("ernie3_tnews.yaml"));
   const auto& config = loaded.config;
   ASSERT_TRUE(config.HasStrategy("QuantPost"));
   const auto& quant = config.StrategyOptionsOf<quant::QuantPostOptions>("QuantPost");
@@ -547,28 +257,8 @@ QuantPost:
 // MultiTeacherDistillation in ACT's parallel-list form (strategy_config.py and the API
 // docs; no example config uses it): one entry per teacher in every list, each node entry
 // [teacher, student, ...] pairs.
-constexpr const char* kMultiTeacher = R"(Global:
-  model_dir: @DIR@/student
-  model_filename: model.pt
-  params_filename: model.pdiparams
-  train_data: data/train.h5
-QuantAware:
-  quantize_op_types: [conv2d, depthwise_conv2d, matmul_v2]
-MultiTeacherDistillation:
-  teacher_model_dir:       [@DIR@/teacher_a, @DIR@/teacher_b]
-  teacher_model_filename:  [model.pt, model.pt]
-  teacher_params_filename: [model.pdiparams, model.pdiparams]
-  loss:  [l2, soft_label]
-  alpha: [1.0, 0.5]
-  node:
-    - [layer3, layer3, layer2, layer2]
-    - [logits, logits]
-TrainConfig:
-  epochs: 1
-)";
-
 TEST(ActConfigs, MultiTeacherParallelListsBecomeOneTeacherEach) {
-  const auto loaded = Load(kMultiTeacher);
+  const auto loaded = Load(ActConfig("multi_teacher_distillation.yaml"));
   const auto& distill = DistillationOf(loaded.config, "MultiTeacherDistillation");
   ASSERT_EQ(distill.teachers.size(), 2u);
   const auto& a = distill.teachers[0];
@@ -591,7 +281,7 @@ TEST(ActConfigs, DistillationTeacherFromActDirectoryAndFileName) {
   const auto loaded = Load(std::string("Global:\n  model: builtin:resnet20\n") + kData + R"(
 QuantAware: {}
 Distillation:
-  teacher_model_dir: @DIR@/afqmc
+  teacher_model_dir: @ROOT@/afqmc
   teacher_model_filename: teacher.pt
   teacher_params_filename: inference.pdiparams
 )");
@@ -667,9 +357,9 @@ TEST(ActConfigs, AliasAndItsNameTogetherAreRefusedNamingBoth) {
                        "PiecewiseDecay starts at values[0] = 0.2"));
 }
 
-// kMultiTeacher with the value of `key` (its line and the list items below it) replaced.
+// multi_teacher_distillation.yaml with the value of `key` (its line and the list items below it) replaced.
 std::string MultiTeacherWith(const std::string& key, const std::string& value) {
-  std::string yaml = kMultiTeacher;
+  std::string yaml = ActConfig("multi_teacher_distillation.yaml");
   const auto start = yaml.find("  " + key + ":");
   auto end = yaml.find('\n', start);
   while (yaml.compare(end + 1, 6, "    - ") == 0) end = yaml.find('\n', end + 1);
@@ -700,70 +390,11 @@ TEST(ActConfigs, ParallelListOfTheWrongLengthIsRefusedNamingTheKey) {
 // semantic_segmentation/configs/pp_liteseg/pp_liteseg_sparse.yaml and
 // nlp/configs/pp-minilm/auto/cluewsc.yaml: strategies this version does not have.
 TEST(ActConfigs, StrategySectionsNotBuiltAreRefused) {
-  const auto sparse = ErrorOf(std::string(R"(Global:
-  reader_config: configs/dataset/cityscapes_1024x512_scale1.0.yml
-  model_dir: @DIR@/RES-paddle2-PPLIteSegSTDC1
-  model_filename: model
-  params_filename: params
-)") + kData + R"(
-Distillation:
-  alpha: 1.0
-  loss: l2
-  node:
-  - head.conv_out
-
-UnstructurePrune:
-  prune_strategy: gmp
-  prune_mode: ratio
-  ratio: 0.75
-  gmp_config:
-    stable_iterations: 0
-    pruning_iterations: 4500
-    tunning_iterations: 4500
-    resume_iteration: -1
-    pruning_steps: 100
-    initial_ratio: 0.15
-  prune_params_type: conv1x1_only
-  local_sparsity: True
-
-TrainConfig:
-  epochs: 50
-  eval_iter: 180
-  learning_rate:
-    type: PiecewiseDecay
-    boundaries: [4500]
-    values: [0.0025, 0.00025]
-  optimizer_builder:
-    optimizer:
-      type: SGD
-    weight_decay: 0.0005
-)");
+  const auto sparse = ErrorOf(ActConfig("pp_liteseg_sparse.yaml"));
   EXPECT_TRUE(Contains(sparse, "UnstructurePrune: the UnstructurePrune strategy is not "
                                "available"))
       << sparse;
-  const auto transformer = ErrorOf(std::string(R"(Global:
-  model_dir: @DIR@/cluewsc
-  model_filename: model.pt
-  params_filename: inference.pdiparams
-  task_name: cluewsc
-  dataset: clue
-  batch_size: 16
-  max_seq_length: 128
-)") + kData + R"(TransformerPrune:
-  pruned_ratio: 0.25
-HyperParameterOptimization:
-Distillation:
-QuantPost:
-TrainConfig:
-  epochs: 100
-  eval_iter: 70
-  learning_rate: 1.0e-5
-  optimizer_builder:
-    optimizer:
-      type: AdamW
-    weight_decay: 0.01
-  origin_metric: 0.8421
-)");
+  const auto transformer = ErrorOf(ActConfig("pp_minilm_cluewsc.yaml"));
   EXPECT_TRUE(Contains(transformer, "strategy is not available in this version"))
       << transformer;
 }
