@@ -57,7 +57,8 @@ void FaultInjector::AtStep(int64_t step) const {
       raise(SIGTERM);
       return;
     case Mode::kKillInWrite:
-      return;
+    case Mode::kSlowWrite:
+      return;  // these act in InCheckpointWrite
   }
 }
 
