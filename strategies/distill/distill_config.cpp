@@ -66,6 +66,8 @@ void ParseTeacher(config::ConfigSection& section, TeacherOptions& out) {
     section.Fail("teacher_model_dir", "lists several teachers; give them as "
                                       "MultiTeacherDistillation");
   }
+  out.config_key = section.path() +
+                   (section.Has("teacher_model_dir") ? ".teacher_model_dir" : ".teacher_model");
   out.teacher_model = config::GetModelPath(section, "teacher_model", "teacher_", out.teacher_model);
   if (out.teacher_model.empty()) section.Fail("teacher_model", "must not be empty");
   out.node = section.Get<std::vector<std::vector<std::string>>>("node", {});
@@ -126,6 +128,7 @@ void ParseParallelTeachers(config::ConfigSection& section, DistillOptions& out) 
     if (dirs[k].empty()) section.Fail("teacher_model_dir", which + "must not be empty");
     TeacherOptions& teacher = out.teachers.emplace_back();
     teacher.teacher_model = config::ActModelPath(dirs[k], filenames[k]);
+    teacher.config_key = fmt::format("{}.teacher_model_dir[{}]", section.path(), k);
     for (size_t i = 0; i < nodes[k].size(); i += 2) {
       teacher.node.push_back({nodes[k][i], nodes[k][i + 1]});
     }

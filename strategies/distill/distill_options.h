@@ -16,6 +16,9 @@ struct TeacherOptions {
   // copy of the uncompressed student (Global.model), ACT's default when distilling a
   // quantized or pruned student. Default self.
   std::string teacher_model = "self";
+  // Where the config names the teacher's file (Distillation.teacher_model,
+  // MultiTeacherDistillation.teacher_model_dir[1], ...), for messages. Set by the parser.
+  std::string config_key;
   // node: tap points by module path (`layer3`, `layer3.2.conv2`, `fc`) or `logits` for the
   // model output. Each entry is a name (the same on both sides) or a [teacher, student]
   // pair. Default []: the outputs, as [logits].

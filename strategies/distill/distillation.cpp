@@ -1,7 +1,5 @@
 #include "strategies/distill/distillation.h"
 
-#include <fmt/format.h>
-
 #include <unordered_set>
 
 #include "runtime/base/errors.h"
@@ -87,18 +85,13 @@ void Distillation::OnModelLoaded(const torch::jit::Module& model) {
   }
 }
 
-std::string Distillation::TeacherKey(size_t index) const {
-  if (options_.section == "Distillation") return "Distillation.teacher_model";
-  return fmt::format("{}.teachers[{}].teacher_model", options_.section, index);
-}
-
 std::unique_ptr<Teacher> Distillation::LoadTeacher(size_t index,
                                                    const std::vector<std::string>& paths) const {
   const auto& options = options_.teachers[index];
   // A teacher never shares classes with the student: the taps edit class graphs.
   auto model = options.teacher_model == kSelf
                    ? original_->clone()
-                   : models::LoadModel(options.teacher_model, context_.shape, TeacherKey(index));
+                   : models::LoadModel(options.teacher_model, context_.shape, options.config_key);
   return std::make_unique<Teacher>(model, options.teacher_model, paths,
                                    Precision(options_.teacher_precision));
 }

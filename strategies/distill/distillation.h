@@ -60,8 +60,6 @@ class Distillation : public strategies::Strategy {
     double temperature = 1;
   };
 
-  // The config key of teacher `index`'s teacher_model, for messages.
-  std::string TeacherKey(size_t index) const;
   std::unique_ptr<Teacher> LoadTeacher(size_t index,
                                        const std::vector<std::string>& paths) const;
   // Checks the probed shapes of `term` and gives it the adapters it needs.

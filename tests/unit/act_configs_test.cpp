@@ -262,6 +262,7 @@ TEST(ActConfigs, MultiTeacherParallelListsBecomeOneTeacherEach) {
   const auto& distill = DistillationOf(loaded.config, "MultiTeacherDistillation");
   ASSERT_EQ(distill.teachers.size(), 2u);
   const auto& a = distill.teachers[0];
+  EXPECT_EQ(a.config_key, "MultiTeacherDistillation.teacher_model_dir[0]");
   EXPECT_EQ(a.teacher_model, loaded.dir + "/teacher_a/model.pt");
   EXPECT_EQ(a.node, (NodePairs{{"layer3", "layer3"}, {"layer2", "layer2"}}));
   EXPECT_EQ(a.loss, (Names{"l2", "l2"}));

@@ -228,6 +228,7 @@ TEST(ConfigLoader, DistillationReadsNamesPairsAndPerPairLists) {
   ASSERT_EQ(teachers.teachers.size(), 2u);
   EXPECT_EQ(teachers.section, "MultiTeacherDistillation");
   EXPECT_EQ(teachers.teachers[1].loss, (std::vector<std::string>{"cosine"}));
+  EXPECT_EQ(teachers.teachers[1].config_key, "MultiTeacherDistillation.teachers[1].teacher_model");
 }
 
 TEST(ConfigLoader, DistillationRefusesInconsistentSections) {
