@@ -16,8 +16,8 @@ namespace {
 
 using hdf5::Hdf5Handle;
 
-// Growth step of the in-memory HDF5 file.
-constexpr size_t kCoreIncrement = size_t{16} << 20;
+// Room for the HDF5 metadata (object headers, attributes, names) beyond the tensor bytes.
+constexpr size_t kMetadataAllowance = size_t{4} << 20;
 
 // Root attribute naming the file kind, so a foreign HDF5 file is told apart.
 constexpr const char* kFormatName = "slimtrain-checkpoint";
@@ -320,6 +320,20 @@ class ClosedImage {
   void* data_ = nullptr;
 };
 
+// The bytes of every tensor `state` holds.
+size_t TensorBytes(const CheckpointState& state) {
+  size_t bytes = state.cpu_rng_states.defined() ? state.cpu_rng_states.nbytes() : 0;
+  for (const auto* group : {&state.parameters, &state.buffers, &state.rank_buffers}) {
+    for (const auto& [name, tensor] : *group) bytes += tensor.nbytes();
+  }
+  for (const auto* nested : {&state.optimizer_state, &state.strategy_state}) {
+    for (const auto& [owner, tensors] : *nested) {
+      for (const auto& [name, tensor] : tensors) bytes += tensor.nbytes();
+    }
+  }
+  return bytes;
+}
+
 // Writes the checkpoint into an in-memory HDF5 file (core driver, no backing store) whose
 // memory `image` receives at close; returns the file's size (its end of address space). A full disk then fails the
 // plain POSIX write of these bytes, never HDF5, which could otherwise keep a file open
@@ -329,7 +343,11 @@ void BuildImage(const CheckpointState& state, const std::string& path, ClosedIma
   Hdf5Handle access(SLIM_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), path), H5Pclose);
   // Format versions from 1.8 on checksum the superblock and every object header.
   SLIM_H5_CHECK(H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), path);
-  SLIM_H5_CHECK(H5Pset_fapl_core(access.get(), kCoreIncrement, /*backing_store=*/false), path);
+  // One allocation of about the file's size: growing the buffer in small steps would copy
+  // it again at each step.
+  SLIM_H5_CHECK(H5Pset_fapl_core(access.get(), TensorBytes(state) + kMetadataAllowance,
+                                 /*backing_store=*/false),
+                path);
   auto callbacks = image.Callbacks();
   SLIM_H5_CHECK(H5Pset_file_image_callbacks(access.get(), &callbacks), path);
   Hdf5Handle file(
