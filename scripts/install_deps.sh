@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenmpi-dev openmpi-bin libboost-dev libyaml-cpp-dev
   libhdf5-dev hdf5-tools libgtest-dev nlohmann-json3-dev libcairo2-dev libcli11-dev libfmt-dev libexpat1-dev fonts-dejavu-core
+  zlib1g-dev dataset-fashion-mnist
   python3 python3-torch python3-torchvision python3-h5py python3-numpy python3-matplotlib
 )
 

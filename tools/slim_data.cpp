@@ -15,6 +15,7 @@
 
 #include "data/byte_dataset.h"
 #include "data/channel_stats.h"
+#include "data/fashion_mnist.h"
 #include "data/hdf5_dataset_writer.h"
 #include "data/seeded_random.h"
 #include "data/synthetic_images.h"
@@ -46,6 +47,12 @@ struct TextRequest {
   TextCorpusOptions options;
 };
 
+// `slim-data fashion-mnist`: where the IDX files are.
+struct FashionMnistRequest {
+  std::string out;
+  std::string source = kFashionMnistDir;
+};
+
 // Declares the options every command has: --out DIR (required) and --seed S.
 void AddOutAndSeed(CLI::App* command, std::string& out, uint64_t& seed) {
   command->add_option("--out", out, "write DIR/train.h5 and DIR/eval.h5, creating DIR")
@@ -73,6 +80,20 @@ CLI::App* AddImagesCommand(CLI::App& app, ImagesRequest& request) {
   AddOutAndSeed(command, request.out, request.seed);
   AddCount(command, "--train", request.train, "train images");
   AddCount(command, "--eval", request.eval, "eval images, drawn from a seed derived from --seed");
+  return command;
+}
+
+// Declares `slim-data fashion-mnist` on `app`, bound to `request`.
+CLI::App* AddFashionMnistCommand(CLI::App& app, FashionMnistRequest& request) {
+  CLI::App* command = app.add_subcommand(
+      "fashion-mnist", "Fashion-MNIST's 60,000 train and 10,000 test images (uint8 1x28x28)");
+  command->add_option("--out", request.out, "write DIR/train.h5 and DIR/eval.h5, creating DIR")
+      ->required()
+      ->type_name("DIR");
+  command->add_option("--source", request.source,
+                      "folder of the IDX files (Debian package dataset-fashion-mnist)")
+      ->type_name("DIR")
+      ->capture_default_str();
   return command;
 }
 
@@ -150,6 +171,15 @@ void RunText(const TextRequest& request) {
   WriteAndReport(folder, "eval.h5", splits.eval, std::nullopt);
 }
 
+// Converts Fashion-MNIST; the test set becomes eval.h5.
+void RunFashionMnist(const FashionMnistRequest& request) {
+  const std::filesystem::path folder = OutputFolder(request.out);
+  const FashionMnist splits = ReadFashionMnist(request.source);
+  const ChannelStats stats = ComputeChannelStats(splits.train);
+  WriteAndReport(folder, "train.h5", splits.train, stats);
+  WriteAndReport(folder, "eval.h5", splits.test, stats);
+}
+
 int Run(int argc, char** argv) {
   CLI::App app("Writes a SlimTrain dataset (docs/data-format.md) as DIR/train.h5 and DIR/eval.h5.",
                "slim-data");
@@ -160,14 +190,18 @@ int Run(int argc, char** argv) {
       "exit codes: 0 ok, 2 bad usage, 3 data error");
   ImagesRequest images_request;
   TextRequest text_request;
+  FashionMnistRequest fashion_request;
   const CLI::App* images = AddImagesCommand(app, images_request);
-  AddTextCommand(app, text_request);
+  const CLI::App* text = AddTextCommand(app, text_request);
+  AddFashionMnistCommand(app, fashion_request);
   if (const auto code = slim::tools::ParseOrExit(app, argc, argv)) return *code;
   try {
     if (*images) {
       RunImages(images_request);
-    } else {
+    } else if (*text) {
       RunText(text_request);
+    } else {
+      RunFashionMnist(fashion_request);
     }
     return static_cast<int>(ExitCode::kSuccess);
   } catch (const SlimError& error) {

@@ -337,6 +337,40 @@ class Divergence(Workspace):
                           3, "sample 5 of " + path + " is NaN or infinite")
 
 
+class FashionMnistData(unittest.TestCase):
+    """slim-data fashion-mnist on the files of the Debian package dataset-fashion-mnist."""
+
+    def test_converts_both_splits_with_the_published_statistics(self):
+        out = tempfile.mkdtemp(prefix="slim-fmnist-")
+        self.addCleanup(shutil.rmtree, out, ignore_errors=True)
+        code, log, _ = run([SLIM_DATA, "fashion-mnist", "--out", out])
+        self.assertEqual(code, 0, log)
+        for split, count in [("train", 60000), ("eval", 10000)]:
+            with h5py.File(os.path.join(out, split + ".h5")) as f:
+                self.assertEqual(f["inputs"].shape, (count, 1, 28, 28))
+                self.assertEqual(np.bincount(f["labels"][()]).tolist(), [count // 10] * 10)
+                self.assertEqual(f.attrs["class_names"][9], "ankle boot")
+                # The training set's pixel statistics, as published for Fashion-MNIST.
+                self.assertAlmostEqual(float(f.attrs["mean"][0]), 0.2860, places=4)
+                self.assertAlmostEqual(float(f.attrs["std"][0]), 0.3530, places=4)
+
+    def test_damaged_source_is_a_data_error_naming_the_file(self):
+        source = tempfile.mkdtemp(prefix="slim-fmnist-bad-")
+        self.addCleanup(shutil.rmtree, source, ignore_errors=True)
+        for name in os.listdir("/usr/share/datasets/fashion-mnist"):
+            shutil.copy(os.path.join("/usr/share/datasets/fashion-mnist", name), source)
+        damaged = os.path.join(source, "t10k-labels-idx1-ubyte.gz")
+        with open(damaged, "r+b") as f:
+            f.truncate(os.path.getsize(damaged) // 2)
+        code, log, _ = run([SLIM_DATA, "fashion-mnist", "--out", source, "--source", source])
+        self.assertEqual(code, 3, log)
+        self.assertIn(damaged, log)
+        os.remove(damaged)
+        code, log, _ = run([SLIM_DATA, "fashion-mnist", "--out", source, "--source", source])
+        self.assertEqual(code, 3, log)
+        self.assertIn("t10k-labels-idx1-ubyte[.gz] is missing", log)
+
+
 class SlurmScript(unittest.TestCase):
     """scripts/slurm/train.sbatch against stand-in srun/scontrol/scancel that record their
     arguments (the real Slurm runs in the Slurm suite)."""
