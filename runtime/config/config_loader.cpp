@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -47,6 +48,10 @@ YAML::Node LoadYaml(const std::string& file) {
   std::ifstream probe(file);
   if (!probe) {
     throw ConfigError("config file '" + file + "' cannot be read: check the path");
+  }
+  std::error_code error;
+  if (std::filesystem::is_directory(file, error)) {
+    throw ConfigError("config file '" + file + "' is a directory: give the YAML file in it");
   }
   YAML::Node root;
   try {

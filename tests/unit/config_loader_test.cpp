@@ -90,6 +90,13 @@ TEST(ConfigLoader, MalformedYamlReportsLineAndColumn) {
 
 TEST(ConfigLoader, MissingFileIsAConfigError) {
   EXPECT_THROW(strategies::LoadJobConfig("/nonexistent/slim.yaml", {}), ConfigError);
+  testing::TempDir dir;
+  try {
+    strategies::LoadJobConfig(dir.File(""), {});
+    ADD_FAILURE() << "a directory was read as a config";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("is a directory"), std::string::npos) << error.what();
+  }
 }
 
 TEST(ConfigLoader, SetOverridesAnyKeyWithTheSameChecks) {
