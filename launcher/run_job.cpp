@@ -9,6 +9,7 @@
 
 #include "data/batch_transform.h"
 #include "data/hdf5_dataset.h"
+#include "export/model_exports.h"
 #include "launcher/resume_selection.h"
 #include "runtime/base/errors.h"
 #include "runtime/base/logging.h"
@@ -177,6 +178,9 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   // Graph passes first: a method that ran once keeps its compiled plan.
   job->compressor->Prepare(model);
   models::CheckModelOutput(model, config.global.model, example, shape.num_classes);
+  exporting::CheckExportable(job->compressor->Finalized(model), config.global.export_formats,
+                             shape.input_shape,
+                             config.HasStrategy("QuantAware") || config.HasStrategy("QuantPost"));
   // An analysis starts from the configured model, never from a checkpoint.
   auto resume = command.analyze.empty() ? FindResumeCheckpoint(command, config) : std::nullopt;
   if (resume) ApplyCheckpoint(*resume, command, placement.rank, model, job->setup);

@@ -132,10 +132,15 @@ void Compressor::Calibrate(torch::jit::Module& model, const std::vector<torch::T
   });
 }
 
-DeployedModel Compressor::SaveDeployable(const torch::jit::Module& model, const std::string& path,
-                                         nlohmann::json* report) const {
+torch::jit::Module Compressor::Finalized(const torch::jit::Module& model) const {
   torch::jit::Module deployable = strategies_.empty() ? model : model.deepcopy();
   for (const auto& strategy : strategies_) strategy->Finalize(deployable);
+  return deployable;
+}
+
+DeployedModel Compressor::SaveDeployable(const torch::jit::Module& model, const std::string& path,
+                                         nlohmann::json* report) const {
+  torch::jit::Module deployable = Finalized(model);
   // Serialised in memory first: LibTorch's file writer throws from its destructor when the
   // disk fills, which ends the process; WriteAtomically reports it as an OutputError.
   std::ostringstream serialised;
@@ -145,7 +150,7 @@ DeployedModel Compressor::SaveDeployable(const torch::jit::Module& model, const 
     const auto output_dir = std::filesystem::path(path).parent_path().string();
     for (const auto& strategy : strategies_) strategy->Export(deployable, output_dir, *report);
   }
-  return {models::ParameterCount(deployable), models::StateBytes(deployable),
+  return {deployable, models::ParameterCount(deployable), models::StateBytes(deployable),
           static_cast<int64_t>(std::filesystem::file_size(path))};
 }
 

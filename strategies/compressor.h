@@ -17,6 +17,7 @@ namespace slim::strategies {
 
 // What the finalized model written by SaveDeployable holds.
 struct DeployedModel {
+  torch::jit::Module module;  // the finalized copy that was saved
   int64_t parameters = 0;   // elements of its parameters
   int64_t state_bytes = 0;  // bytes of its parameters and buffers
   int64_t file_bytes = 0;   // size of the written file
@@ -58,6 +59,9 @@ class Compressor {
   void OnBeforeEvaluation(HookContext& context);
   void OnAfterEvaluation(HookContext& context, const EvalMetrics& metrics);
   void Calibrate(torch::jit::Module& model, const std::vector<torch::Tensor>& batches);
+
+  // A finalized copy of `model`: what SaveDeployable writes.
+  torch::jit::Module Finalized(const torch::jit::Module& model) const;
 
   // Rank 0: saves a finalized copy of `model` to `path` (model.pt, model_best.pt) through
   // a temporary file renamed into place, so a crash never leaves a partial file; with

@@ -3,12 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <set>
 
 #include "runtime/base/errors.h"
 #include "runtime/config/act_model_path.h"
@@ -134,6 +136,24 @@ const std::vector<std::pair<std::vector<std::string>, std::string>> kActScriptGl
      "gives (Global.input_shape sets the per-sample shape)"},
 };
 
+const std::vector<std::string> kExportFormats = {"torchscript", "torchscript_int8", "onnx"};
+
+// Global.export: known formats, each once, at least one.
+void CheckExportFormats(const ConfigSection& section, const std::vector<std::string>& formats) {
+  const std::string valid = fmt::format("{}", fmt::join(kExportFormats, ", "));
+  if (formats.empty()) section.Fail("export", "name at least one format: " + valid);
+  std::set<std::string> seen;
+  for (const auto& format : formats) {
+    if (std::find(kExportFormats.begin(), kExportFormats.end(), format) == kExportFormats.end()) {
+      const std::string nearest = NearestWord(format, kExportFormats);
+      section.Fail("export", "unknown format '" + format + "'" +
+                                 (nearest.empty() ? "" : "; did you mean '" + nearest + "'?") +
+                                 " Valid: " + valid);
+    }
+    if (!seen.insert(format).second) section.Fail("export", "format '" + format + "' is listed twice");
+  }
+}
+
 void ParseGlobal(ConfigSection section, GlobalOptions& out) {
   out.model = GetModelPath(section, "model", "", "");
   for (const auto& [keys, why] : kActScriptGlobalKeys) {
@@ -167,6 +187,8 @@ void ParseGlobal(ConfigSection section, GlobalOptions& out) {
   section.CheckRange<double>("io_timeout_s", out.io_timeout_s, 0.1, 7 * 86400);
   out.intra_op_threads = section.Get<int64_t>("intra_op_threads", out.intra_op_threads);
   section.CheckRange<int64_t>("intra_op_threads", out.intra_op_threads, 0, 1024);
+  out.export_formats = section.Get<std::vector<std::string>>("export", out.export_formats);
+  CheckExportFormats(section, out.export_formats);
   ParseAugment(section.Section("augment"), out.augment);
   section.RejectUnknownKeys();
 }

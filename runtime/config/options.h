@@ -60,6 +60,11 @@ struct GlobalOptions {
   // intra_op_threads: LibTorch threads per rank; 0 = cores on this node / ranks on this
   // node. Default 0.
   int64_t intra_op_threads = 0;
+  // export: the formats written at the end of a run, next to each other in output_dir
+  // (docs/export.md): torchscript (model.pt, fake-quant or QDQ in float, the default),
+  // torchscript_int8 (model_int8.pt, integer kernels) and onnx (model.onnx, QDQ for
+  // quantized models). model_best.* likewise. Default [torchscript].
+  std::vector<std::string> export_formats = {"torchscript"};
   AugmentOptions augment;
 };
 

@@ -454,7 +454,7 @@ bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
     best_top1_ = last_eval_.top1;
     best_step_ = step;
     if (WritesOutputs()) {
-      setup_.compressor->SaveDeployable(model_, OutputPath("model_best.pt"), nullptr);
+      ExportBestModel(setup_, model_);
     }
     WaitForRankZeroIo();
   }

@@ -18,6 +18,7 @@ LAYERS = [
     ("runtime/checkpoint/", 1),
     ("runtime/models/", 1),
     ("strategies/", 2),
+    ("export/", 2),
     ("runtime/engine/", 3),
     ("launcher/", 4),
     ("tools/", 4),

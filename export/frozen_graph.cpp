@@ -1,0 +1,103 @@
+#include "export/frozen_graph.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
+#include <torch/csrc/jit/passes/frozen_conv_folding.h>
+#include <torch/csrc/jit/passes/remove_dropout.h>
+
+#include <unordered_map>
+
+#include "runtime/base/errors.h"
+
+namespace slim::exporting {
+
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+void CollectNodes(torch::jit::Block* block, std::vector<Node*>& nodes) {
+  for (Node* node : block->nodes()) {
+    nodes.push_back(node);
+    for (torch::jit::Block* nested : node->blocks()) CollectNodes(nested, nodes);
+  }
+}
+
+// Replaces each read of a non-module attribute of the frozen module by a constant of its
+// current value. Reads of values a constant cannot hold stay as they are.
+void ResolveAttributes(const torch::jit::Module& frozen, torch::jit::Graph& graph) {
+  std::unordered_map<const Value*, c10::IValue> objects{{graph.inputs()[0], frozen._ivalue()}};
+  for (Node* node : AllNodes(graph)) {
+    if (node->kind() != c10::prim::GetAttr) continue;
+    const auto owner = objects.find(node->input());
+    if (owner == objects.end()) continue;
+    const auto value = owner->second.toObjectRef().getAttr(node->s(c10::attr::name));
+    if (value.isObject()) {
+      objects.emplace(node->output(), value);
+      continue;
+    }
+    torch::jit::WithInsertPoint here(node);
+    const auto constant = torch::jit::tryInsertConstant(graph, value);
+    if (constant) node->output()->replaceAllUsesWith(*constant);
+  }
+}
+
+}  // namespace
+
+std::vector<Node*> AllNodes(const torch::jit::Graph& graph) {
+  std::vector<Node*> nodes;
+  CollectNodes(const_cast<torch::jit::Block*>(graph.block()), nodes);
+  return nodes;
+}
+
+std::string LayerOf(const Node* node) {
+  const auto stack = node->callstack();
+  if (!stack) return "";
+  std::string path;
+  for (const auto& frame : (*stack)->vec()) {
+    const auto& instance = std::get<2>(frame);
+    if (!instance || instance->instance_name().empty()) continue;
+    path += (path.empty() ? "" : ".") + instance->instance_name();
+  }
+  return path;
+}
+
+c10::optional<c10::IValue> ConstantOf(const Value* value) {
+  if (auto constant = torch::jit::toIValue(value)) return constant;
+  const Node* node = value->node();
+  if (node->kind() == c10::prim::Param || node->outputs().size() != 1) return c10::nullopt;
+  auto stack = torch::jit::runNodeIfInputsAreConstant(node);
+  if (!stack || stack->size() != 1) return c10::nullopt;
+  return stack->at(0);
+}
+
+void FoldConstants(FrozenModel& frozen) {
+  torch::jit::ConstantPropagation(frozen.graph);
+  torch::jit::FoldFrozenConvBatchnorm(frozen.graph);
+  torch::jit::EliminateDeadCode(frozen.graph);
+}
+
+FrozenModel FreezeForExport(const torch::jit::Module& model) {
+  if (!model.find_method("forward")) throw ModelError("the model has no forward method to export");
+  auto copy = model.clone();
+  copy.eval();
+  copy.to(torch::kCPU);
+  torch::jit::Module frozen;
+  try {
+    frozen = torch::jit::freeze_module(copy);
+  } catch (const c10::Error& error) {
+    throw ModelError(std::string("the model cannot be frozen for export: ") +
+                     error.what_without_backtrace());
+  }
+  auto graph = frozen.get_method("forward").graph();
+  ResolveAttributes(frozen, *graph);
+  torch::jit::EliminateDeadCode(graph);
+  torch::jit::ConstantPropagationImmutableTypes(graph);
+  torch::jit::removeDropout(graph);
+  torch::jit::EliminateDeadCode(graph);
+  return {frozen, graph};
+}
+
+}  // namespace slim::exporting

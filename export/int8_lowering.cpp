@@ -1,0 +1,191 @@
+#include "export/int8_lowering.h"
+
+#include <ATen/Context.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/quantization/finalize.h>
+#include <torch/csrc/jit/passes/quantization/insert_quant_dequant.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "export/quant_normal_form.h"
+#include "export/value_probe.h"
+
+namespace slim::exporting {
+
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+struct Grid {
+  double scale = 0;
+  int64_t zero_point = 0;
+};
+
+// A layer output that gets a grid; `grid` unset (scale 0) until calibrated.
+struct OutputPoint {
+  Value* value;
+  Grid grid;
+};
+
+bool IsDequantizedActivation(const Value* value) {
+  if (value->node()->kind() != c10::aten::dequantize) return false;
+  double scale = 0;
+  int64_t zero_point = 0;
+  return IsActivationQuantize(value->node()->input(), &scale, &zero_point);
+}
+
+bool IsQuantizedLayer(const Node* node) {
+  const auto kind = node->kind();
+  return (kind == c10::aten::conv2d || kind == c10::aten::linear) &&
+         IsDequantizedActivation(node->input(0)) && QuantizedWeightOf(node->input(1));
+}
+
+bool IsReLU(const Node* node) {
+  return node->kind() == c10::aten::relu || node->kind() == c10::aten::relu_;
+}
+
+bool LeavesTheModel(const Value* value) {
+  return std::any_of(value->uses().begin(), value->uses().end(), [](const torch::jit::Use& use) {
+    return use.user->kind() == c10::prim::Return;
+  });
+}
+
+// The output of `node` that gets a grid: after the ReLU the kernels fuse.
+Value* FusedOutput(Node* node) {
+  Value* output = node->output();
+  while (output->uses().size() == 1 && IsReLU(output->uses()[0].user)) {
+    output = output->uses()[0].user->output();
+  }
+  return output;
+}
+
+Grid TakenGrid(const Value* output) {
+  for (const auto& use : output->uses()) {
+    Grid grid;
+    if (IsActivationQuantize(use.user->output(), &grid.scale, &grid.zero_point)) return grid;
+  }
+  return {};
+}
+
+Grid CalibratedGrid(double low, double high) {
+  constexpr double kSmallest = 1e-8;
+  if (low >= 0) return {std::max(high / 255.0, kSmallest), 0};
+  return {std::max(std::max(-low, high) / 127.0, kSmallest), 128};
+}
+
+std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph) {
+  std::vector<OutputPoint> points;
+  std::set<const Value*> quantized;
+  const auto is_quantized = [&](const Value* value) {
+    return IsDequantizedActivation(value) || quantized.count(value) > 0;
+  };
+  for (Node* node : graph.nodes()) {
+    const bool add = (node->kind() == c10::aten::add || node->kind() == c10::aten::add_) &&
+                     node->inputs().size() == 3 && is_quantized(node->input(0)) &&
+                     is_quantized(node->input(1));
+    if (!add && !IsQuantizedLayer(node)) continue;
+    Value* output = FusedOutput(node);
+    if (LeavesTheModel(output)) continue;
+    points.push_back({output, TakenGrid(output)});
+    quantized.insert(output);
+  }
+  return points;
+}
+
+void InsertGrid(torch::jit::Graph& graph, Value* value, const Grid& grid) {
+  torch::jit::WithInsertPoint after(value->node()->next());
+  Value* quantized = graph.insert(c10::aten::quantize_per_tensor,
+                                  {value, grid.scale, grid.zero_point, c10::ScalarType::QUInt8});
+  Value* dequantized = graph.insert(c10::aten::dequantize, {quantized});
+  value->replaceAllUsesWith(dequantized);
+  quantized->node()->replaceInput(0, value);
+}
+
+// quantize(dequantize(q)) onto the grid q is already on is q.
+void DropIdentityRequantization(torch::jit::Graph& graph) {
+  for (Node* node : AllNodes(graph)) {
+    Grid grid;
+    if (!IsActivationQuantize(node->output(), &grid.scale, &grid.zero_point)) continue;
+    Value* input = node->input(0);
+    if (input->node()->kind() != c10::aten::dequantize) continue;
+    Grid source;
+    if (!IsActivationQuantize(input->node()->input(), &source.scale, &source.zero_point)) continue;
+    if (source.zero_point != grid.zero_point ||
+        std::abs(source.scale - grid.scale) > 1e-9 * grid.scale) {
+      continue;
+    }
+    node->output()->replaceAllUsesWith(input->node()->input());
+  }
+}
+
+}  // namespace
+
+OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tensor>& calibration) {
+  auto& graph = *frozen.graph;
+  auto points = FindOutputPoints(graph);
+  std::vector<Value*> to_calibrate;
+  for (const auto& point : points) {
+    if (point.grid.scale == 0) to_calibrate.push_back(point.value);
+  }
+  OutputGrids counts;
+  if (!to_calibrate.empty()) {
+    const auto ranges = ValueRanges(frozen, to_calibrate, calibration);
+    size_t next = 0;
+    for (auto& point : points) {
+      if (point.grid.scale != 0) continue;
+      point.grid = CalibratedGrid(ranges[next].first, ranges[next].second);
+      ++next;
+    }
+  }
+  for (const auto& point : points) {
+    InsertGrid(graph, point.value, point.grid);
+  }
+  counts.calibrated = static_cast<int64_t>(to_calibrate.size());
+  counts.taken = static_cast<int64_t>(points.size()) - counts.calibrated;
+  DropIdentityRequantization(graph);
+  torch::jit::EliminateDeadCode(frozen.graph);
+  return counts;
+}
+
+IntegerKernels LowerToIntegerKernels(FrozenModel& frozen) {
+  SelectQuantizedEngine();
+  auto& graph = frozen.graph;
+  torch::jit::ReplicateDeQuant(graph);
+  torch::jit::InsertPrepackUnpack(graph);
+  torch::jit::QuantFusion(graph);
+  torch::jit::ConstantPropagation(graph);
+  torch::jit::EliminateDeadCode(graph);
+  IntegerKernels kernels;
+  for (Node* node : AllNodes(*graph)) {
+    const std::string kind = node->kind().toQualString();
+    if (kind.rfind("quantized::", 0) == 0 && kind.find("prepack") == std::string::npos &&
+        kind.find("unpack") == std::string::npos) {
+      ++kernels.integer_ops;
+    }
+    if ((node->kind() == c10::aten::conv2d || node->kind() == c10::aten::linear) &&
+        node->input(1)->node()->kind() == c10::aten::dequantize) {
+      kernels.float_layers.push_back(LayerOf(node));
+    }
+  }
+  return kernels;
+}
+
+std::string SelectQuantizedEngine() {
+  auto& context = at::globalContext();
+  const auto supported = context.supportedQEngines();
+  for (const auto engine : {at::QEngine::X86, at::QEngine::FBGEMM, at::QEngine::ONEDNN,
+                            at::QEngine::QNNPACK}) {
+    if (std::find(supported.begin(), supported.end(), engine) == supported.end()) continue;
+    if (context.qEngine() != engine) context.setQEngine(engine);
+    std::string name = c10::toString(engine);
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    return name;
+  }
+  return "none";
+}
+
+}  // namespace slim::exporting

@@ -1,0 +1,109 @@
+#include "export/model_exports.h"
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "export/frozen_graph.h"
+#include "export/int8_lowering.h"
+#include "export/onnx_export.h"
+#include "export/quant_normal_form.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/output_file.h"
+
+namespace slim::exporting {
+
+namespace {
+
+bool Wants(const std::vector<std::string>& formats, const std::string& format) {
+  return std::find(formats.begin(), formats.end(), format) != formats.end();
+}
+
+std::string Int8Bytes(const torch::jit::Module& finalized, const ExportInputs& inputs,
+                      nlohmann::json& details) {
+  QuantPoints points;
+  auto frozen = ExportForm(finalized, &points);
+  const auto grids = QuantizeLayerOutputs(frozen, inputs.calibration);
+  const auto kernels = LowerToIntegerKernels(frozen);
+  details["torchscript_int8"] = {{"quantized_engine", SelectQuantizedEngine()},
+                                 {"integer_ops", kernels.integer_ops},
+                                 {"float_layers", kernels.float_layers},
+                                 {"output_grids_taken", grids.taken},
+                                 {"output_grids_calibrated", grids.calibrated}};
+  std::ostringstream bytes;
+  frozen.module.save(bytes);
+  return bytes.str();
+}
+
+std::string OnnxBytes(const torch::jit::Module& finalized, const ExportInputs& inputs,
+                      const std::string& name) {
+  QuantPoints points;
+  auto frozen = ExportForm(finalized, &points, ReluZeroPoint::kZero);
+  if (points.activations > 0) QuantizeLayerOutputs(frozen, inputs.calibration);
+  const auto bytes = ExportOnnx(frozen, inputs.sample_shape, name);
+  onnx::ModelProto model;
+  model.ParseFromString(bytes);
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& error) {
+    throw ModelError("the ONNX export of " + name + " fails the ONNX checker: " + error.what());
+  }
+  return bytes;
+}
+
+}  // namespace
+
+std::string ExportFileName(const std::string& format, const std::string& stem) {
+  if (format == "torchscript_int8") return stem + "_int8.pt";
+  if (format == "onnx") return stem + ".onnx";
+  return stem + ".pt";
+}
+
+void CheckExportable(const torch::jit::Module& finalized, const std::vector<std::string>& formats,
+                     const std::vector<int64_t>& sample_shape, bool quantizes) {
+  const bool int8 = Wants(formats, "torchscript_int8");
+  const bool onnx = Wants(formats, "onnx");
+  if (!int8 && !onnx) return;
+  QuantPoints points;
+  FrozenModel frozen;
+  try {
+    frozen = ExportForm(finalized, &points);
+  } catch (const ModelError& error) {
+    throw ConfigError(std::string("Global.export: ") + (int8 ? "torchscript_int8" : "onnx") +
+                      " cannot express the model: " + error.what());
+  }
+  if (int8 && !quantizes) {
+    throw ConfigError(
+        "Global.export: torchscript_int8 needs a quantized model; add a QuantAware or "
+        "QuantPost section, or export the float model as torchscript or onnx");
+  }
+  if (!onnx) return;
+  const auto refused = OnnxUnsupported(frozen, sample_shape);
+  if (!refused.empty()) {
+    std::string list;
+    for (const auto& entry : refused) list += "\n  " + entry;
+    throw ConfigError("Global.export: onnx cannot express " + std::to_string(refused.size()) +
+                      " operator(s) of the model; remove onnx from Global.export or change "
+                      "the model:" + list);
+  }
+}
+
+std::vector<ExportedFile> WriteExports(const torch::jit::Module& finalized,
+                                       const std::vector<std::string>& formats,
+                                       const std::string& directory, const std::string& stem,
+                                       const ExportInputs& inputs, nlohmann::json& details) {
+  std::vector<ExportedFile> files;
+  for (const auto& format : formats) {
+    if (format == "torchscript") continue;
+    const auto path = (std::filesystem::path(directory) / ExportFileName(format, stem)).string();
+    const auto bytes = format == "onnx" ? OnnxBytes(finalized, inputs, stem)
+                                        : Int8Bytes(finalized, inputs, details);
+    files::WriteAtomically(path, bytes);
+    files.push_back({format, path, static_cast<int64_t>(bytes.size())});
+  }
+  return files;
+}
+
+}  // namespace slim::exporting

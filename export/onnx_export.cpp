@@ -1,0 +1,512 @@
+#include "export/onnx_export.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <functional>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "export/quant_normal_form.h"
+#include "export/value_probe.h"
+#include "runtime/base/errors.h"
+
+namespace slim::exporting {
+
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+// A node the export cannot express: why, for ModelError or the up-front list.
+struct Refusal {
+  std::string reason;
+};
+
+// The ONNX graph under construction: names of values and initializers.
+class OnnxGraph {
+ public:
+  explicit OnnxGraph(onnx::GraphProto& graph) : graph_(graph) {}
+
+  void Bind(const Value* value, const std::string& name) { names_[value] = name; }
+
+  // The name of `value`: a translated node's output, or an initializer for a constant.
+  std::string NameOf(const Value* value) {
+    const auto found = names_.find(value);
+    if (found != names_.end()) return found->second;
+    const auto constant = ConstantOf(value);
+    if (constant && constant->isTensor() && !constant->toTensor().is_quantized()) {
+      return names_[value] = Initializer(constant->toTensor(), "const");
+    }
+    if (constant && (constant->isDouble() || constant->isInt())) {
+      return names_[value] = Initializer(at::scalar_tensor(constant->toScalar(), at::kFloat), "scalar");
+    }
+    throw Refusal{"an input that is neither a tensor computed by the model nor a constant"};
+  }
+
+  std::string Fresh(const std::string& hint) { return hint + "_" + std::to_string(next_++); }
+
+  std::string Initializer(const at::Tensor& tensor, const std::string& hint) {
+    const auto contiguous = tensor.contiguous().cpu();
+    auto* proto = graph_.add_initializer();
+    const auto name = Fresh(hint);
+    proto->set_name(name);
+    for (const auto extent : contiguous.sizes()) proto->add_dims(extent);
+    proto->set_data_type(DataType(contiguous.scalar_type()));
+    proto->set_raw_data(contiguous.data_ptr(), contiguous.nbytes());
+    return name;
+  }
+
+  // Adds a node; returns its first output's name.
+  std::string Add(const std::string& op, const std::vector<std::string>& inputs,
+                  const std::function<void(onnx::NodeProto&)>& attributes = nullptr,
+                  std::string output = "") {
+    auto* node = graph_.add_node();
+    node->set_op_type(op);
+    node->set_name(Fresh(op));
+    for (const auto& input : inputs) node->add_input(input);
+    if (output.empty()) output = Fresh("v");
+    node->add_output(output);
+    if (attributes) attributes(*node);
+    return output;
+  }
+
+ private:
+  static int32_t DataType(at::ScalarType type) {
+    switch (type) {
+      case at::kFloat: return onnx::TensorProto::FLOAT;
+      case at::kChar: return onnx::TensorProto::INT8;
+      case at::kByte: return onnx::TensorProto::UINT8;
+      case at::kLong: return onnx::TensorProto::INT64;
+      case at::kInt: return onnx::TensorProto::INT32;
+      default: throw Refusal{std::string("a constant of type ") + c10::toString(type)};
+    }
+  }
+
+  onnx::GraphProto& graph_;
+  std::unordered_map<const Value*, std::string> names_;
+  int64_t next_ = 0;
+};
+
+void SetInts(onnx::NodeProto& node, const std::string& name, const std::vector<int64_t>& values) {
+  auto* attribute = node.add_attribute();
+  attribute->set_name(name);
+  attribute->set_type(onnx::AttributeProto::INTS);
+  for (const auto value : values) attribute->add_ints(value);
+}
+
+void SetInt(onnx::NodeProto& node, const std::string& name, int64_t value) {
+  auto* attribute = node.add_attribute();
+  attribute->set_name(name);
+  attribute->set_type(onnx::AttributeProto::INT);
+  attribute->set_i(value);
+}
+
+void SetFloat(onnx::NodeProto& node, const std::string& name, double value) {
+  auto* attribute = node.add_attribute();
+  attribute->set_name(name);
+  attribute->set_type(onnx::AttributeProto::FLOAT);
+  attribute->set_f(static_cast<float>(value));
+}
+
+c10::IValue Constant(const Value* value) {
+  const auto constant = ConstantOf(value);
+  if (!constant) throw Refusal{"an argument that is not a constant"};
+  return *constant;
+}
+
+std::vector<int64_t> Ints(const Value* value) {
+  const auto constant = Constant(value);
+  if (constant.isInt()) return {constant.toInt()};
+  return constant.toIntVector();
+}
+
+double Number(const Value* value) { return Constant(value).toScalar().toDouble(); }
+
+// Per spatial pair [a, b] as ONNX pads [a, b, a, b].
+std::vector<int64_t> Pads(const std::vector<int64_t>& padding) {
+  std::vector<int64_t> pads(padding);
+  pads.insert(pads.end(), padding.begin(), padding.end());
+  return pads;
+}
+
+std::vector<int64_t> Twice(const std::vector<int64_t>& values) {
+  return values.size() == 1 ? std::vector<int64_t>{values[0], values[0]} : values;
+}
+
+// The translation of one graph into ONNX nodes.
+class Translator {
+ public:
+  Translator(OnnxGraph& onnx, std::map<const Value*, int64_t> ranks)
+      : onnx_(onnx), ranks_(std::move(ranks)) {}
+
+  void Translate(const Node* node) {
+    const std::string kind = node->kind().toQualString();
+    const auto output = node->outputs().empty() ? nullptr : node->output(0);
+    if (kind == "aten::contiguous" || kind == "aten::detach" || kind == "aten::clone") {
+      onnx_.Bind(output, In(node, 0));
+      return;
+    }
+    const auto unary = kUnary.find(kind);
+    if (unary != kUnary.end()) {
+      onnx_.Bind(output, onnx_.Add(unary->second, {In(node, 0)}));
+      return;
+    }
+    const auto binary = kBinary.find(kind);
+    if (binary != kBinary.end()) {
+      if (node->inputs().size() == 3 && Number(node->input(2)) != 1) throw Refusal{"alpha != 1"};
+      onnx_.Bind(output, onnx_.Add(binary->second, {In(node, 0), In(node, 1)}));
+      return;
+    }
+    const auto special = Handlers().find(kind);
+    if (special == Handlers().end()) throw Refusal{"no ONNX operator for " + kind};
+    onnx_.Bind(output, special->second(*this, node));
+  }
+
+ private:
+  using Handler = std::function<std::string(Translator&, const Node*)>;
+
+  std::string In(const Node* node, size_t index) { return onnx_.NameOf(node->input(index)); }
+
+  std::string Quantize(const Node* node) {
+    double scale = 0;
+    int64_t zero_point = 0;
+    if (!IsActivationQuantize(node->output(), &scale, &zero_point)) {
+      throw Refusal{"a quantization that is not in the exported form"};
+    }
+    const auto scale_name = onnx_.Initializer(at::scalar_tensor(scale, at::kFloat), "scale");
+    const auto zero_name =
+        onnx_.Initializer(at::scalar_tensor(zero_point, at::kLong).to(at::kByte), "zero_point");
+    grids_[node->output()] = {scale_name, zero_name};
+    return onnx_.Add("QuantizeLinear", {In(node, 0), scale_name, zero_name});
+  }
+
+  std::string Dequantize(const Node* node) {
+    if (const auto weight = QuantizedWeightOf(node->output())) {
+      return DequantizeWeight(*weight, /*transposed=*/false);
+    }
+    const auto grid = grids_.find(node->input());
+    if (grid == grids_.end()) throw Refusal{"a dequantize of an unknown grid"};
+    return onnx_.Add("DequantizeLinear", {In(node, 0), grid->second.first, grid->second.second});
+  }
+
+  // An int8 weight, per channel on axis 0 (axis 1 when stored transposed for MatMul).
+  std::string DequantizeWeight(const at::Tensor& weight, bool transposed) {
+    const bool per_channel = weight.qscheme() == at::kPerChannelAffine;
+    auto integers = weight.int_repr();
+    if (transposed) integers = integers.t();
+    const auto name = onnx_.Initializer(integers, "weight_int8");
+    const auto scales = per_channel ? weight.q_per_channel_scales().to(at::kFloat)
+                                    : at::scalar_tensor(weight.q_scale(), at::kFloat);
+    const auto zeros = at::zeros(scales.sizes(), at::kChar);
+    const auto scale_name = onnx_.Initializer(scales, "weight_scale");
+    const auto zero_name = onnx_.Initializer(zeros, "weight_zero_point");
+    return onnx_.Add("DequantizeLinear", {name, scale_name, zero_name}, [&](auto& proto) {
+      if (per_channel) SetInt(proto, "axis", transposed ? 1 : 0);
+    });
+  }
+
+  // The weight's kernel size, from the float constant or the quantized weight.
+  static std::vector<int64_t> KernelShape(const Value* weight) {
+    const auto quantized = QuantizedWeightOf(weight);
+    const auto tensor = quantized ? *quantized : Constant(weight).toTensor();
+    return {tensor.size(2), tensor.size(3)};
+  }
+
+  std::string Conv(const Node* node, size_t groups_index) {
+    std::vector<std::string> inputs = {In(node, 0), In(node, 1)};
+    if (!Constant(node->input(2)).isNone()) inputs.push_back(In(node, 2));
+    const auto padding = Constant(node->input(4));
+    if (padding.isString()) throw Refusal{"padding='" + padding.toStringRef() + "'"};
+    return onnx_.Add("Conv", inputs, [&](auto& proto) {
+      SetInts(proto, "kernel_shape", KernelShape(node->input(1)));
+      SetInts(proto, "strides", Twice(Ints(node->input(3))));
+      SetInts(proto, "pads", Pads(Twice(padding.toIntVector())));
+      SetInts(proto, "dilations", Twice(Ints(node->input(5))));
+      SetInt(proto, "group", Constant(node->input(groups_index)).toInt());
+    });
+  }
+
+  std::string Linear(const Node* node) {
+    const auto rank = ranks_.find(node->input(0));
+    const bool has_bias = !Constant(node->input(2)).isNone();
+    if (rank != ranks_.end() && rank->second == 2) {
+      std::vector<std::string> inputs = {In(node, 0), In(node, 1)};
+      if (has_bias) inputs.push_back(In(node, 2));
+      return onnx_.Add("Gemm", inputs, [](auto& proto) { SetInt(proto, "transB", 1); });
+    }
+    const auto quantized = QuantizedWeightOf(node->input(1));
+    const auto weight = quantized ? DequantizeWeight(*quantized, /*transposed=*/true)
+                                  : onnx_.Initializer(Constant(node->input(1)).toTensor().t(), "weight_t");
+    const auto product = onnx_.Add("MatMul", {In(node, 0), weight});
+    return has_bias ? onnx_.Add("Add", {product, In(node, 2)}) : product;
+  }
+
+  std::string Clip(const Node* node) {
+    std::vector<std::string> inputs = {In(node, 0)};
+    for (size_t i = 1; i <= 2; ++i) {
+      inputs.push_back(Constant(node->input(i)).isNone() ? "" : In(node, i));
+    }
+    return onnx_.Add("Clip", inputs);
+  }
+
+  std::string Pool(const Node* node, const std::string& op) {
+    const auto kernel = Twice(Ints(node->input(1)));
+    auto strides = Ints(node->input(2));
+    if (strides.empty()) strides = kernel;
+    const bool max = op == "MaxPool";
+    const bool ceil = Constant(node->input(max ? 5 : 4)).toBool();
+    if (!max && node->inputs().size() > 6 && !Constant(node->input(6)).isNone()) {
+      throw Refusal{"divisor_override"};
+    }
+    return onnx_.Add(op, {In(node, 0)}, [&](auto& proto) {
+      SetInts(proto, "kernel_shape", kernel);
+      SetInts(proto, "strides", Twice(strides));
+      SetInts(proto, "pads", Pads(Twice(Ints(node->input(3)))));
+      SetInt(proto, "ceil_mode", ceil ? 1 : 0);
+      if (max) SetInts(proto, "dilations", Twice(Ints(node->input(4))));
+      if (!max) SetInt(proto, "count_include_pad", Constant(node->input(5)).toBool() ? 1 : 0);
+    });
+  }
+
+  std::string Mean(const Node* node) {
+    return onnx_.Add("ReduceMean", {In(node, 0)}, [&](auto& proto) {
+      SetInts(proto, "axes", Ints(node->input(1)));
+      SetInt(proto, "keepdims", Constant(node->input(2)).toBool() ? 1 : 0);
+    });
+  }
+
+  std::string Flatten(const Node* node) {
+    if (Constant(node->input(2)).toInt() != -1) throw Refusal{"flatten with end_dim != -1"};
+    const auto start = Constant(node->input(1)).toInt();
+    if (start != 1) throw Refusal{"flatten with start_dim != 1"};
+    return onnx_.Add("Flatten", {In(node, 0)}, [](auto& proto) { SetInt(proto, "axis", 1); });
+  }
+
+  std::string Reshape(const Node* node) {
+    const auto shape = onnx_.Initializer(at::tensor(Ints(node->input(1)), at::kLong), "shape");
+    return onnx_.Add("Reshape", {In(node, 0), shape});
+  }
+
+  std::string Concat(const Node* node) {
+    const Node* list = node->input(0)->node();
+    if (list->kind() != c10::prim::ListConstruct) throw Refusal{"cat of a list built at run time"};
+    std::vector<std::string> inputs;
+    for (const auto* item : list->inputs()) inputs.push_back(onnx_.NameOf(item));
+    return onnx_.Add("Concat", inputs, [&](auto& proto) {
+      SetInt(proto, "axis", Constant(node->input(1)).toInt());
+    });
+  }
+
+  std::string Gelu(const Node* node) {
+    if (node->inputs().size() > 1 && Constant(node->input(1)).toStringRef() != "none") {
+      throw Refusal{"gelu with approximate='tanh'"};
+    }
+    const auto x = In(node, 0);
+    const auto root2 = onnx_.Initializer(at::scalar_tensor(std::sqrt(2.0), at::kFloat), "sqrt2");
+    const auto one = onnx_.Initializer(at::scalar_tensor(1.0, at::kFloat), "one");
+    const auto half = onnx_.Initializer(at::scalar_tensor(0.5, at::kFloat), "half");
+    const auto erf = onnx_.Add("Erf", {onnx_.Add("Div", {x, root2})});
+    return onnx_.Add("Mul", {onnx_.Add("Mul", {x, half}), onnx_.Add("Add", {erf, one})});
+  }
+
+  std::string HardSigmoid(const std::string& x) {
+    return onnx_.Add("HardSigmoid", {x}, [](auto& proto) {
+      SetFloat(proto, "alpha", 1.0 / 6.0);
+      SetFloat(proto, "beta", 0.5);
+    });
+  }
+
+  std::string Softmax(const Node* node, const std::string& op) {
+    return onnx_.Add(op, {In(node, 0)}, [&](auto& proto) {
+      SetInt(proto, "axis", Constant(node->input(1)).toInt());
+    });
+  }
+
+  std::string BatchNorm(const Node* node) {
+    const auto channels = ranks_.count(node->input(0)) ? 0 : 0;
+    (void)channels;
+    std::vector<std::string> inputs = {In(node, 0)};
+    for (size_t i = 1; i <= 4; ++i) {
+      if (Constant(node->input(i)).isNone()) throw Refusal{"batch_norm without affine parameters"};
+      inputs.push_back(In(node, i));
+    }
+    return onnx_.Add("BatchNormalization", inputs, [&](auto& proto) {
+      SetFloat(proto, "epsilon", Number(node->input(7)));
+    });
+  }
+
+  static const std::map<std::string, Handler>& Handlers() {
+    static const std::map<std::string, Handler> handlers = {
+        {"aten::quantize_per_tensor", [](auto& t, auto* n) { return t.Quantize(n); }},
+        {"aten::dequantize", [](auto& t, auto* n) { return t.Dequantize(n); }},
+        {"aten::conv2d", [](auto& t, auto* n) { return t.Conv(n, 6); }},
+        {"aten::linear", [](auto& t, auto* n) { return t.Linear(n); }},
+        {"aten::clamp", [](auto& t, auto* n) { return t.Clip(n); }},
+        {"aten::hardtanh", [](auto& t, auto* n) { return t.Clip(n); }},
+        {"aten::hardtanh_", [](auto& t, auto* n) { return t.Clip(n); }},
+        {"aten::max_pool2d", [](auto& t, auto* n) { return t.Pool(n, "MaxPool"); }},
+        {"aten::avg_pool2d", [](auto& t, auto* n) { return t.Pool(n, "AveragePool"); }},
+        {"aten::mean", [](auto& t, auto* n) { return t.Mean(n); }},
+        {"aten::flatten", [](auto& t, auto* n) { return t.Flatten(n); }},
+        {"aten::reshape", [](auto& t, auto* n) { return t.Reshape(n); }},
+        {"aten::view", [](auto& t, auto* n) { return t.Reshape(n); }},
+        {"aten::cat", [](auto& t, auto* n) { return t.Concat(n); }},
+        {"aten::gelu", [](auto& t, auto* n) { return t.Gelu(n); }},
+        {"aten::softmax", [](auto& t, auto* n) { return t.Softmax(n, "Softmax"); }},
+        {"aten::log_softmax", [](auto& t, auto* n) { return t.Softmax(n, "LogSoftmax"); }},
+        {"aten::batch_norm", [](auto& t, auto* n) { return t.BatchNorm(n); }},
+        {"aten::adaptive_avg_pool2d",
+         [](auto& t, auto* n) {
+           if (Twice(Ints(n->input(1))) != std::vector<int64_t>{1, 1}) {
+             throw Refusal{"adaptive_avg_pool2d to a size other than 1x1"};
+           }
+           return t.onnx_.Add("GlobalAveragePool", {t.In(n, 0)});
+         }},
+        {"aten::hardsigmoid", [](auto& t, auto* n) { return t.HardSigmoid(t.In(n, 0)); }},
+        {"aten::hardswish",
+         [](auto& t, auto* n) {
+           const auto x = t.In(n, 0);
+           return t.onnx_.Add("Mul", {x, t.HardSigmoid(x)});
+         }},
+        {"aten::silu",
+         [](auto& t, auto* n) {
+           const auto x = t.In(n, 0);
+           return t.onnx_.Add("Mul", {x, t.onnx_.Add("Sigmoid", {x})});
+         }},
+    };
+    return handlers;
+  }
+
+  inline static const std::map<std::string, std::string> kUnary = {
+      {"aten::relu", "Relu"},       {"aten::relu_", "Relu"},       {"aten::sigmoid", "Sigmoid"},
+      {"aten::tanh", "Tanh"},       {"aten::neg", "Neg"},          {"aten::exp", "Exp"},
+      {"aten::sqrt", "Sqrt"},       {"aten::erf", "Erf"},
+  };
+  inline static const std::map<std::string, std::string> kBinary = {
+      {"aten::add", "Add"}, {"aten::add_", "Add"}, {"aten::sub", "Sub"},
+      {"aten::mul", "Mul"}, {"aten::mul_", "Mul"}, {"aten::div", "Div"},
+      {"aten::matmul", "MatMul"},
+  };
+
+  OnnxGraph& onnx_;
+  std::map<const Value*, int64_t> ranks_;
+  std::map<const Value*, std::pair<std::string, std::string>> grids_;
+};
+
+// The nodes the outputs depend on, in graph order; shape assertions and other nodes
+// without outputs drop out.
+std::vector<const Node*> NeededNodes(const torch::jit::Graph& graph) {
+  std::set<const Node*> needed;
+  std::vector<const Value*> pending(graph.outputs().begin(), graph.outputs().end());
+  while (!pending.empty()) {
+    const Node* node = pending.back()->node();
+    pending.pop_back();
+    if (node->kind() == c10::prim::Param || !needed.insert(node).second) continue;
+    for (const auto* input : node->inputs()) pending.push_back(input);
+  }
+  std::vector<const Node*> ordered;
+  for (const Node* node : graph.nodes()) {
+    const auto kind = node->kind();
+    if (needed.count(node) && kind != c10::prim::Constant && kind != c10::prim::ListConstruct) {
+      ordered.push_back(node);
+    }
+  }
+  return ordered;
+}
+
+// The rank of each linear layer's input, observed on one sample.
+std::map<const Value*, int64_t> LinearInputRanks(const FrozenModel& frozen,
+                                                 const std::vector<int64_t>& sample_shape) {
+  std::vector<Value*> inputs;
+  for (Node* node : frozen.graph->nodes()) {
+    if (node->kind() == c10::aten::linear) inputs.push_back(node->input(0));
+  }
+  std::map<const Value*, int64_t> ranks;
+  if (inputs.empty()) return ranks;
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  const auto shapes = ValueShapes(frozen, inputs, at::zeros(shape));
+  for (size_t i = 0; i < inputs.size(); ++i) ranks[inputs[i]] = static_cast<int64_t>(shapes[i].size());
+  return ranks;
+}
+
+std::string Describe(const Node* node, const std::string& reason) {
+  const auto layer = LayerOf(node);
+  return std::string(node->kind().toQualString()) + " in " +
+         (layer.empty() ? "the model's forward" : "layer '" + layer + "'") + " (" + reason + ")";
+}
+
+// Translates `frozen` into `model`; each refusal goes to `refused` when given, else throws.
+void Translate(const FrozenModel& frozen, const std::vector<int64_t>& sample_shape,
+               onnx::ModelProto& model, std::vector<std::string>* refused) {
+  const auto& graph = *frozen.graph;
+  if (graph.inputs().size() != 2 || graph.outputs().size() != 1) {
+    throw ModelError("ONNX export takes a model with one tensor input and one tensor output");
+  }
+  auto& proto = *model.mutable_graph();
+  OnnxGraph onnx(proto);
+  onnx.Bind(graph.inputs()[1], "input");
+  Translator translator(onnx, LinearInputRanks(frozen, sample_shape));
+  for (const Node* node : NeededNodes(graph)) {
+    try {
+      translator.Translate(node);
+    } catch (const Refusal& refusal) {
+      if (!refused) throw ModelError("ONNX cannot express " + Describe(node, refusal.reason));
+      refused->push_back(Describe(node, refusal.reason));
+      for (const auto* output : node->outputs()) onnx.Bind(output, onnx.Fresh("refused"));
+    } catch (const c10::Error& error) {
+      const std::string reason = error.what_without_backtrace();
+      if (!refused) throw ModelError("ONNX cannot express " + Describe(node, reason));
+      refused->push_back(Describe(node, reason));
+      for (const auto* output : node->outputs()) onnx.Bind(output, onnx.Fresh("refused"));
+    }
+  }
+  try {
+    onnx.Add("Identity", {onnx.NameOf(graph.outputs()[0])}, nullptr, "output");
+  } catch (const Refusal& refusal) {
+    throw ModelError("ONNX export: the model's output is not a computed tensor");
+  }
+  const auto declare = [](onnx::ValueInfoProto& info, const std::string& name,
+                          const std::vector<int64_t>& shape) {
+    info.set_name(name);
+    auto* tensor = info.mutable_type()->mutable_tensor_type();
+    tensor->set_elem_type(onnx::TensorProto::FLOAT);
+    auto* dims = tensor->mutable_shape();
+    dims->add_dim()->set_dim_param("batch");
+    for (const auto extent : shape) dims->add_dim()->set_dim_value(extent);
+  };
+  declare(*proto.add_input(), "input", sample_shape);
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  const std::vector<Value*> output = {const_cast<Value*>(graph.outputs()[0])};
+  const auto output_shape = ValueShapes(frozen, output, at::zeros(shape)).at(0);
+  declare(*proto.add_output(), "output",
+          std::vector<int64_t>(output_shape.begin() + 1, output_shape.end()));
+}
+
+}  // namespace
+
+std::string ExportOnnx(const FrozenModel& frozen, const std::vector<int64_t>& sample_shape,
+                       const std::string& model_name) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("SlimTrain");
+  model.set_producer_version(SLIM_VERSION);
+  model.add_opset_import()->set_version(kOnnxOpset);
+  model.mutable_graph()->set_name(model_name);
+  Translate(frozen, sample_shape, model, nullptr);
+  return model.SerializeAsString();
+}
+
+std::vector<std::string> OnnxUnsupported(const FrozenModel& frozen,
+                                         const std::vector<int64_t>& sample_shape) {
+  onnx::ModelProto model;
+  std::vector<std::string> refused;
+  const auto& inputs = frozen.graph->inputs();
+  if (inputs.size() != 2) return {"the model's forward takes " + std::to_string(inputs.size() - 1) + " inputs; ONNX export takes one"};
+  Translate(frozen, sample_shape, model, &refused);
+  return refused;
+}
+
+}  // namespace slim::exporting

@@ -1,0 +1,28 @@
+// ONNX export of a frozen graph: float models as they are, quantized models (normal
+// form, quant_normal_form.h) with QuantizeLinear/DequantizeLinear pairs: uint8
+// activations, int8 weights per channel on axis 0, the layout ONNX Runtime and TensorRT
+// fuse into integer kernels. Opset 13; the batch dimension is dynamic.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "export/frozen_graph.h"
+
+namespace slim::exporting {
+
+// The opset every export declares.
+constexpr int64_t kOnnxOpset = 13;
+
+// The ONNX model of `frozen` as serialised bytes, with one input "input" of per-sample
+// shape `sample_shape` and one output "output". Throws ModelError naming the layer and
+// the operator for an operator ONNX cannot express here; OnnxCheck lists them up front.
+std::string ExportOnnx(const FrozenModel& frozen, const std::vector<int64_t>& sample_shape,
+                       const std::string& model_name);
+
+// The operators of `frozen`'s graph the ONNX export cannot express, as
+// "aten::op in layer 'path'"; empty when it can export the model.
+std::vector<std::string> OnnxUnsupported(const FrozenModel& frozen,
+                                         const std::vector<int64_t>& sample_shape);
+
+}  // namespace slim::exporting

@@ -1,0 +1,48 @@
+// The normal form of a quantized frozen graph that the exports read: every quantization
+// point is an explicit pair
+//   activation: aten::dequantize(aten::quantize_per_tensor(x, scale, zero point, quint8))
+//   weight:     aten::dequantize(<constant qint8 tensor, per channel on axis 0 or per tensor>)
+// with plain float/int constants, whatever form the model came in (ATen fake-quantize ops
+// or quantize/dequantize pairs with tensor parameters, see strategies/quant). An
+// activation grid of scale s, zero point 128 in uint8 holds the symmetric int8 grid
+// [-127 s, 127 s] of the fake-quant model exactly, plus -128 s. For ONNX the zero point
+// after a ReLU is 0 instead (ONNX Runtime fuses Conv + ReLU into an integer kernel only
+// then): the same scale, saturating at 255 s where the fake-quant model clips at 127 s.
+// A BatchNorm after a
+// quantized convolution is folded into its per-channel weight scales and bias: the
+// integer weights stay as they were.
+#pragma once
+
+#include "export/frozen_graph.h"
+
+namespace slim::exporting {
+
+// The zero point of activations in the normal form that may be negative.
+constexpr int64_t kActivationZeroPoint = 128;
+
+// What the normal form found.
+struct QuantPoints {
+  int64_t activations = 0;  // activation quantize/dequantize pairs
+  int64_t weights = 0;      // quantized constant weights
+};
+
+// The zero point of activations after a ReLU.
+enum class ReluZeroPoint {
+  kSymmetric,  // 128 like every activation: the fake-quant grid exactly
+  kZero,       // 0: what ONNX Runtime fuses with the ReLU
+};
+
+// `model` frozen for export (frozen_graph.h) with its graph in the normal form and its
+// constants folded; what it found goes to `points` when given. Throws ModelError naming
+// the layer when a quantizer's grid is wider than 8 bits (no integer kernel takes it).
+FrozenModel ExportForm(const torch::jit::Module& model, QuantPoints* points = nullptr,
+                       ReluZeroPoint relu_zero_point = ReluZeroPoint::kSymmetric);
+
+// True when `value` is the output of an activation quantize in normal form; its scale and
+// zero point then go to `scale` and `zero_point`.
+bool IsActivationQuantize(const torch::jit::Value* value, double* scale, int64_t* zero_point);
+
+// The constant quantized weight behind `value` = aten::dequantize(constant), or nullopt.
+c10::optional<at::Tensor> QuantizedWeightOf(const torch::jit::Value* value);
+
+}  // namespace slim::exporting

@@ -1,0 +1,29 @@
+// Observing values inside a frozen graph while it runs on real inputs: the range of
+// activations for calibration, the shapes of layer outputs for counting MACs.
+#pragma once
+
+#include <vector>
+
+#include "export/frozen_graph.h"
+
+namespace slim::exporting {
+
+// For each of `values` (tensors of `frozen.graph`), the tensor `observe` makes of it,
+// on each of `inputs` in turn. `frozen` is left as it was.
+// result[i][k] = observe(values[k] on inputs[i]).
+std::vector<std::vector<at::Tensor>> ProbeValues(
+    const FrozenModel& frozen, const std::vector<torch::jit::Value*>& values,
+    const std::vector<at::Tensor>& inputs,
+    const std::function<torch::jit::Value*(torch::jit::Graph&, torch::jit::Value*)>& observe);
+
+// The smallest and largest element each of `values` takes over `inputs`: {min, max}.
+std::vector<std::pair<double, double>> ValueRanges(const FrozenModel& frozen,
+                                                   const std::vector<torch::jit::Value*>& values,
+                                                   const std::vector<at::Tensor>& inputs);
+
+// The shape of each of `values` on `input`.
+std::vector<std::vector<int64_t>> ValueShapes(const FrozenModel& frozen,
+                                              const std::vector<torch::jit::Value*>& values,
+                                              const at::Tensor& input);
+
+}  // namespace slim::exporting
