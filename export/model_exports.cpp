@@ -42,7 +42,7 @@ std::string OnnxBytes(const torch::jit::Module& finalized, const ExportInputs& i
   QuantPoints points;
   auto frozen = ExportForm(finalized, &points, ReluZeroPoint::kZero);
   if (points.activations > 0) QuantizeLayerOutputs(frozen, inputs.calibration);
-  const auto bytes = ExportOnnx(frozen, inputs.sample_shape, name);
+  const auto bytes = ExportOnnx(frozen, inputs.example, name);
   onnx::ModelProto model;
   model.ParseFromString(bytes);
   try {
@@ -62,7 +62,7 @@ std::string ExportFileName(const std::string& format, const std::string& stem) {
 }
 
 void CheckExportable(const torch::jit::Module& finalized, const std::vector<std::string>& formats,
-                     const std::vector<int64_t>& sample_shape, bool quantizes) {
+                     const at::Tensor& example, bool quantizes) {
   const bool int8 = Wants(formats, "torchscript_int8");
   const bool onnx = Wants(formats, "onnx");
   if (!int8 && !onnx) return;
@@ -80,7 +80,7 @@ void CheckExportable(const torch::jit::Module& finalized, const std::vector<std:
         "QuantPost section, or export the float model as torchscript or onnx");
   }
   if (!onnx) return;
-  const auto refused = OnnxUnsupported(frozen, sample_shape);
+  const auto refused = OnnxUnsupported(frozen, example);
   if (!refused.empty()) {
     std::string list;
     for (const auto& entry : refused) list += "\n  " + entry;

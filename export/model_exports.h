@@ -12,7 +12,7 @@ namespace slim::exporting {
 
 // What an export needs besides the model.
 struct ExportInputs {
-  std::vector<int64_t> sample_shape;      // per-sample input shape
+  at::Tensor example;                     // one input sample, batch of 1
   std::vector<at::Tensor> calibration;    // inputs that calibrate layer output grids
 };
 
@@ -27,7 +27,7 @@ struct ExportedFile {
 // torchscript_int8 is asked for a model no strategy will quantize (`quantizes` false), so
 // that a run refuses at start-up, not after training.
 void CheckExportable(const torch::jit::Module& finalized, const std::vector<std::string>& formats,
-                     const std::vector<int64_t>& sample_shape, bool quantizes);
+                     const at::Tensor& example, bool quantizes);
 
 // Writes the files of `formats` other than torchscript to DIRECTORY/<stem>_int8.pt and
 // DIRECTORY/<stem>.onnx, each through a temporary file renamed into place; adds what the

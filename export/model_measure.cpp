@@ -1,14 +1,7 @@
 #include "export/model_measure.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
-#include <array>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <memory>
 
 #include "export/quant_normal_form.h"
 #include "export/value_probe.h"
@@ -30,6 +23,8 @@ int64_t Product(const std::vector<int64_t>& extents) {
   return product;
 }
 
+}  // namespace
+
 Latency Summarise(std::vector<double> times_ms, int64_t batch, int64_t threads) {
   std::sort(times_ms.begin(), times_ms.end());
   Latency latency;
@@ -42,15 +37,7 @@ Latency Summarise(std::vector<double> times_ms, int64_t batch, int64_t threads) 
   return latency;
 }
 
-std::string ShapeArgument(const std::vector<int64_t>& sample_shape, int64_t batch) {
-  std::string text = std::to_string(batch);
-  for (const auto extent : sample_shape) text += "," + std::to_string(extent);
-  return text;
-}
-
-}  // namespace
-
-int64_t CountMacs(const FrozenModel& frozen, const std::vector<int64_t>& sample_shape) {
+int64_t CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
   std::vector<torch::jit::Value*> observed;
   std::vector<torch::jit::Node*> layers;
   for (auto* node : frozen.graph->nodes()) {
@@ -65,9 +52,7 @@ int64_t CountMacs(const FrozenModel& frozen, const std::vector<int64_t>& sample_
     }
   }
   if (observed.empty()) return 0;
-  std::vector<int64_t> shape = {1};
-  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
-  const auto shapes = ValueShapes(frozen, observed, at::zeros(shape));
+  const auto shapes = ValueShapes(frozen, observed, example);
   int64_t macs = 0;
   size_t next = 0;
   for (auto* node : layers) {
@@ -83,16 +68,16 @@ int64_t CountMacs(const FrozenModel& frozen, const std::vector<int64_t>& sample_
   return macs;
 }
 
-int64_t CountModelMacs(const torch::jit::Module& model, const std::vector<int64_t>& sample_shape) {
-  return CountMacs(ExportForm(model), sample_shape);
+int64_t CountModelMacs(const torch::jit::Module& model, const at::Tensor& example) {
+  return CountMacs(ExportForm(model), example);
 }
 
-Latency TimeTorchScript(torch::jit::Module& module, const std::vector<int64_t>& sample_shape,
+Latency TimeTorchScript(torch::jit::Module& module, const at::Tensor& example,
                         int64_t batch, const TimingPlan& plan) {
-  std::vector<int64_t> shape = {batch};
-  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  std::vector<int64_t> repeats(example.dim(), 1);
+  repeats[0] = batch;
   torch::NoGradGuard no_grad;
-  const auto input = torch::randn(shape, torch::Generator(at::detail::createCPUGenerator(7)));
+  const auto input = example.cpu().repeat(repeats);
   for (int64_t i = 0; i < plan.warmup; ++i) module.forward({input});
   std::vector<double> times_ms;
   const auto start = std::chrono::steady_clock::now();
@@ -105,50 +90,6 @@ Latency TimeTorchScript(torch::jit::Module& module, const std::vector<int64_t>& 
     if (static_cast<int64_t>(times_ms.size()) >= plan.min_iterations && elapsed > plan.budget_s) break;
   }
   return Summarise(times_ms, batch, at::get_num_threads());
-}
-
-std::string OnnxRunnerPath() {
-  if (const char* runner = std::getenv("SLIM_ONNX_RUNNER")) return runner;
-  std::error_code error;
-  const auto executable = std::filesystem::read_symlink("/proc/self/exe", error);
-  return (executable.parent_path() / "onnx_run.mjs").string();
-}
-
-std::optional<Latency> TimeOnnx(const std::string& path, const std::vector<int64_t>& sample_shape,
-                                int64_t batch, int64_t threads, const TimingPlan& plan,
-                                std::string* why_not) {
-  const auto runner = OnnxRunnerPath();
-  if (!std::filesystem::exists(runner)) {
-    *why_not = "the ONNX runner " + runner + " is missing";
-    return std::nullopt;
-  }
-  // Iterations fixed up front: the runner has no time budget of its own.
-  const std::string command =
-      "node '" + runner + "' bench '" + path + "' --shape " + ShapeArgument(sample_shape, batch) +
-      " --threads " + std::to_string(threads) + " --warmup " + std::to_string(plan.warmup) +
-      " --iterations " + std::to_string(std::max(plan.min_iterations, int64_t{20})) + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) {
-    *why_not = "cannot start node";
-    return std::nullopt;
-  }
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe.get()) != nullptr) output += buffer.data();
-  const int status = pclose(pipe.release());
-  if (status != 0) {
-    *why_not = "ONNX Runtime did not run it: " + output.substr(0, output.find('\n'));
-    return std::nullopt;
-  }
-  const auto result = nlohmann::json::parse(output.substr(output.rfind('{')));
-  Latency latency;
-  latency.batch = batch;
-  latency.threads = threads;
-  latency.iterations = result.at("iterations").get<int64_t>();
-  latency.median_ms = result.at("median_ms").get<double>();
-  latency.p90_ms = result.at("p90_ms").get<double>();
-  latency.samples_per_second = batch * 1000.0 / latency.median_ms;
-  return latency;
 }
 
 }  // namespace slim::exporting

@@ -11,11 +11,11 @@
 namespace slim::exporting {
 
 // Multiply-accumulates of one sample through the convolutions, linear layers and
-// matmuls of `frozen` (shapes observed on a zero input of `sample_shape`).
-int64_t CountMacs(const FrozenModel& frozen, const std::vector<int64_t>& sample_shape);
+// matmuls of `frozen` (shapes observed on `example`, a batch of one).
+int64_t CountMacs(const FrozenModel& frozen, const at::Tensor& example);
 
 // CountMacs of `model` in any form (float, fake-quant or quantize/dequantize pairs).
-int64_t CountModelMacs(const torch::jit::Module& model, const std::vector<int64_t>& sample_shape);
+int64_t CountModelMacs(const torch::jit::Module& model, const at::Tensor& example);
 
 struct Latency {
   int64_t batch = 0;
@@ -35,20 +35,12 @@ struct TimingPlan {
   double budget_s = 2.0;
 };
 
-// Times `module`'s forward on a seeded random input [batch, sample_shape...] with
+// The latency figures of `times_ms`, one run each of a batch of `batch`.
+Latency Summarise(std::vector<double> times_ms, int64_t batch, int64_t threads);
+
+// Times `module`'s forward on `batch` copies of `example` (a batch of one) with
 // LibTorch's current intra-op thread count.
-Latency TimeTorchScript(torch::jit::Module& module, const std::vector<int64_t>& sample_shape,
+Latency TimeTorchScript(torch::jit::Module& module, const at::Tensor& example,
                         int64_t batch, const TimingPlan& plan);
-
-// Times the ONNX model at `path` in ONNX Runtime (CPU) with `threads` intra-op threads,
-// through tools/onnx_run.mjs and the onnxruntime-node install (install_onnxruntime.sh).
-// nullopt with `why_not` set when node, the runner or ONNX Runtime is not installed.
-std::optional<Latency> TimeOnnx(const std::string& path, const std::vector<int64_t>& sample_shape,
-                                int64_t batch, int64_t threads, const TimingPlan& plan,
-                                std::string* why_not);
-
-// The path of tools/onnx_run.mjs: $SLIM_ONNX_RUNNER, else onnx_run.mjs next to this
-// executable (the build copies it there).
-std::string OnnxRunnerPath();
 
 }  // namespace slim::exporting

@@ -417,16 +417,14 @@ std::vector<const Node*> NeededNodes(const torch::jit::Graph& graph) {
 
 // The rank of each linear layer's input, observed on one sample.
 std::map<const Value*, int64_t> LinearInputRanks(const FrozenModel& frozen,
-                                                 const std::vector<int64_t>& sample_shape) {
+                                                 const at::Tensor& example) {
   std::vector<Value*> inputs;
   for (Node* node : frozen.graph->nodes()) {
     if (node->kind() == c10::aten::linear) inputs.push_back(node->input(0));
   }
   std::map<const Value*, int64_t> ranks;
   if (inputs.empty()) return ranks;
-  std::vector<int64_t> shape = {1};
-  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
-  const auto shapes = ValueShapes(frozen, inputs, at::zeros(shape));
+  const auto shapes = ValueShapes(frozen, inputs, example);
   for (size_t i = 0; i < inputs.size(); ++i) ranks[inputs[i]] = static_cast<int64_t>(shapes[i].size());
   return ranks;
 }
@@ -438,7 +436,7 @@ std::string Describe(const Node* node, const std::string& reason) {
 }
 
 // Translates `frozen` into `model`; each refusal goes to `refused` when given, else throws.
-void Translate(const FrozenModel& frozen, const std::vector<int64_t>& sample_shape,
+void Translate(const FrozenModel& frozen, const at::Tensor& example,
                onnx::ModelProto& model, std::vector<std::string>* refused) {
   const auto& graph = *frozen.graph;
   if (graph.inputs().size() != 2 || graph.outputs().size() != 1) {
@@ -447,7 +445,7 @@ void Translate(const FrozenModel& frozen, const std::vector<int64_t>& sample_sha
   auto& proto = *model.mutable_graph();
   OnnxGraph onnx(proto);
   onnx.Bind(graph.inputs()[1], "input");
-  Translator translator(onnx, LinearInputRanks(frozen, sample_shape));
+  Translator translator(onnx, LinearInputRanks(frozen, example));
   for (const Node* node : NeededNodes(graph)) {
     try {
       translator.Translate(node);
@@ -476,18 +474,20 @@ void Translate(const FrozenModel& frozen, const std::vector<int64_t>& sample_sha
     dims->add_dim()->set_dim_param("batch");
     for (const auto extent : shape) dims->add_dim()->set_dim_value(extent);
   };
-  declare(*proto.add_input(), "input", sample_shape);
-  std::vector<int64_t> shape = {1};
-  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  if (example.scalar_type() != at::kFloat) {
+    throw ModelError("ONNX export takes float inputs; this model's are " +
+                     std::string(c10::toString(example.scalar_type())));
+  }
+  declare(*proto.add_input(), "input", example.sizes().slice(1).vec());
   const std::vector<Value*> output = {const_cast<Value*>(graph.outputs()[0])};
-  const auto output_shape = ValueShapes(frozen, output, at::zeros(shape)).at(0);
+  const auto output_shape = ValueShapes(frozen, output, example).at(0);
   declare(*proto.add_output(), "output",
           std::vector<int64_t>(output_shape.begin() + 1, output_shape.end()));
 }
 
 }  // namespace
 
-std::string ExportOnnx(const FrozenModel& frozen, const std::vector<int64_t>& sample_shape,
+std::string ExportOnnx(const FrozenModel& frozen, const at::Tensor& example,
                        const std::string& model_name) {
   onnx::ModelProto model;
   model.set_ir_version(8);
@@ -495,17 +495,21 @@ std::string ExportOnnx(const FrozenModel& frozen, const std::vector<int64_t>& sa
   model.set_producer_version(SLIM_VERSION);
   model.add_opset_import()->set_version(kOnnxOpset);
   model.mutable_graph()->set_name(model_name);
-  Translate(frozen, sample_shape, model, nullptr);
+  Translate(frozen, example, model, nullptr);
   return model.SerializeAsString();
 }
 
 std::vector<std::string> OnnxUnsupported(const FrozenModel& frozen,
-                                         const std::vector<int64_t>& sample_shape) {
+                                         const at::Tensor& example) {
   onnx::ModelProto model;
   std::vector<std::string> refused;
   const auto& inputs = frozen.graph->inputs();
   if (inputs.size() != 2) return {"the model's forward takes " + std::to_string(inputs.size() - 1) + " inputs; ONNX export takes one"};
-  Translate(frozen, sample_shape, model, &refused);
+  if (example.scalar_type() != at::kFloat) {
+    return {"the model's input is " + std::string(c10::toString(example.scalar_type())) +
+            "; ONNX export takes float inputs"};
+  }
+  Translate(frozen, example, model, &refused);
   return refused;
 }
 

@@ -14,15 +14,15 @@ namespace slim::exporting {
 // The opset every export declares.
 constexpr int64_t kOnnxOpset = 13;
 
-// The ONNX model of `frozen` as serialised bytes, with one input "input" of per-sample
-// shape `sample_shape` and one output "output". Throws ModelError naming the layer and
+// The ONNX model of `frozen` as serialised bytes, with one float input "input" shaped
+// like `example` (a batch of one) but for its batch size, and one output "output". Throws ModelError naming the layer and
 // the operator for an operator ONNX cannot express here; OnnxCheck lists them up front.
-std::string ExportOnnx(const FrozenModel& frozen, const std::vector<int64_t>& sample_shape,
+std::string ExportOnnx(const FrozenModel& frozen, const at::Tensor& example,
                        const std::string& model_name);
 
 // The operators of `frozen`'s graph the ONNX export cannot express, as
 // "aten::op in layer 'path'"; empty when it can export the model.
 std::vector<std::string> OnnxUnsupported(const FrozenModel& frozen,
-                                         const std::vector<int64_t>& sample_shape);
+                                         const at::Tensor& example);
 
 }  // namespace slim::exporting

@@ -179,7 +179,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   job->compressor->Prepare(model);
   models::CheckModelOutput(model, config.global.model, example, shape.num_classes);
   exporting::CheckExportable(job->compressor->Finalized(model), config.global.export_formats,
-                             shape.input_shape,
+                             example,
                              config.HasStrategy("QuantAware") || config.HasStrategy("QuantPost"));
   // An analysis starts from the configured model, never from a checkpoint.
   auto resume = command.analyze.empty() ? FindResumeCheckpoint(command, config) : std::nullopt;

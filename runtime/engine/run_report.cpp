@@ -2,14 +2,18 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "export/model_exports.h"
 #include "export/model_measure.h"
+#include "export/onnx_runtime.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/output_file.h"
+#include "runtime/base/scatter_plot.h"
 #include "runtime/base/torch_compat.h"
 #include "runtime/engine/calibration_run.h"
+#include "runtime/engine/export_evaluation.h"
 #include "runtime/models/model_loader.h"
 
 namespace slim::engine {
@@ -22,14 +26,29 @@ constexpr int64_t kExportCalibrationBatches = 16;
 const exporting::TimingPlan kReportTiming{/*warmup=*/5, /*min_iterations=*/10,
                                           /*max_iterations=*/100, /*budget_s=*/1.0};
 
+// Latency is measured on one thread: the figure least disturbed by the other ranks of the
+// job, and the one that compares runtimes on equal terms.
+constexpr int kLatencyThreads = 1;
+
+// Sets LibTorch's intra-op threads for the lifetime of this object.
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads) : previous_(at::get_num_threads()) {
+    at::set_num_threads(threads);
+  }
+  ~IntraOpThreads() { at::set_num_threads(previous_); }
+
+ private:
+  int previous_;
+};
+
 exporting::ExportInputs ExportInputsOf(const TrainingSetup& setup) {
   const auto& global = setup.config->global;
   exporting::ExportInputs inputs;
   inputs.calibration = CalibrationBatches(*setup.train_data, kExportCalibrationBatches,
                                           global.batch_size, static_cast<uint64_t>(global.seed),
                                           0, 1, torch::kCPU);
-  const auto sizes = inputs.calibration.at(0).sizes();
-  inputs.sample_shape.assign(sizes.begin() + 1, sizes.end());
+  inputs.example = inputs.calibration.at(0).slice(0, 0, 1);
   return inputs;
 }
 
@@ -58,15 +77,14 @@ nlohmann::json LatencyJson(const exporting::Latency& latency) {
 
 // Latency of a file at each batch size, keyed "batch_<n>"; a note instead when the
 // runtime it needs is missing.
-nlohmann::json MeasureFile(const exporting::ExportedFile& file,
-                           const std::vector<int64_t>& sample_shape,
+nlohmann::json MeasureFile(const exporting::ExportedFile& file, const at::Tensor& example,
                            const std::vector<int64_t>& batches) {
   nlohmann::json latency;
   if (file.format == "onnx") {
     for (const auto batch : batches) {
       std::string why_not;
-      const auto measured = exporting::TimeOnnx(file.path, sample_shape, batch,
-                                                at::get_num_threads(), kReportTiming, &why_not);
+      const auto measured = exporting::TimeOnnx(file.path, example.sizes().slice(1).vec(), batch,
+                                                kLatencyThreads, kReportTiming, &why_not);
       if (!measured) return {{"not_measured", why_not}};
       latency["batch_" + std::to_string(batch)] = LatencyJson(*measured);
     }
@@ -76,7 +94,7 @@ nlohmann::json MeasureFile(const exporting::ExportedFile& file,
   module.eval();
   for (const auto batch : batches) {
     latency["batch_" + std::to_string(batch)] =
-        LatencyJson(exporting::TimeTorchScript(module, sample_shape, batch, kReportTiming));
+        LatencyJson(exporting::TimeTorchScript(module, example, batch, kReportTiming));
   }
   return latency;
 }
@@ -91,42 +109,84 @@ nlohmann::json Speedups(const nlohmann::json& baseline, const nlohmann::json& la
   return speedup;
 }
 
-// The input model as the job loaded it, measured the same way as the exports.
-nlohmann::json MeasureInputModel(const TrainingSetup& setup, const std::vector<int64_t>& sample_shape,
+// The input model as the job loaded it, frozen as one deploys a float TorchScript model
+// (torch.jit.freeze), measured the same way as the exports.
+nlohmann::json MeasureInputModel(const TrainingSetup& setup, const at::Tensor& example,
                                  const std::vector<int64_t>& batches) {
-  const models::ModelShape shape{sample_shape,
+  const models::ModelShape shape{example.sizes().slice(1).vec(),
                                  static_cast<int64_t>(setup.train_data->info().class_names.size())};
   auto input = models::LoadModel(setup.model_reference, shape, "Global.model");
   input.eval();
+  auto frozen = torch::jit::freeze(input);
   nlohmann::json latency;
   for (const auto batch : batches) {
     latency["batch_" + std::to_string(batch)] =
-        LatencyJson(exporting::TimeTorchScript(input, sample_shape, batch, kReportTiming));
+        LatencyJson(exporting::TimeTorchScript(frozen, example, batch, kReportTiming));
   }
   return {{"model", setup.model_reference},
           {"parameters", models::ParameterCount(input)},
-          {"macs", exporting::CountModelMacs(input, sample_shape)},
+          {"macs", exporting::CountModelMacs(input, example)},
           {"latency", latency}};
 }
 
+// One line per exported file: its accuracy, size and speed against the input model.
 void LogHeadline(const nlohmann::json& report) {
   const auto& input = report["input_model"];
+  const double float_bytes = 4.0 * input["parameters"].get<double>();
   for (const auto& file : report["exports"]) {
-    std::string speed = "latency not measured";
-    const auto& speedup = file["speedup"];
-    if (!speedup.empty()) {
-      speed.clear();
-      for (const auto& [key, ratio] : speedup.items()) {
-        speed += fmt::format("{}{:.2f}x at {}", speed.empty() ? "" : ", ", ratio.get<double>(), key);
-      }
+    std::string line = file["file"].get<std::string>() + ":";
+    if (file.contains("eval") && file["eval"].contains("top1")) {
+      line += fmt::format(" top1 {:.4f} (same top-1 as model.pt on {:.2f} %),",
+                          file["eval"]["top1"].get<double>(),
+                          100 * file["eval"]["top1_agreement_with_model_pt"].get<double>());
     }
-    logging::Info(fmt::format("{}: {:.1f} KiB, {} MACs/sample ({:.2f}x fewer than the input), {}",
-                              file["file"].get<std::string>(),
-                              file["file_bytes"].get<int64_t>() / 1024.0,
-                              file["macs"].get<int64_t>(),
-                              static_cast<double>(input["macs"].get<int64_t>()) /
-                                  std::max<int64_t>(1, file["macs"].get<int64_t>()),
-                              speed));
+    line += fmt::format(" {:.1f} KiB ({:.2f}x smaller than float32 weights)",
+                        file["file_bytes"].get<double>() / 1024,
+                        float_bytes / file["file_bytes"].get<double>());
+    for (const auto& [key, ratio] : file["speedup"].items()) {
+      line += fmt::format(", {:.2f}x the input model's speed at {}", ratio.get<double>(), key);
+    }
+    if (file["latency"].contains("not_measured")) {
+      line += ", latency not measured: " + file["latency"]["not_measured"].get<std::string>();
+    }
+    logging::Info(line);
+  }
+}
+
+// The input model's top-1: the float evaluation of a calibration job, else
+// TrainConfig.origin_metric, else unknown (NaN).
+double InputTop1(const nlohmann::json& report) {
+  if (report.contains("float")) return report["float"]["eval_top1"].get<double>();
+  if (report.contains("origin_metric")) return report["origin_metric"].get<double>();
+  return std::nan("");
+}
+
+double BatchOneMilliseconds(const nlohmann::json& latency) {
+  return latency.contains("batch_1") ? latency["batch_1"]["median_ms"].get<double>()
+                                     : std::nan("");
+}
+
+// OUTPUT_DIR/tradeoff.{png,svg}: top-1 against latency at batch 1 and against file size,
+// for the input model and every exported file.
+void PlotTradeoff(const nlohmann::json& report, const std::filesystem::path& dir) {
+  plot::Panel latency{"latency at batch 1, one thread [ms]", {}, /*log_x=*/true};
+  plot::Panel size{"file size [KiB]", {}, /*log_x=*/true};
+  const auto& input = report["input_model"];
+  const double input_top1 = InputTop1(report);
+  latency.points.push_back({"input model", BatchOneMilliseconds(input["latency"]), input_top1});
+  size.points.push_back({"input model (float32)", 4.0 * input["parameters"].get<double>() / 1024,
+                         input_top1});
+  for (const auto& file : report["exports"]) {
+    const double top1 = file.contains("eval") && file["eval"].contains("top1")
+                            ? file["eval"]["top1"].get<double>()
+                            : std::nan("");
+    const auto name = file["file"].get<std::string>();
+    latency.points.push_back({name, BatchOneMilliseconds(file["latency"]), top1});
+    size.points.push_back({name, file["file_bytes"].get<double>() / 1024, top1});
+  }
+  for (const char* extension : {".png", ".svg"}) {
+    plot::WriteScatterPanels((dir / (std::string("tradeoff") + extension)).string(),
+                             "accuracy against latency and size", "eval top-1", {latency, size});
   }
 }
 
@@ -147,22 +207,37 @@ void ExportModelAndReport(const TrainingSetup& setup, nlohmann::json job_fields)
 
   std::vector<int64_t> batches = {1};
   if (setup.config->global.batch_size != 1) batches.push_back(setup.config->global.batch_size);
-  report["input_model"] = MeasureInputModel(setup, inputs.sample_shape, batches);
-  const int64_t macs = exporting::CountModelMacs(deployed.module, inputs.sample_shape);
+  std::vector<FileEvaluation> evaluations(files.size());
+  if (setup.eval_data) {
+    evaluations = EvaluateExports(files, *setup.eval_data, setup.config->global.eval_batch_size);
+  }
+  IntraOpThreads one_thread(kLatencyThreads);
+  report["input_model"] = MeasureInputModel(setup, inputs.example, batches);
+  const int64_t macs = exporting::CountModelMacs(deployed.module, inputs.example);
   const auto& baseline = report["input_model"]["latency"];
   nlohmann::json exports = nlohmann::json::array();
-  for (const auto& file : files) {
-    const auto latency = MeasureFile(file, inputs.sample_shape, batches);
-    exports.push_back({{"format", file.format},
-                       {"file", std::filesystem::path(file.path).filename().string()},
-                       {"file_bytes", file.file_bytes},
-                       {"parameters", deployed.parameters},
-                       {"macs", macs},
-                       {"latency", latency},
-                       {"speedup", Speedups(baseline, latency)}});
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& file = files[i];
+    const auto latency = MeasureFile(file, inputs.example, batches);
+    nlohmann::json entry = {{"format", file.format},
+                            {"file", std::filesystem::path(file.path).filename().string()},
+                            {"file_bytes", file.file_bytes},
+                            {"parameters", deployed.parameters},
+                            {"macs", macs},
+                            {"latency", latency},
+                            {"speedup", Speedups(baseline, latency)}};
+    if (evaluations[i].samples > 0) {
+      entry["eval"] = {{"samples", evaluations[i].samples},
+                       {"top1", evaluations[i].top1},
+                       {"top1_agreement_with_model_pt", evaluations[i].agreement}};
+    } else if (!evaluations[i].not_evaluated.empty()) {
+      entry["eval"] = {{"not_evaluated", evaluations[i].not_evaluated}};
+    }
+    exports.push_back(entry);
   }
   report["exports"] = exports;
   LogHeadline(report);
+  PlotTradeoff(report, setup.config->global.output_dir);
   files::WriteAtomically(
       (std::filesystem::path(setup.config->global.output_dir) / "report.json").string(),
       report.dump(2) + "\n");

@@ -1,66 +1,27 @@
 #include "runtime/base/bar_chart.h"
 
-#include <cairo.h>
-#include <expat.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <fstream>
-#include <functional>
-#include <iterator>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/base/errors.h"
+#include "tests/unit/plot_picture.h"
 #include "tests/unit/temp_file.h"
 
 namespace slim::plot {
 namespace {
 
-// A PNG read back through Cairo, with pixel access.
-class Picture {
- public:
-  explicit Picture(const std::string& path)
-      : surface_(cairo_image_surface_create_from_png(path.c_str()), cairo_surface_destroy) {
-    EXPECT_EQ(cairo_surface_status(surface_.get()), CAIRO_STATUS_SUCCESS) << path;
-    cairo_surface_flush(surface_.get());
-  }
-  int width() const { return cairo_image_surface_get_width(surface_.get()); }
-  int height() const { return cairo_image_surface_get_height(surface_.get()); }
-  // Red, green and blue of pixel (x, y), each 0..255. The chart is opaque, so Cairo's
-  // premultiplied ARGB32/RGB24 words hold plain colours.
-  void Rgb(int x, int y, int rgb[3]) const {
-    const unsigned char* row =
-        cairo_image_surface_get_data(surface_.get()) +
-        static_cast<size_t>(y) * cairo_image_surface_get_stride(surface_.get());
-    const uint32_t pixel = reinterpret_cast<const uint32_t*>(row)[x];
-    rgb[0] = (pixel >> 16) & 0xFF;
-    rgb[1] = (pixel >> 8) & 0xFF;
-    rgb[2] = pixel & 0xFF;
-  }
+using testing::Columns;
+using testing::kDark;
+using testing::Picture;
+using testing::PixelClass;
+using testing::XmlText;
 
- private:
-  std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface_;
-};
-
-// Pixel classes, loose enough not to depend on the exact shades.
-using PixelClass = std::function<bool(const int rgb[3])>;
 const PixelClass kBlue = [](const int p[3]) { return p[2] > 150 && p[0] < 120; };
 const PixelClass kRed = [](const int p[3]) { return p[0] > 150 && p[1] < 120 && p[2] < 120; };
-const PixelClass kDark = [](const int p[3]) { return p[0] < 90 && p[1] < 90 && p[2] < 90; };
-
-// The x of every pixel of `pixel_class` on scanline `y`, left to right.
-std::vector<int> Columns(const Picture& picture, int y, const PixelClass& pixel_class) {
-  std::vector<int> columns;
-  for (int x = 0; x < picture.width(); ++x) {
-    int rgb[3];
-    picture.Rgb(x, y, rgb);
-    if (pixel_class(rgb)) columns.push_back(x);
-  }
-  return columns;
-}
 
 // The scanline through the middle of the bar in row `index`.
 int BarCentreY(int index) { return BarChartRowTop(index) + kBarChartRowHeight / 2; }
@@ -75,25 +36,6 @@ std::vector<int> RowColumns(const Picture& picture, int index, const PixelClass&
   std::sort(columns.begin(), columns.end());
   columns.erase(std::unique(columns.begin(), columns.end()), columns.end());
   return columns;
-}
-
-// Every character of text (outside tags) in the XML file `path`; fails the test if the file is
-// not well-formed XML.
-std::string XmlText(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  const std::string xml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  std::string text;
-  const std::unique_ptr<XML_ParserStruct, decltype(&XML_ParserFree)> parser(
-      XML_ParserCreate("UTF-8"), XML_ParserFree);
-  XML_SetUserData(parser.get(), &text);
-  XML_SetCharacterDataHandler(parser.get(), [](void* user_data, const XML_Char* data, int length) {
-    static_cast<std::string*>(user_data)->append(data, length);
-  });
-  const XML_Status status =
-      XML_Parse(parser.get(), xml.data(), static_cast<int>(xml.size()), /*isFinal=*/1);
-  EXPECT_EQ(status, XML_STATUS_OK) << path << " line " << XML_GetCurrentLineNumber(parser.get())
-                                   << ": " << XML_ErrorString(XML_GetErrorCode(parser.get()));
-  return text;
 }
 
 class BarChartTest : public ::testing::Test {
