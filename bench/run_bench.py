@@ -57,7 +57,7 @@ class Bench:
         os.makedirs(self.out, exist_ok=True)
         run([self.binary("slim-data"), "images", "--out", self.path("data"),
              "--train", "1024" if self.smoke else "4096", "--eval", "64", "--seed", "3"])
-        run([self.binary("slim-model"), "resnet20", self.path("resnet20.pt")])
+        run([self.binary("slim-model"), "save", "resnet20", self.path("resnet20.pt")])
 
     def slim_train_step(self, ranks, sections="", name="train"):
         """Median step time of slim-train (per rank, steady state), from metrics.jsonl;
@@ -159,7 +159,7 @@ TrainConfig:
     def checkpoint(self):
         """Checkpoint stall and write rate against a raw fwrite + fsync of the same bytes."""
         mobilenet = self.path("mobilenetv2.pt")
-        run([self.binary("slim-model"), "mobilenetv2", mobilenet])
+        run([self.binary("slim-model"), "save", "mobilenetv2", mobilenet])
         cases = {"MobileNetV2": ["--model", mobilenet],
                  "synthetic": ["--synthetic-mb", "8" if self.smoke else "256"]}
         self.results["checkpoint"] = {}

@@ -124,7 +124,7 @@ ACT_OCR_REC = os.path.join(SOURCE_DIR, "tests", "act_configs", "ppocrv3_rec_qat_
 
 class ActConfigRun(DistillationWorkspace):
     def test_ported_ocr_recognition_config_trains_with_skd_and_l2_on_two_ranks(self):
-        code, out, _ = run([os.path.join(BUILD, "slim-model"), "resnet20", self.path("rec.pt")])
+        code, out, _ = run([os.path.join(BUILD, "slim-model"), "save", "resnet20", self.path("rec.pt")])
         self.assertEqual(code, 0, out)
         with open(ACT_OCR_REC) as f:
             config = self.write_config("act-ocr-rec.yaml", f.read())

@@ -191,7 +191,7 @@ class TrainingRun(Workspace):
 
     def test_saved_builtin_model_trains_from_its_file(self):
         model = self.path("mobilenet.pt")
-        code, out, _ = run([os.path.join(BUILD, "slim-model"), "mobilenetv2", model])
+        code, out, _ = run([os.path.join(BUILD, "slim-model"), "save", "mobilenetv2", model])
         self.assertEqual(code, 0, out)
         config = self.tiny_config("fromfile.yaml")
         code, out, _ = self.train(config, "--set", "Global.model=" + model,
