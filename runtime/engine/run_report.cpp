@@ -24,7 +24,7 @@ namespace {
 constexpr int64_t kExportCalibrationBatches = 16;
 
 const exporting::TimingPlan kReportTiming{/*warmup=*/5, /*min_iterations=*/10,
-                                          /*max_iterations=*/100, /*budget_s=*/1.0};
+                                          /*max_iterations=*/100, /*budget_s=*/0.5};
 
 // Latency is measured on one thread: the figure least disturbed by the other ranks of the
 // job, and the one that compares runtimes on equal terms.
@@ -62,7 +62,7 @@ std::vector<exporting::ExportedFile> SaveAll(const TrainingSetup& setup,
   nlohmann::json details;
   auto files = exporting::WriteExports(deployed->module, setup.config->global.export_formats,
                                        dir.string(), stem, inputs, details);
-  if (report != nullptr) report->update(details);
+  if (report != nullptr && details.is_object()) report->update(details);
   files.insert(files.begin(), {"torchscript", (dir / (stem + ".pt")).string(), deployed->file_bytes});
   return files;
 }
