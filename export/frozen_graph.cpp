@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/csrc/jit/passes/frozen_conv_folding.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
+#include <torch/csrc/jit/passes/remove_mutation.h>
 
 #include <unordered_map>
 
@@ -95,6 +96,7 @@ FrozenModel FreezeForExport(const torch::jit::Module& model) {
   ResolveAttributes(frozen, *graph);
   torch::jit::EliminateDeadCode(graph);
   torch::jit::ConstantPropagationImmutableTypes(graph);
+  torch::jit::RemoveTensorMutation(graph);  // relu_, add_: values stay what they were made
   torch::jit::removeDropout(graph);
   torch::jit::EliminateDeadCode(graph);
   return {frozen, graph};

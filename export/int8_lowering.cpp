@@ -66,6 +66,7 @@ Value* FusedOutput(Node* node) {
 Grid TakenGrid(const Value* output) {
   for (const auto& use : output->uses()) {
     Grid grid;
+    if (use.user->outputs().size() != 1) continue;
     if (IsActivationQuantize(use.user->output(), &grid.scale, &grid.zero_point)) return grid;
   }
   return {};
@@ -109,7 +110,10 @@ void InsertGrid(torch::jit::Graph& graph, Value* value, const Grid& grid) {
 void DropIdentityRequantization(torch::jit::Graph& graph) {
   for (Node* node : AllNodes(graph)) {
     Grid grid;
-    if (!IsActivationQuantize(node->output(), &grid.scale, &grid.zero_point)) continue;
+    if (node->outputs().size() != 1 ||
+        !IsActivationQuantize(node->output(), &grid.scale, &grid.zero_point)) {
+      continue;
+    }
     Value* input = node->input(0);
     if (input->node()->kind() != c10::aten::dequantize) continue;
     Grid source;

@@ -466,23 +466,20 @@ void Translate(const FrozenModel& frozen, const at::Tensor& example,
     throw ModelError("ONNX export: the model's output is not a computed tensor");
   }
   const auto declare = [](onnx::ValueInfoProto& info, const std::string& name,
-                          const std::vector<int64_t>& shape) {
+                          const std::vector<int64_t>& shape, bool tokens) {
     info.set_name(name);
     auto* tensor = info.mutable_type()->mutable_tensor_type();
-    tensor->set_elem_type(onnx::TensorProto::FLOAT);
+    tensor->set_elem_type(tokens ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT);
     auto* dims = tensor->mutable_shape();
     dims->add_dim()->set_dim_param("batch");
     for (const auto extent : shape) dims->add_dim()->set_dim_value(extent);
   };
-  if (example.scalar_type() != at::kFloat) {
-    throw ModelError("ONNX export takes float inputs; this model's are " +
-                     std::string(c10::toString(example.scalar_type())));
-  }
-  declare(*proto.add_input(), "input", example.sizes().slice(1).vec());
+  declare(*proto.add_input(), "input", example.sizes().slice(1).vec(),
+          example.scalar_type() == at::kLong);
   const std::vector<Value*> output = {const_cast<Value*>(graph.outputs()[0])};
   const auto output_shape = ValueShapes(frozen, output, example).at(0);
   declare(*proto.add_output(), "output",
-          std::vector<int64_t>(output_shape.begin() + 1, output_shape.end()));
+          std::vector<int64_t>(output_shape.begin() + 1, output_shape.end()), false);
 }
 
 }  // namespace
@@ -505,10 +502,6 @@ std::vector<std::string> OnnxUnsupported(const FrozenModel& frozen,
   std::vector<std::string> refused;
   const auto& inputs = frozen.graph->inputs();
   if (inputs.size() != 2) return {"the model's forward takes " + std::to_string(inputs.size() - 1) + " inputs; ONNX export takes one"};
-  if (example.scalar_type() != at::kFloat) {
-    return {"the model's input is " + std::string(c10::toString(example.scalar_type())) +
-            "; ONNX export takes float inputs"};
-  }
   Translate(frozen, example, model, &refused);
   return refused;
 }

@@ -14,8 +14,9 @@ namespace slim::exporting {
 // The opset every export declares.
 constexpr int64_t kOnnxOpset = 13;
 
-// The ONNX model of `frozen` as serialised bytes, with one float input "input" shaped
-// like `example` (a batch of one) but for its batch size, and one output "output". Throws ModelError naming the layer and
+// The ONNX model of `frozen` as serialised bytes, with one input "input" (float, or int64
+// for token ids) shaped like `example` (a batch of one) but for its batch size, and one
+// float output "output". Throws ModelError naming the layer and
 // the operator for an operator ONNX cannot express here; OnnxCheck lists them up front.
 std::string ExportOnnx(const FrozenModel& frozen, const at::Tensor& example,
                        const std::string& model_name);

@@ -59,9 +59,11 @@ Value* NormalActivation(Graph& graph, Node* at, Value* x, double scale, int64_t 
   const bool narrow = quant_min > -kInt8Max || quant_max < kInt8Max;
   if (narrow) x = graph.insert(c10::aten::clamp, {x, quant_min * scale, quant_max * scale});
   const bool zero = relu_zero_point == ReluZeroPoint::kZero && !narrow && IsReLU(x);
+  // Zero point 0 keeps the clip at quant_max * scale with 255 levels below it.
+  const double grid_scale = zero ? scale * static_cast<double>(quant_max) / 255.0 : scale;
   const int64_t zero_point = zero ? 0 : kActivationZeroPoint;
   Value* quantized = graph.insert(c10::aten::quantize_per_tensor,
-                                  {x, scale, zero_point, c10::ScalarType::QUInt8});
+                                  {x, grid_scale, zero_point, c10::ScalarType::QUInt8});
   return graph.insert(c10::aten::dequantize, {quantized});
 }
 

@@ -7,7 +7,7 @@
 // activation grid of scale s, zero point 128 in uint8 holds the symmetric int8 grid
 // [-127 s, 127 s] of the fake-quant model exactly, plus -128 s. For ONNX the zero point
 // after a ReLU is 0 instead (ONNX Runtime fuses Conv + ReLU into an integer kernel only
-// then): the same scale, saturating at 255 s where the fake-quant model clips at 127 s.
+// then), with scale 127 s / 255: the same clip at 127 s, twice as many levels below it.
 // A BatchNorm after a
 // quantized convolution is folded into its per-channel weight scales and bias: the
 // integer weights stay as they were.

@@ -33,11 +33,15 @@ std::vector<std::vector<at::Tensor>> ProbeValues(
   // A copy that returns the observations (a method returns one value: a list of them).
   auto probe_graph = frozen.graph->copy();
   {
-    torch::jit::WithInsertPoint at_end(probe_graph->return_node());
+    // Each observation right where its value is made: later in-place ops may change it.
+    std::vector<torch::jit::Value*> counterparts;
+    for (auto* value : values) counterparts.push_back(Counterpart(*frozen.graph, *probe_graph, value));
     std::vector<torch::jit::Value*> observations;
-    for (auto* value : values) {
-      observations.push_back(observe(*probe_graph, Counterpart(*frozen.graph, *probe_graph, value)));
+    for (auto* counterpart : counterparts) {
+      torch::jit::WithInsertPoint after(counterpart->node()->next());
+      observations.push_back(observe(*probe_graph, counterpart));
     }
+    torch::jit::WithInsertPoint at_end(probe_graph->return_node());
     auto* list = probe_graph->insertNode(
         probe_graph->createList(c10::TensorType::get(), observations));
     probe_graph->eraseOutput(0);
