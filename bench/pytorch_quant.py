@@ -65,12 +65,14 @@ def top1(model, path, batch):
     return correct / total
 
 
-def qconfig(observer):
+def qconfig(observer, reduce_range=True):
     """fbgemm's default static qconfig with activation observer `observer`: uint8 per-tensor
     affine activations in 0..127 (reduce_range, spelled as PyTorch's default_observer does),
-    int8 per-channel symmetric weights."""
+    int8 per-channel symmetric weights. With reduce_range False the activations take the
+    whole 0..255, as onednn's default qconfig has them."""
     activation = ACTIVATION_OBSERVERS[observer].with_args(
-        dtype=torch.quint8, qscheme=torch.per_tensor_affine, quant_min=0, quant_max=127)
+        dtype=torch.quint8, qscheme=torch.per_tensor_affine, quant_min=0,
+        quant_max=127 if reduce_range else 255)
     weight = PerChannelMinMaxObserver.with_args(dtype=torch.qint8,
                                                 qscheme=torch.per_channel_symmetric)
     return QConfig(activation=activation, weight=weight)
@@ -88,12 +90,14 @@ def quantized_ops(model):
     return dict(sorted(counts.items()))
 
 
-def quantize(path, observer, calibration):
-    """(quantized model, calibration seconds): quantize_jit of the model at `path`, its
-    observers fed the (inputs, labels) batches `calibration`. The model is put in eval mode
-    first: quantize_jit calls eval() only after calibrating, and a torch.batch_norm call that
-    is not folded into its conv would otherwise take the calibration batches' statistics."""
-    model = torch.jit.load(path).eval()
+def quantize(path, observer, calibration, reduce_range=True):
+    """(quantized model, calibration seconds): quantize_jit of the model at `path` (a
+    TorchScript file, or a ScriptModule itself), its observers fed the (inputs, labels)
+    batches `calibration`, with qconfig(observer, reduce_range). The model is put in eval
+    mode first: quantize_jit calls eval() only after calibrating, and a torch.batch_norm call
+    that is not folded into its conv would otherwise take the calibration batches'
+    statistics."""
+    model = (torch.jit.load(path) if isinstance(path, str) else path).eval()
     seconds = []
 
     def calibrate(prepared, data):
@@ -103,7 +107,8 @@ def quantize(path, observer, calibration):
                 prepared(inputs)
         seconds.append(time.perf_counter() - start)
 
-    quantized = quantize_jit(model, {"": qconfig(observer)}, calibrate, [calibration])
+    quantized = quantize_jit(model, {"": qconfig(observer, reduce_range)}, calibrate,
+                             [calibration])
     return quantized, seconds[0]
 
 
@@ -186,12 +191,13 @@ class ResNet20(nn.Module):
     """CIFAR ResNet-20 of He et al. 2016: conv1/bn1/relu (16 channels), layer1..layer3 of
     three basic blocks of widths 16/32/64 (stride 2 entering layer2 and layer3), global
     average pool, fc; QuantStub/DeQuantStub at the ends. Parameter and buffer names are those
-    of slim-train's builtin:resnet20, so its state_dict loads here."""
+    of slim-train's builtin:resnet20, so its state_dict loads here (`in_channels` 1 for
+    Fashion-MNIST's grey images)."""
 
-    def __init__(self, num_classes=10):
+    def __init__(self, num_classes=10, in_channels=3):
         super().__init__()
         self.quant = QuantStub()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU()
         layers, channels_in = [], 16
@@ -207,7 +213,7 @@ class ResNet20(nn.Module):
         self.dequant = DeQuantStub()
 
     def forward(self, x):
-        """Logits [batch, num_classes] of images [batch, 3, H, W]."""
+        """Logits [batch, num_classes] of images [batch, in_channels, H, W]."""
         x = self.relu(self.bn1(self.conv1(self.quant(x))))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.dequant(self.fc(torch.flatten(self.pool(x), 1)))

@@ -1,6 +1,7 @@
 """SlimTrain benchmarks side by side with what a user would run instead.
 
     python3 bench/run_bench.py [--out bench-results] [--smoke] [--only SECTION ...]
+    python3 bench/run_bench.py --only fmnist_quant --fmnist-model FLOAT.pt --fmnist-data DIR
 
 Prints one table (figure, ours, anchor, ratio, target) and writes results.json,
 results.md and allreduce_busbw.png under --out. --smoke runs every measurement at a
@@ -215,6 +216,31 @@ TrainConfig:
         self.row("step with 2 teachers, 1 rank", two, plain, "plain step", "<= 2",
                  two <= 2 * plain)
 
+    def fmnist_quant(self, model, data):
+        """bench/fmnist_quant.py (ours against PyTorch's own quantization on a trained
+        Fashion-MNIST model; --quick under --smoke): its rows that carry a target."""
+        if not model or not data:
+            sys.exit("run_bench: the fmnist_quant section needs --fmnist-model (a float "
+                     "TorchScript model trained on it) and --fmnist-data (slim-data fashion-mnist "
+                     "--out DIR)")
+        out = self.path("fmnist_quant")
+        run(["/usr/bin/python3", os.path.join(ROOT, "bench", "fmnist_quant.py"), "--build",
+             self.build, "--model", os.path.abspath(model), "--data", os.path.abspath(data),
+             "--out", out] + (["--quick"] if self.smoke else []))
+        with open(os.path.join(out, "results.md")) as f:
+            print(f.read())
+        with open(os.path.join(out, "results.json")) as f:
+            rows = json.load(f)["rows"]
+        self.results["fmnist_quant"] = rows
+        for r in rows:
+            if r["met"] is None:
+                continue
+            latency = "latency" in r["figure"]
+            anchor = r["pytorch"] if r["pytorch"] is not None else float("nan")
+            self.row(r["figure"], r["ours"], anchor, "PyTorch's own" if r["pytorch"] is not None
+                     else "FP32 top-1 - 0.5 pt", r["target"], r["met"],
+                     "ms" if latency else "top-1")
+
     def plot_allreduce(self, result):
         try:
             import matplotlib
@@ -264,8 +290,14 @@ def main():
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS,
-                        help="measure only these sections (the loader needs the step)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS + ["fmnist_quant"],
+                        default=SECTIONS, help="measure only these sections (the loader needs "
+                        "the step; fmnist_quant, not run by default, needs --fmnist-model and "
+                        "--fmnist-data)")
+    parser.add_argument("--fmnist-model", help="float TorchScript model trained on Fashion-MNIST "
+                        "(for --only fmnist_quant)")
+    parser.add_argument("--fmnist-data", help="directory of slim-data fashion-mnist's "
+                        "train.h5/eval.h5 (for --only fmnist_quant)")
     args = parser.parse_args()
     bench = Bench(os.path.abspath(args.build), os.path.abspath(args.out), args.smoke)
     bench.prepare()
@@ -275,6 +307,8 @@ def main():
             getattr(bench, section)()
     if "loader" in args.only:
         bench.loader(step)
+    if "fmnist_quant" in args.only:
+        bench.fmnist_quant(args.fmnist_model, args.fmnist_data)
     bench.report()
 
 

@@ -34,7 +34,7 @@ EvalInputs ReadEvalInputs(const data::Hdf5Dataset& eval_data, int64_t batch_size
 }
 
 torch::Tensor TorchScriptPredictions(const std::string& path, const EvalInputs& inputs) {
-  auto module = torch::jit::load(path);
+  auto module = torch::jit::load(path, torch::kCPU);
   module.eval();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> predictions;

@@ -90,7 +90,7 @@ nlohmann::json MeasureFile(const exporting::ExportedFile& file, const at::Tensor
     }
     return latency;
   }
-  auto module = torch::jit::load(file.path);
+  auto module = torch::jit::load(file.path, torch::kCPU);
   module.eval();
   for (const auto batch : batches) {
     latency["batch_" + std::to_string(batch)] =
@@ -113,10 +113,10 @@ nlohmann::json Speedups(const nlohmann::json& baseline, const nlohmann::json& la
 // (torch.jit.freeze), measured the same way as the exports.
 nlohmann::json MeasureInputModel(const TrainingSetup& setup, const at::Tensor& example,
                                  const std::vector<int64_t>& batches) {
-  const models::ModelShape shape{example.sizes().slice(1).vec(),
-                                 static_cast<int64_t>(setup.train_data->info().class_names.size())};
-  auto input = models::LoadModel(setup.model_reference, shape, "Global.model");
+  if (!setup.input_model) return {{"model", setup.model_reference}, {"not_measured", "no input model"}};
+  auto input = setup.input_model->deepcopy();
   input.eval();
+  input.to(torch::kCPU);
   auto frozen = torch::jit::freeze(input);
   nlohmann::json latency;
   for (const auto batch : batches) {
@@ -132,7 +132,7 @@ nlohmann::json MeasureInputModel(const TrainingSetup& setup, const at::Tensor& e
 // One line per exported file: its accuracy, size and speed against the input model.
 void LogHeadline(const nlohmann::json& report) {
   const auto& input = report["input_model"];
-  const double float_bytes = 4.0 * input["parameters"].get<double>();
+  const double float_bytes = 4.0 * input.value("parameters", std::nan(""));
   for (const auto& file : report["exports"]) {
     std::string line = file["file"].get<std::string>() + ":";
     if (file.contains("eval") && file["eval"].contains("top1")) {
@@ -169,6 +169,7 @@ double BatchOneMilliseconds(const nlohmann::json& latency) {
 // OUTPUT_DIR/tradeoff.{png,svg}: top-1 against latency at batch 1 and against file size,
 // for the input model and every exported file.
 void PlotTradeoff(const nlohmann::json& report, const std::filesystem::path& dir) {
+  if (!report["input_model"].contains("latency")) return;
   plot::Panel latency{"latency at batch 1, one thread [ms]", {}, /*log_x=*/true};
   plot::Panel size{"file size [KiB]", {}, /*log_x=*/true};
   const auto& input = report["input_model"];
@@ -214,7 +215,7 @@ void ExportModelAndReport(const TrainingSetup& setup, nlohmann::json job_fields)
   IntraOpThreads one_thread(kLatencyThreads);
   report["input_model"] = MeasureInputModel(setup, inputs.example, batches);
   const int64_t macs = exporting::CountModelMacs(deployed.module, inputs.example);
-  const auto& baseline = report["input_model"]["latency"];
+  const auto baseline = report["input_model"].value("latency", nlohmann::json::object());
   nlohmann::json exports = nlohmann::json::array();
   for (size_t i = 0; i < files.size(); ++i) {
     const auto& file = files[i];

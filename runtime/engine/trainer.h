@@ -5,6 +5,7 @@
 #include <torch/script.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "data/hdf5_dataset.h"
@@ -22,6 +23,9 @@ struct TrainingSetup {
   torch::Device device = torch::kCPU;
   torch::jit::Module model;
   std::string model_reference;
+  // The model as loaded, before the strategies changed it: report.json measures the
+  // exports against it. Unset (tests that build their own setup): not measured.
+  std::optional<torch::jit::Module> input_model;
   std::shared_ptr<const data::Hdf5Dataset> train_data;
   std::shared_ptr<const data::Hdf5Dataset> eval_data;
   // The checkpoint to continue from (its model state is already in `model`), or null.

@@ -1,0 +1,143 @@
+// The export layer on small models built here: MACs counted from the graph, the quantized
+// normal form (BatchNorm folded exactly into per-channel weight scales), the integer
+// kernels it lowers to, and the ONNX refusals that name the layer.
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include "export/int8_lowering.h"
+#include "export/model_exports.h"
+#include "export/model_measure.h"
+#include "export/onnx_export.h"
+#include "export/quant_normal_form.h"
+#include "runtime/base/errors.h"
+
+namespace slim::exporting {
+namespace {
+
+// conv 3->8 (3x3, padding 1) -> BatchNorm -> ReLU -> flatten -> linear 512->10; with
+// `quantized`, fake-quant ops on the input (scale 0.05) and on both weights (per channel).
+torch::jit::Module ConvNet(bool quantized) {
+  torch::jit::Module model("__torch__.slim.test.ConvNet");
+  const auto conv_weight = torch::randn({8, 3, 3, 3}) * 0.3;
+  const auto fc_weight = torch::randn({10, 512}) * 0.05;
+  model.register_parameter("conv_weight", conv_weight, false);
+  model.register_parameter("bn_weight", torch::rand({8}) + 0.5, false);
+  model.register_parameter("bn_bias", torch::randn({8}) * 0.1, false);
+  model.register_buffer("bn_mean", torch::randn({8}) * 0.1);
+  model.register_buffer("bn_var", torch::rand({8}) + 0.5);
+  model.register_parameter("fc_weight", fc_weight, false);
+  model.register_parameter("fc_bias", torch::zeros({10}), false);
+  // Per-channel weight scales, stored like the quantizers' (strategies/quant): written
+  // by forward while observing, so freezing keeps them apart from the weights.
+  const auto scale_of = [](const torch::Tensor& w) {
+    return std::get<0>(w.abs().reshape({w.size(0), -1}).max(1)) / 127.0;
+  };
+  model.register_buffer("conv_scale", scale_of(conv_weight));
+  model.register_buffer("fc_scale", scale_of(fc_weight));
+  model.register_attribute("quantized", c10::BoolType::get(), quantized);
+  model.register_attribute("observe", c10::BoolType::get(), false);
+  model.define(R"(
+    def quantize_weight(self, w, scale):
+        zero = torch.zeros([w.size(0)], dtype=3)  # int32
+        return torch.fake_quantize_per_channel_affine(w, scale, zero, 0, -127, 127)
+
+    def forward(self, x):
+        conv_weight = self.conv_weight
+        fc_weight = self.fc_weight
+        if self.observe:
+            self.conv_scale = torch.amax(torch.abs(conv_weight.reshape([8, -1])), [1]) / 127.0
+            self.fc_scale = torch.amax(torch.abs(fc_weight), [1]) / 127.0
+        if self.quantized:
+            x = torch.fake_quantize_per_tensor_affine(x, 0.05, 0, -127, 127)
+            conv_weight = self.quantize_weight(conv_weight, self.conv_scale)
+            fc_weight = self.quantize_weight(fc_weight, self.fc_scale)
+        y = torch.conv2d(x, conv_weight, None, [1, 1], [1, 1])
+        y = torch.batch_norm(y, self.bn_weight, self.bn_bias, self.bn_mean, self.bn_var,
+                             False, 0.1, 1e-5, False)
+        y = torch.relu(y)
+        if self.quantized:
+            y = torch.fake_quantize_per_tensor_affine(y, 0.04, 0, -127, 127)
+        return torch.linear(torch.flatten(y, 1), fc_weight, self.fc_bias)
+  )");
+  model.eval();
+  return model;
+}
+
+TEST(ExportMacs, CountedFromTheGraphWithRealShapes) {
+  // conv: 8 x 8 x 8 outputs x 27 inputs each; linear: 10 x 512.
+  const auto example = torch::randn({1, 3, 8, 8});
+  EXPECT_EQ(CountModelMacs(ConvNet(false), example), 8 * 8 * 8 * 27 + 10 * 512);
+  EXPECT_EQ(CountModelMacs(ConvNet(true), example), 8 * 8 * 8 * 27 + 10 * 512);
+}
+
+TEST(QuantNormalForm, FoldsBatchNormExactlyAndKeepsTheFunction) {
+  torch::manual_seed(3);
+  const auto model = ConvNet(true);
+  QuantPoints points;
+  auto frozen = ExportForm(model, &points);
+  EXPECT_EQ(points.activations, 2);
+  EXPECT_EQ(points.weights, 2);
+  int batch_norms = 0;
+  for (const auto* node : AllNodes(*frozen.graph)) {
+    if (node->kind() == c10::aten::batch_norm) ++batch_norms;
+  }
+  EXPECT_EQ(batch_norms, 0);
+  const auto x = torch::randn({4, 3, 8, 8});
+  auto copy = model;
+  const auto expected = copy.forward({x}).toTensor();
+  const auto actual = frozen.module.forward({x}).toTensor();
+  EXPECT_TRUE(torch::allclose(actual, expected, 1e-4, 1e-4))
+      << (actual - expected).abs().max().item<double>();
+}
+
+TEST(IntegerKernels, ConvolutionRunsAsAnIntegerKernelCloseToFakeQuant) {
+  torch::manual_seed(4);
+  const auto model = ConvNet(true);
+  auto frozen = ExportForm(model);
+  const std::vector<torch::Tensor> calibration = {torch::randn({8, 3, 8, 8})};
+  const auto grids = QuantizeLayerOutputs(frozen, calibration);
+  EXPECT_EQ(grids.taken, 1);  // the ReLU output's quantizer
+  const auto kernels = LowerToIntegerKernels(frozen);
+  EXPECT_EQ(kernels.integer_ops, 1);  // quantized::conv2d_relu; the classifier stays float
+  bool fused = false;
+  for (const auto* node : AllNodes(*frozen.graph)) {
+    fused = fused || std::string(node->kind().toQualString()) == "quantized::conv2d_relu";
+  }
+  EXPECT_TRUE(fused);
+  const auto x = torch::randn({4, 3, 8, 8});
+  auto copy = model;
+  const auto expected = copy.forward({x}).toTensor();
+  const auto actual = frozen.module.forward({x}).toTensor();
+  // One rounding step of the input grid at most, through the classifier.
+  EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1);
+}
+
+TEST(OnnxExport, RefusalNamesTheOperatorAndTheLayer) {
+  torch::jit::Module inner("__torch__.slim.test.Inner");
+  inner.define(R"(
+    def forward(self, x):
+        return torch.erfinv(x)
+  )");
+  torch::jit::Module outer("__torch__.slim.test.Outer");
+  outer.register_module("odd", inner);
+  outer.define(R"(
+    def forward(self, x):
+        return torch.relu(self.odd.forward(x))
+  )");
+  const auto refused = OnnxUnsupported(ExportForm(outer), torch::randn({1, 4}));
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_NE(refused[0].find("aten::erfinv"), std::string::npos) << refused[0];
+  EXPECT_NE(refused[0].find("layer 'odd'"), std::string::npos) << refused[0];
+  EXPECT_THROW(CheckExportable(outer, {"torchscript", "onnx"}, torch::randn({1, 4}), false),
+               ConfigError);
+}
+
+TEST(ModelExports, IntegerExportOfAModelNothingQuantizesIsRefused) {
+  EXPECT_THROW(CheckExportable(ConvNet(false), {"torchscript_int8"}, torch::randn({1, 3, 8, 8}),
+                               /*quantizes=*/false),
+               ConfigError);
+  EXPECT_NO_THROW(CheckExportable(ConvNet(false), {"onnx"}, torch::randn({1, 3, 8, 8}), false));
+}
+
+}  // namespace
+}  // namespace slim::exporting
