@@ -141,12 +141,17 @@ class Ours:
 
     def __init__(self, bench):
         self.b = bench
+        self.same_config = {}  # run name -> its config equals the one a previous run wrote
 
     def config(self, name, train_data, sections, batch, augment=""):
         out_dir = self.b.path("ours", name)
         path = self.b.path("ours", f"{name}.yaml")
+        previous = None
+        if os.path.exists(path):
+            with open(path) as f:
+                previous = f.read()
         with open(path, "w") as f:
-            f.write(f"""Global:
+            f.write(text := f"""Global:
   model: {self.b.model}
   train_data: {train_data}
   eval_data: {self.b.eval_data}
@@ -157,15 +162,21 @@ class Ours:
   loader_threads: 1
   export: {EXPORTS}
 {augment}{sections}""")
+        self.same_config[name] = previous == text
         return path, out_dir
 
     def slim_train(self, name, config, out_dir):
-        log(f"ours: {name} ...")
-        start = time.perf_counter()
-        run([self.b.binary("slim-train"), config, "--resume", "none"],
-            self.b.path("logs", f"ours_{name}.log"), ranks=self.b.args.ranks)
-        wall = time.perf_counter() - start
-        with open(os.path.join(out_dir, "report.json")) as f:
+        report_path = os.path.join(out_dir, "report.json")
+        if self.b.args.reuse_ours and self.same_config.get(name) and os.path.exists(report_path):
+            log(f"ours: {name}: reusing {report_path}")
+            wall = None
+        else:
+            log(f"ours: {name} ...")
+            start = time.perf_counter()
+            run([self.b.binary("slim-train"), config, "--resume", "none"],
+                self.b.path("logs", f"ours_{name}.log"), ranks=self.b.args.ranks)
+            wall = time.perf_counter() - start
+        with open(report_path) as f:
             report = json.load(f)
         exports = {e["format"]: e for e in report.get("exports", [])}
 
@@ -184,7 +195,8 @@ class Ours:
                   "report_input_latency": report.get("input_model", {}).get("latency"),
                   "train_samples_per_s": report.get("train_samples_per_s")}
         log(f"ours: {name}: model.pt {result['model_pt_top1']:.4f}, model_int8.pt "
-            f"{result['int8_top1']}, model.onnx {result['onnx_top1']} ({wall:.0f} s)")
+            f"{result['int8_top1']}, model.onnx {result['onnx_top1']}"
+            + (f" ({wall:.0f} s)" if wall is not None else ""))
         return result
 
     def ptq(self, algo):
@@ -491,13 +503,20 @@ def main():
     parser.add_argument("--rounds", type=int, help="interleaved latency rounds (default 5; "
                         "--quick 1)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
-    parser.add_argument("--iterations", type=int, default=20, help="timed runs per trial, batch > 1")
-    parser.add_argument("--iterations-b1", type=int, default=50, help="timed runs per trial, batch 1")
+    parser.add_argument("--iterations", type=int, default=20,
+                        help="timed runs per trial, batch > 1")
+    parser.add_argument("--iterations-b1", type=int, default=50,
+                        help="timed runs per trial, batch 1")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="torch threads for PyTorch's calibration, evaluation and QAT")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--skip-ours", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the table again from OUTDIR/raw.json; measures nothing")
+    parser.add_argument("--reuse-ours", action="store_true",
+                        help="take our runs from OUTDIR/ours/<run>/report.json where a previous "
+                        "run with the same config left them (PyTorch's side and the timing run "
+                        "again)")
     args = parser.parse_args()
     quick = args.quick
     args.algos = (args.algos or ("KL" if quick else ",".join(PTQ_ALGOS))).split(",")
@@ -530,6 +549,18 @@ def main():
         variants.append((source, observer, value_range == "0..127"))
     torch.set_num_threads(args.threads)
 
+    if args.report_only:
+        # The table again from OUTDIR/raw.json, as the last run measured it.
+        with open(os.path.join(args.out, "raw.json")) as f:
+            raw = json.load(f)
+        raw["setup"].setdefault("train_images", split_facts(raw["setup"]["train_data"])[2])
+        raw["setup"].setdefault("eval_images", split_facts(raw["setup"]["eval_data"])[2])
+        previous = argparse.Namespace(**raw["setup"]["args"])
+        bench = argparse.Namespace(args=previous,
+                                   path=lambda *parts: os.path.join(args.out, *parts))
+        report(bench, make_rows(bench, raw, raw["latency_median_ms"]), raw)
+        return
+
     started = time.perf_counter()
     bench = Bench(args)
     ours, theirs = Ours(bench), PyTorch(bench)
@@ -541,6 +572,8 @@ def main():
     raw["setup"] = {"arch": arch, "engine": theirs.engine, "model": bench.model,
                     "calib_data": bench.calib_data, "train_data": bench.train_data,
                     "eval_data": bench.eval_data, "calib_images": bench.calib_count,
+                    "train_images": split_facts(bench.train_data)[2],
+                    "eval_images": split_facts(bench.eval_data)[2],
                     "args": vars(args), "torch": torch.__version__}
 
     # Ours.
@@ -629,9 +662,16 @@ def make_rows(bench, raw, medians):
     if valid and their_ptq:
         ours_best = max(valid, key=valid.get)
         their_best = max(their_ptq, key=their_ptq.get)
-        row("best PTQ top-1", valid[ours_best], their_ptq[their_best], "ours >= PyTorch's",
-            valid[ours_best] >= their_ptq[their_best],
-            f"ours: {ours_best} (model_int8.pt); PyTorch: {their_best}")
+        difference = round((valid[ours_best] - their_ptq[their_best]) * raw["setup"]["eval_images"])
+        onnx = {a: ours[f"ptq_{a}"]["onnx_top1"] for a in valid
+                if ours[f"ptq_{a}"].get("onnx_top1") is not None}
+        note = (f"ours: {ours_best} (model_int8.pt); PyTorch: {their_best}; {difference:+d} "
+                f"of {raw['setup']['eval_images']} eval images")
+        if onnx:
+            best_onnx = max(onnx, key=onnx.get)
+            note += f"; our best model.onnx: {best_onnx} {pct(onnx[best_onnx])}"
+        row("best PTQ top-1 (INT8 file)", valid[ours_best], their_ptq[their_best],
+            "ours >= PyTorch's", valid[ours_best] >= their_ptq[their_best], note)
 
     floor = fp32 - QAT_TOLERANCE
     for key, label in (("qat", "QAT"), ("qat_distill", "QAT + distillation")):
@@ -714,8 +754,8 @@ def report(bench, rows, raw):
     setup = raw["setup"]
     header = (f"{setup['arch']} {setup['model']}; engine {setup['engine']}; calibration "
               f"{setup['calib_images']} images; QAT {bench.args.epochs} epoch(s) on "
-              f"{split_facts(bench.train_data)[2]} images at lr {bench.args.lr}; eval "
-              f"{split_facts(bench.eval_data)[2]} images; latency: median of "
+              f"{setup['train_images']} images at lr {bench.args.lr}; eval "
+              f"{setup['eval_images']} images; latency: median of "
               f"{bench.args.rounds} interleaved round(s), one thread"
               + ("; QUICK mode, figures mean little" if bench.args.quick else ""))
     table = "\n".join(lines)
