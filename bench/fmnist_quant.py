@@ -23,16 +23,21 @@ model and the same data, it measures:
             eager-QAT model (scripted, frozen), at batch 1 and 64, in interleaved rounds; the
             figures are medians over the rounds, speedups ratios of those medians.
 
-Prints a markdown table (figure, ours, PyTorch's, target, met) and writes OUTDIR/results.json
-(rows plus every raw figure) and OUTDIR/results.md. Our runs live in OUTDIR/ours/<run>/, their
-logs in OUTDIR/logs/. --quick runs on small subsets (KL only, 256 calibration, 512 training
-and 1,000 eval images, one latency round) as a smoke test; its figures mean little.
+Both sides calibrate on the same images (OUTDIR/data/calib.h5, drawn from train.h5 with
+--seed) and are scored on the same eval file. Prints a markdown table (figure, ours, PyTorch's,
+target, met, note) and writes OUTDIR/results.md, OUTDIR/results.json (rows plus every raw
+figure) and OUTDIR/raw.json. Our runs live in OUTDIR/ours/<run>/, PyTorch's results and INT8
+files in OUTDIR/pytorch/, every command's log in OUTDIR/logs/. --quick runs on small subsets
+(KL only, 256 calibration, 512 training and 1,000 eval images, one latency round) as a smoke
+test; its figures mean little. --reuse takes the runs a previous invocation with the same
+settings finished (ours and PyTorch's) and measures the rest; --report-only prints the table
+again from OUTDIR/raw.json.
 
-The nn.Module twin of the float model comes from ARCHITECTURES: a builder whose module's
-state_dict names equal the TorchScript model's, with QuantStub/DeQuantStub at the ends and
-a fuse() for QAT (see bench/pytorch_quant.py's ResNet20). The first builder whose module
-loads the file's state_dict strictly and reproduces its logits is used; to add a model, add
-a builder there.
+The nn.Module twin of the float model comes from ARCHITECTURES (builtin resnet20 and
+fmnist_resnet so far): a builder whose module's state_dict names equal the TorchScript
+model's, with QuantStub/DeQuantStub at the ends and a fuse() for QAT (see
+bench/pytorch_quant.py's ResNet20). The first builder whose module loads the file's
+state_dict strictly and reproduces its logits is used; to add a model, add a builder there.
 
 Uses Debian's python3 with python3-torch and python3-h5py; needs `mpirun`, the build's
 slim-train and slim-model, and (for ONNX) Node.js with onnxruntime-node.
@@ -50,8 +55,10 @@ import time
 import h5py
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
-from torch.ao.quantization import convert, get_default_qat_qconfig, prepare_qat
+from torch.ao.quantization import (DeQuantStub, QuantStub, convert, fuse_modules_qat,
+                                   get_default_qat_qconfig, prepare_qat)
 from torch.jit._recursive import wrap_cpp_module
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -65,13 +72,51 @@ EXPORTS = "[torchscript, torchscript_int8, onnx]"
 QAT_TOLERANCE = 0.005  # INT8 QAT within 0.5 point of FP32
 
 
-def build_resnet20(in_channels, num_classes):
-    return pytorch_quant.ResNet20(num_classes=num_classes, in_channels=in_channels)
+class FmnistResNet(nn.Module):
+    """slim-train's builtin:fmnist_resnet as an eager, quantizable nn.Module with the same
+    parameter and buffer names: conv1/bn1/relu stem (32 channels), 2x2 max pool, layer1..
+    layer3 of one basic block each (widths 32/64/128, stride 2 entering layer2 and layer3),
+    fc on the flattened last map; QuantStub/DeQuantStub at the ends."""
+
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        channels, height, width = input_shape
+        self.quant = QuantStub()
+        self.conv1 = nn.Conv2d(channels, 32, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(32)
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2, 2)
+        height, width = height // 2, width // 2
+        channels_in = 32
+        for stage, width_out in enumerate((32, 64, 128)):
+            stride = 2 if stage > 0 else 1
+            setattr(self, f"layer{stage + 1}",
+                    nn.Sequential(pytorch_quant.BasicBlock(channels_in, width_out, stride)))
+            height, width = (height - 1) // stride + 1, (width - 1) // stride + 1
+            channels_in = width_out
+        self.fc = nn.Linear(channels_in * height * width, num_classes)
+        self.dequant = DeQuantStub()
+
+    def forward(self, x):
+        x = self.pool(self.relu(self.bn1(self.conv1(self.quant(x)))))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.dequant(self.fc(torch.flatten(x, 1)))
+
+    def fuse(self):
+        fuse_modules_qat(self, [["conv1", "bn1", "relu"]], inplace=True)
+        for layer in (self.layer1, self.layer2, self.layer3):
+            for block in layer:
+                block.fuse()
 
 
-# name -> builder(in_channels, num_classes) of an eager, quantizable nn.Module whose
-# state_dict names are those of the TorchScript model (slim-train's builtin of that name).
-ARCHITECTURES = {"resnet20": build_resnet20}
+def build_resnet20(input_shape, num_classes):
+    return pytorch_quant.ResNet20(num_classes=num_classes, in_channels=input_shape[0])
+
+
+# name -> builder(input_shape [C, H, W], num_classes) of an eager, quantizable nn.Module
+# whose state_dict names are those of the TorchScript model (slim-train's builtin of that
+# name), with QuantStub/DeQuantStub at the ends and fuse() for QAT.
+ARCHITECTURES = {"resnet20": build_resnet20, "fmnist_resnet": FmnistResNet}
 
 
 def log(message):
@@ -167,7 +212,7 @@ class Ours:
 
     def slim_train(self, name, config, out_dir):
         report_path = os.path.join(out_dir, "report.json")
-        if self.b.args.reuse_ours and self.same_config.get(name) and os.path.exists(report_path):
+        if self.b.args.reuse and self.same_config.get(name) and os.path.exists(report_path):
             log(f"ours: {name}: reusing {report_path}")
             wall = None
         else:
@@ -234,6 +279,8 @@ QuantAware:
   weight_quantize_type: channel_wise_abs_max
   activation_quantize_type: moving_average_abs_max
 """
+        if a.freeze_bn_step >= 0:
+            sections += f"  freeze_bn_step: {a.freeze_bn_step}\n"
         if distill:
             sections += f"""Distillation:
   teacher_model: self
@@ -268,7 +315,7 @@ class PyTorch:
             reference = self.script(example)
         tried = []
         for name, builder in ARCHITECTURES.items():
-            module = builder(self.b.in_channels, self.b.num_classes)
+            module = builder(self.b.sample_shape, self.b.num_classes)
             try:
                 module.load_state_dict(state, strict=True)
             except RuntimeError as error:
@@ -288,35 +335,79 @@ class PyTorch:
     def float_top1(self):
         return pytorch_quant.top1(self.script, self.b.eval_data, 256)
 
+    def signature(self):
+        """What PyTorch's results depend on: a saved result is reused only when it matches."""
+        a = self.b.args
+        return {"model": self.b.model, "model_bytes": os.path.getsize(self.b.model),
+                "model_mtime": os.path.getmtime(self.b.model), "engine": self.engine,
+                "calib_data": self.b.calib_data, "calib_images": self.b.calib_count,
+                "calib_batch": a.calib_batch, "train_data": self.b.train_data,
+                "eval_data": self.b.eval_data, "epochs": a.epochs, "lr": a.lr,
+                "weight_decay": a.weight_decay, "train_batch": a.train_batch,
+                "augment": [a.augment_padding, a.augment_flip], "temperature": a.temperature,
+                "seed": a.seed, "train_subset": a.train_samples, "eval_subset": a.eval_samples,
+                **({"freeze_bn_step": a.freeze_bn_step} if a.freeze_bn_step >= 0 else {})}
+
+    def cached(self, name, function):
+        """function() -> result dict, saved as OUTDIR/pytorch/<name>.json; with --reuse a saved
+        result of the same signature() is returned instead."""
+        path = self.b.path("pytorch", f"{name}.json")
+        if self.b.args.reuse and os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f)
+            if saved.get("signature") == json.loads(json.dumps(self.signature())):
+                log(f"pytorch {name}: reusing {path}")
+                return saved["result"]
+        result = function()
+        with open(path, "w") as f:
+            json.dump({"signature": self.signature(), "result": result}, f, indent=2)
+        return result
+
     def ptq(self, variants):
-        """Top-1 and calibration time per (source, observer, range) variant; the quantized
-        nn.Module (BN folded) of each observer is kept for timing."""
-        calibration = list(pytorch_quant.batches(self.b.calib_data, self.b.args.calib_batch))
-        results, kept = {}, {}
+        """Top-1 and calibration time per (source, observer, range) variant; each quantized
+        nn.Module (BN folded) is saved frozen for timing (its result's "file")."""
+        calibration = None
+        results = {}
         for source, observer, reduce_range in variants:
             key = f"{source}/{observer}/{'0..127' if reduce_range else '0..255'}"
-            if source == "file":
-                model = self.b.model
-            else:
-                model = torch.jit.script(self.twin()[1])
-            try:
-                quantized, calib_s = pytorch_quant.quantize(model, observer, calibration,
-                                                            reduce_range)
-                accuracy = pytorch_quant.top1(quantized, self.b.eval_data, 256)
-            except RuntimeError as error:
-                results[key] = {"error": str(error).splitlines()[0]}
-                log(f"pytorch PTQ {key}: failed: {results[key]['error']}")
-                continue
-            results[key] = {"top1": accuracy, "calib_s": calib_s,
-                            "ops": pytorch_quant.quantized_ops(quantized)}
-            log(f"pytorch PTQ {key}: top-1 {accuracy:.4f} (calibration {calib_s:.1f} s)")
-            if source == "module":
-                kept[key] = quantized
-        return results, kept
+            name = "ptq_" + key.replace("/", "_").replace("..", "-")
+            if calibration is None:
+                calibration = list(pytorch_quant.batches(self.b.calib_data,
+                                                         self.b.args.calib_batch))
+            results[key] = self.cached(
+                name, lambda: self.ptq_one(key, name, source, observer, reduce_range,
+                                           calibration))
+        return results
+
+    def ptq_one(self, key, name, source, observer, reduce_range, calibration):
+        """One quantize_jit variant: its result, the module variants' INT8 model saved."""
+        if source == "file":
+            model = self.b.model
+        else:
+            model = torch.jit.script(self.twin()[1])
+        try:
+            quantized, calib_s = pytorch_quant.quantize(model, observer, calibration,
+                                                        reduce_range)
+            accuracy = pytorch_quant.top1(quantized, self.b.eval_data, 256)
+        except RuntimeError as error:
+            log(f"pytorch PTQ {key}: failed: {str(error).splitlines()[0]}")
+            return {"error": str(error).splitlines()[0]}
+        result = {"top1": accuracy, "calib_s": calib_s,
+                  "ops": pytorch_quant.quantized_ops(quantized)}
+        log(f"pytorch PTQ {key}: top-1 {accuracy:.4f} (calibration {calib_s:.1f} s)")
+        if source == "module":
+            result["file"] = self.b.path("pytorch", f"{name}_frozen.pt")
+            torch.jit.save(freeze(quantized), result["file"])
+        return result
 
     def qat(self, distill):
-        """Eager-mode QAT on the nn.Module twin with our fine-tune's recipe; returns (result,
-        converted INT8 module)."""
+        """Eager-mode QAT on the nn.Module twin with our fine-tune's recipe (saved and reused
+        like PTQ results); the converted INT8 model is saved scripted and frozen (the
+        result's "file")."""
+        name = "qat_distill" if distill else "qat"
+        return self.cached(name, lambda: self.qat_run(distill, name))
+
+    def qat_run(self, distill, name):
         a = self.b.args
         torch.manual_seed(a.seed)
         generator = torch.Generator().manual_seed(a.seed)
@@ -341,6 +432,9 @@ class PyTorch:
                 index = order[k * a.train_batch:(k + 1) * a.train_batch]
                 x = augment(inputs[index], a.augment_padding, a.augment_flip, generator)
                 y = labels[index]
+                if step == a.freeze_bn_step:
+                    # As QuantAware's freeze_bn_step: BatchNorm statistics frozen from here on.
+                    model.apply(torch.nn.intrinsic.qat.freeze_bn_stats)
                 for group in optimizer.param_groups:
                     group["lr"] = a.lr * (1 + math.cos(math.pi * step / total)) / 2
                 logits = model(x)
@@ -363,9 +457,16 @@ class PyTorch:
         accuracy = pytorch_quant.top1(quantized, self.b.eval_data, 256)
         log(f"pytorch eager QAT{' + distillation' if distill else ''}: INT8 top-1 "
             f"{accuracy:.4f} ({train_s:.0f} s training)")
-        return {"top1": accuracy, "train_s": train_s, "steps": total,
-                "samples_per_s": total * a.train_batch / train_s,
-                "qconfig": f"get_default_qat_qconfig('{self.engine}')"}, quantized
+        result = {"top1": accuracy, "train_s": train_s, "steps": total,
+                  "samples_per_s": total * a.train_batch / train_s,
+                  "qconfig": f"get_default_qat_qconfig('{self.engine}')"}
+        try:
+            result["file"] = self.b.path("pytorch", f"{name}_int8_frozen.pt")
+            torch.jit.save(freeze(torch.jit.script(quantized)), result["file"])
+        except RuntimeError as error:
+            result.pop("file")
+            result["file_error"] = str(error).splitlines()[0]
+        return result
 
 
 def augment(x, padding, flip, generator):
@@ -401,7 +502,7 @@ class Bench:
             if not os.path.exists(path):
                 sys.exit(f"fmnist_quant: {path} does not exist")
         shape, self.num_classes, train_count = split_facts(train)
-        self.in_channels = shape[0]
+        self.sample_shape = list(shape)
         self.input_shape = ",".join(map(str, shape))
         self.calib_count = args.calib_samples - args.calib_samples % args.calib_batch
         self.calib_data = subset(train, self.path("data", "calib.h5"), self.calib_count,
@@ -492,6 +593,9 @@ def main():
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--train-batch", type=int, help="global QAT batch (ours: split over "
                         "the ranks; default 128, --quick 32)")
+    parser.add_argument("--freeze-bn-step", type=int, default=-1,
+                        help="QAT: BatchNorm statistics frozen from this step on (ours: "
+                        "QuantAware.freeze_bn_step, PyTorch: freeze_bn_stats); -1 never")
     parser.add_argument("--augment-padding", type=int, default=2)
     parser.add_argument("--no-augment-flip", dest="augment_flip", action="store_false")
     parser.add_argument("--temperature", type=float, default=2.0)
@@ -513,10 +617,10 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--report-only", action="store_true",
                         help="print the table again from OUTDIR/raw.json; measures nothing")
-    parser.add_argument("--reuse-ours", action="store_true",
-                        help="take our runs from OUTDIR/ours/<run>/report.json where a previous "
-                        "run with the same config left them (PyTorch's side and the timing run "
-                        "again)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take our runs (OUTDIR/ours/<run>/report.json) and PyTorch's results "
+                        "(OUTDIR/pytorch/*.json) that a previous run with the same settings "
+                        "left; the rest, and the timing, run again")
     args = parser.parse_args()
     quick = args.quick
     args.algos = (args.algos or ("KL" if quick else ",".join(PTQ_ALGOS))).split(",")
@@ -574,7 +678,8 @@ def main():
                     "eval_data": bench.eval_data, "calib_images": bench.calib_count,
                     "train_images": split_facts(bench.train_data)[2],
                     "eval_images": split_facts(bench.eval_data)[2],
-                    "args": vars(args), "torch": torch.__version__}
+                    "args": vars(args), "torch": torch.__version__,
+                    "command": " ".join(shlex.quote(a) for a in sys.argv)}
 
     # Ours.
     raw["ours"] = {}
@@ -586,12 +691,11 @@ def main():
     # PyTorch's.
     raw["pytorch"] = {"float_top1": theirs.float_top1()}
     log(f"pytorch float top-1 {raw['pytorch']['float_top1']:.4f}")
-    raw["pytorch"]["ptq"], kept = theirs.ptq(variants)
-    qat_result = bench.attempt("pytorch eager QAT", theirs.qat, False)
-    raw["pytorch"]["qat"], qat_model = qat_result if qat_result else (None, None)
+    raw["pytorch"]["ptq"] = theirs.ptq(variants)
+    raw["pytorch"]["qat"] = bench.attempt("pytorch eager QAT", theirs.qat, False)
     if args.pytorch_distill:
-        result = bench.attempt("pytorch eager QAT + distillation", theirs.qat, True)
-        raw["pytorch"]["qat_distill"] = result[0] if result else None
+        raw["pytorch"]["qat_distill"] = bench.attempt("pytorch eager QAT + distillation",
+                                                      theirs.qat, True)
 
     # Files to time.
     files = {}
@@ -603,19 +707,19 @@ def main():
     if timed_run:
         files["ours_int8"] = os.path.join(timed_run["dir"], "model_int8.pt")
         files["ours_onnx"] = os.path.join(timed_run["dir"], "model.onnx")
+    kept = {k: v for k, v in raw["pytorch"]["ptq"].items() if "file" in v}
     if kept:
-        best_key = max(kept, key=lambda k: raw["pytorch"]["ptq"][k]["top1"])
-        path = bench.path("pytorch", "ptq_int8_frozen.pt")
-        torch.jit.save(freeze(kept[best_key]), path)
-        files["pytorch_int8"] = path
+        # PyTorch's INT8 model: its most accurate quantize_jit model of the nn.Module (conv
+        # and BN folded; all of them have the same ops).
+        best_key = max(kept, key=lambda k: kept[k]["top1"])
+        files["pytorch_int8"] = kept[best_key]["file"]
         raw["pytorch"]["timed_ptq_variant"] = best_key
-    if qat_model is not None:
-        try:
-            path = bench.path("pytorch", "qat_int8_frozen.pt")
-            torch.jit.save(freeze(torch.jit.script(qat_model)), path)
-            files["pytorch_qat_int8"] = path
-        except RuntimeError as error:
-            raw["errors"].append({"what": "script PyTorch QAT model", "error": str(error)})
+    qat_result = raw["pytorch"]["qat"]
+    if qat_result and "file" in qat_result:
+        files["pytorch_qat_int8"] = qat_result["file"]
+    elif qat_result:
+        raw["errors"].append({"what": "script PyTorch QAT model",
+                              "error": qat_result.get("file_error", "")})
     log(f"latency: {args.rounds} interleaved round(s) of {', '.join(files)} at batch "
         f"{', '.join(map(str, args.batches))}, one thread")
     raw["latency_trials_ms"], medians = bench.latency(files)
@@ -766,7 +870,7 @@ def report(bench, rows, raw):
     with open(bench.path("results.md"), "w") as f:
         f.write(header + "\n\n" + table + "\n")
     with open(bench.path("results.json"), "w") as f:
-        json.dump({"command": " ".join(shlex.quote(a) for a in sys.argv),
+        json.dump({"command": setup.get("command", " ".join(shlex.quote(a) for a in sys.argv)),
                    "quick": bench.args.quick, "rows": rows, "raw": raw}, f, indent=2,
                   default=str)
 

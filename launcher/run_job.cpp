@@ -168,7 +168,8 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
 
   torch::manual_seed(static_cast<uint64_t>(config.global.seed));
   auto model = models::LoadModel(config.global.model, shape, "Global.model");
-  job->setup.input_model = model.deepcopy();
+  // clone(), not deepcopy(): a copy of its own types, which the strategies extend below.
+  job->setup.input_model = model.clone();
   const std::vector<int64_t> first = {0};
   auto example = data::BatchTransform(info, data::AugmentSettings{})
                      .Apply(train_data->ReadInputs(first), first, 0);
