@@ -119,12 +119,27 @@ def build_resnet20(input_shape, num_classes):
 ARCHITECTURES = {"resnet20": build_resnet20, "fmnist_resnet": FmnistResNet}
 
 
+SCRIPT = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+
+
 def log(message):
-    print(f"fmnist_quant [{time.strftime('%H:%M:%S')}]: {message}", file=sys.stderr, flush=True)
+    """`message` on stderr with the running script's name and the time."""
+    print(f"{SCRIPT} [{time.strftime('%H:%M:%S')}]: {message}", file=sys.stderr, flush=True)
 
 
 class CommandFailed(RuntimeError):
     pass
+
+
+def attempt(errors, what, function, *args):
+    """function(*args), or None with the error appended to `errors` (an honest miss, not a
+    crash)."""
+    try:
+        return function(*args)
+    except (CommandFailed, RuntimeError, KeyError, OSError) as error:
+        log(f"{what} failed: {error}")
+        errors.append({"what": what, "error": str(error)})
+        return None
 
 
 def run(args, log_path, ranks=None):
@@ -171,6 +186,75 @@ def load_split(path):
 def split_facts(path):
     with h5py.File(path, "r") as f:
         return tuple(f["inputs"].shape[1:]), len(f.attrs["class_names"]), len(f["labels"])
+
+
+def load_twin(script, eval_data, sample_shape, num_classes):
+    """(architecture name, eager nn.Module with the weights of the TorchScript model `script`,
+    eval mode): the first ARCHITECTURES builder whose module loads its state_dict strictly and
+    reproduces its logits on images of `eval_data`. Raises LookupError naming each miss."""
+    state = script.state_dict()
+    example = next(pytorch_quant.batches(eval_data, 16))[0]
+    with torch.no_grad():
+        reference = script(example)
+    tried = []
+    for name, builder in ARCHITECTURES.items():
+        module = builder(sample_shape, num_classes)
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            tried.append(f"{name}: {str(error).splitlines()[0]}")
+            continue
+        module.eval()
+        with torch.no_grad():
+            difference = (module(example) - reference).abs().max().item()
+        if difference > 1e-3 * max(1.0, reference.abs().max().item()):
+            tried.append(f"{name}: logits differ by {difference:.3g}")
+            continue
+        return name, module
+    raise LookupError("no builder in ARCHITECTURES matches it: " + "; ".join(tried))
+
+
+def fine_tune(model, teacher, train_data, recipe, seed, what, before_step=lambda step: None):
+    """Fine-tunes `model` in train mode as our slim-train runs do: recipe.epochs passes over
+    `train_data` in batches of recipe.train_batch (order and augmentation drawn with `seed`,
+    the last incomplete batch dropped), SGD with momentum 0.9 and recipe.weight_decay, cosine
+    from recipe.lr to 0 over the run. The loss is cross-entropy plus, with a `teacher`,
+    slim-train's soft_label term KL(teacher/T || student/T)·T² (T = recipe.temperature).
+    before_step(step) runs at the start of every step. Returns (steps, seconds)."""
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    inputs, labels = load_split(train_data)
+    per_epoch = len(labels) // recipe.train_batch
+    total = per_epoch * recipe.epochs
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9,
+                                weight_decay=recipe.weight_decay)
+    log(f"{what}: {total} steps of {recipe.train_batch}")
+    start = time.perf_counter()
+    step = 0
+    for _ in range(recipe.epochs):
+        order = torch.randperm(len(labels), generator=generator)
+        for k in range(per_epoch):
+            index = order[k * recipe.train_batch:(k + 1) * recipe.train_batch]
+            x = augment(inputs[index], recipe.augment_padding, recipe.augment_flip, generator)
+            y = labels[index]
+            before_step(step)
+            for group in optimizer.param_groups:
+                group["lr"] = recipe.lr * (1 + math.cos(math.pi * step / total)) / 2
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = F.softmax(teacher(x) / recipe.temperature, dim=1)
+                loss = loss + recipe.temperature ** 2 * F.kl_div(
+                    F.log_softmax(logits / recipe.temperature, dim=1), soft,
+                    reduction="batchmean")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if step % 50 == 0 or step == total:
+                log(f"  step {step}/{total} loss {loss.item():.4f}")
+    return total, time.perf_counter() - start
 
 
 def freeze(module):
@@ -309,28 +393,12 @@ class PyTorch:
 
     def twin(self):
         """(architecture name, eager nn.Module with the float model's weights, eval mode)."""
-        state = self.script.state_dict()
-        example = next(pytorch_quant.batches(self.b.eval_data, 16))[0]
-        with torch.no_grad():
-            reference = self.script(example)
-        tried = []
-        for name, builder in ARCHITECTURES.items():
-            module = builder(self.b.sample_shape, self.b.num_classes)
-            try:
-                module.load_state_dict(state, strict=True)
-            except RuntimeError as error:
-                tried.append(f"{name}: {str(error).splitlines()[0]}")
-                continue
-            module.eval()
-            with torch.no_grad():
-                difference = (module(example) - reference).abs().max().item()
-            if difference > 1e-3 * max(1.0, reference.abs().max().item()):
-                tried.append(f"{name}: logits differ by {difference:.3g}")
-                continue
-            self.arch = name
-            return name, module
-        sys.exit(f"fmnist_quant: no builder in ARCHITECTURES matches {self.b.model}: "
-                 + "; ".join(tried))
+        try:
+            self.arch, module = load_twin(self.script, self.b.eval_data, self.b.sample_shape,
+                                          self.b.num_classes)
+        except LookupError as error:
+            sys.exit(f"fmnist_quant: {self.b.model}: {error}")
+        return self.arch, module
 
     def float_top1(self):
         return pytorch_quant.top1(self.script, self.b.eval_data, 256)
@@ -410,48 +478,20 @@ class PyTorch:
     def qat_run(self, distill, name):
         a = self.b.args
         torch.manual_seed(a.seed)
-        generator = torch.Generator().manual_seed(a.seed)
         _, model = self.twin()
         model.train()
         model.fuse()
         model.qconfig = get_default_qat_qconfig(self.engine)
         prepare_qat(model, inplace=True)
-        teacher = self.script if distill else None
-        inputs, labels = load_split(self.b.train_data)
-        per_epoch = len(labels) // a.train_batch
-        total = per_epoch * a.epochs
-        optimizer = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9,
-                                    weight_decay=a.weight_decay)
-        log(f"pytorch eager QAT{' + distillation' if distill else ''}: {total} steps of "
-            f"{a.train_batch}")
-        start = time.perf_counter()
-        step = 0
-        for _ in range(a.epochs):
-            order = torch.randperm(len(labels), generator=generator)
-            for k in range(per_epoch):
-                index = order[k * a.train_batch:(k + 1) * a.train_batch]
-                x = augment(inputs[index], a.augment_padding, a.augment_flip, generator)
-                y = labels[index]
-                if step == a.freeze_bn_step:
-                    # As QuantAware's freeze_bn_step: BatchNorm statistics frozen from here on.
-                    model.apply(torch.nn.intrinsic.qat.freeze_bn_stats)
-                for group in optimizer.param_groups:
-                    group["lr"] = a.lr * (1 + math.cos(math.pi * step / total)) / 2
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                if teacher is not None:
-                    with torch.no_grad():
-                        soft = F.softmax(teacher(x) / a.temperature, dim=1)
-                    loss = loss + a.temperature ** 2 * F.kl_div(
-                        F.log_softmax(logits / a.temperature, dim=1), soft,
-                        reduction="batchmean")
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                step += 1
-                if step % 50 == 0 or step == total:
-                    log(f"  step {step}/{total} loss {loss.item():.4f}")
-        train_s = time.perf_counter() - start
+
+        def freeze_bn_at_its_step(step):
+            if step == a.freeze_bn_step:
+                # As QuantAware's freeze_bn_step: BatchNorm statistics frozen from here on.
+                model.apply(torch.nn.intrinsic.qat.freeze_bn_stats)
+
+        total, train_s = fine_tune(
+            model, self.script if distill else None, self.b.train_data, a, a.seed,
+            f"pytorch eager QAT{' + distillation' if distill else ''}", freeze_bn_at_its_step)
         model.eval()
         quantized = convert(model, inplace=False)
         accuracy = pytorch_quant.top1(quantized, self.b.eval_data, 256)
@@ -530,13 +570,8 @@ class Bench:
         return os.path.join(self.out, *parts)
 
     def attempt(self, what, function, *args):
-        """function(*args), or None with the error recorded (an honest miss, not a crash)."""
-        try:
-            return function(*args)
-        except (CommandFailed, RuntimeError, KeyError, OSError) as error:
-            log(f"{what} failed: {error}")
-            self.raw["errors"].append({"what": what, "error": str(error)})
-            return None
+        """function(*args), or None with the error recorded in raw["errors"]."""
+        return attempt(self.raw["errors"], what, function, *args)
 
     def latency(self, files):
         """Median ms per file and batch over interleaved rounds of slim-model bench."""

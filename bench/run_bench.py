@@ -2,6 +2,7 @@
 
     python3 bench/run_bench.py [--out bench-results] [--smoke] [--only SECTION ...]
     python3 bench/run_bench.py --only fmnist_quant --fmnist-model FLOAT.pt --fmnist-data DIR
+    python3 bench/run_bench.py --only fmnist_sparsity --fmnist-model FLOAT.pt --fmnist-data DIR
 
 Prints one table (figure, ours, anchor, ratio, target) and writes results.json,
 results.md and allreduce_busbw.png under --out. --smoke runs every measurement at a
@@ -96,18 +97,25 @@ TrainConfig:
                               "--model", self.path("resnet20.pt"), "--batch", str(self.batch),
                               "--steps", str(self.steps)], ranks=2))["median_step_s"]
 
+    def interleaved(self, measure):
+        """{name: [result per trial]} of the functions in `measure` (name -> function), called
+        in turn once a round, 3 rounds (1 under --smoke): on a shared machine the speed drifts
+        by tens of percent between runs, and interleaving spreads the drift evenly."""
+        trials = {name: [] for name in measure}
+        for _ in range(1 if self.smoke else 3):
+            for name, function in measure.items():
+                trials[name].append(function())
+        return trials
+
     def training_step(self):
-        """Each figure is the median over interleaved trials: on a shared machine the speed
-        drifts by tens of percent between runs, and interleaving spreads the drift evenly."""
+        """Our step at 1 and 2 ranks against the bare LibTorch loop and PyTorch DDP, each
+        figure the median over interleaved trials."""
         measure = {"floor_1": lambda: self.floor_step(1),
                    "slim_1": lambda: self.slim_train_step(1),
                    "floor_2_concurrent": lambda: self.floor_step(2),
                    "slim_2": lambda: self.slim_train_step(2),
                    "pytorch_ddp_2": self.pytorch_ddp_step}
-        trials = {name: [] for name in measure}
-        for _ in range(1 if self.smoke else 3):
-            for name, function in measure.items():
-                trials[name].append(function())
+        trials = self.interleaved(measure)
         self.results["training_step"] = {"trials": trials}
         floor1, ours1, floor2, ours2, ddp2 = (statistics.median(trials[n]) for n in measure)
         self.row("step, 1 rank", ours1, floor1, "bare LibTorch loop", "<= 1.05",
@@ -185,11 +193,9 @@ TrainConfig:
         qat = "QuantAware:\n  quantize_op_types: [conv2d, linear]\n"
         pytorch = ["/usr/bin/python3", os.path.join(ROOT, "bench", "pytorch_quant.py"), "qat-step",
                    "--batch", str(self.batch), "--steps", str(self.steps), "--threads", "1"]
-        trials = {"fp32": [], "qat": [], "pytorch": []}
-        for _ in range(1 if self.smoke else 3):
-            trials["fp32"].append(self.slim_train_step(1))
-            trials["qat"].append(self.slim_train_step(1, qat, "qat"))
-            trials["pytorch"].append(last_json(run(pytorch)))
+        trials = self.interleaved({"fp32": lambda: self.slim_train_step(1),
+                                   "qat": lambda: self.slim_train_step(1, qat, "qat"),
+                                   "pytorch": lambda: last_json(run(pytorch))})
         self.results["quantization"] = trials
         fp32, ours = statistics.median(trials["fp32"]), statistics.median(trials["qat"])
         theirs = statistics.median(r["ratio"] for r in trials["pytorch"])
@@ -203,11 +209,9 @@ TrainConfig:
         one = "Distillation:\n  teacher_model: self\n  label_loss_weight: 1\n"
         two = ("MultiTeacherDistillation:\n  teachers: [{teacher_model: self}, "
                "{teacher_model: self, loss: soft_label}]\n  label_loss_weight: 1\n")
-        trials = {"plain": [], "one": [], "two": []}
-        for _ in range(1 if self.smoke else 3):
-            trials["plain"].append(self.slim_train_step(1))
-            trials["one"].append(self.slim_train_step(1, one, "distill1"))
-            trials["two"].append(self.slim_train_step(1, two, "distill2"))
+        trials = self.interleaved({"plain": lambda: self.slim_train_step(1),
+                                   "one": lambda: self.slim_train_step(1, one, "distill1"),
+                                   "two": lambda: self.slim_train_step(1, two, "distill2")})
         self.results["distillation"] = trials
         plain, one, two = (statistics.median(trials[n]) for n in ("plain", "one", "two"))
         # A teacher adds one forward without autograd: about a third of a training step.
@@ -216,30 +220,41 @@ TrainConfig:
         self.row("step with 2 teachers, 1 rank", two, plain, "plain step", "<= 2",
                  two <= 2 * plain)
 
-    def fmnist_quant(self, model, data):
-        """bench/fmnist_quant.py (ours against PyTorch's own quantization on a trained
-        Fashion-MNIST model; --quick under --smoke): its rows that carry a target."""
+    def pruning(self):
+        """Masked step time (UnstructurePrune, one-shot 50 % of every convolution and linear
+        weight but the first and the last) over our dense step, from interleaved trials."""
+        masked = "UnstructurePrune:\n  ratio: 0.5\n  prune_params_type: null\n"
+        trials = self.interleaved({"dense": lambda: self.slim_train_step(1),
+                                   "masked": lambda: self.slim_train_step(1, masked, "prune")})
+        self.results["pruning"] = trials
+        dense, ours = statistics.median(trials["dense"]), statistics.median(trials["masked"])
+        self.row("masked step (UnstructurePrune 50 %), 1 rank", ours, dense, "our dense step",
+                 "<= 1.1", ours <= 1.1 * dense)
+
+    def fmnist_script(self, section, model, data, fallback_anchor):
+        """bench/<section>.py (ours against PyTorch's own on a trained Fashion-MNIST model;
+        --quick under --smoke): its rows that carry a target, those without a PyTorch figure
+        against `fallback_anchor`; a row's unit is its "unit", else ms for latency and top-1."""
         if not model or not data:
-            sys.exit("run_bench: the fmnist_quant section needs --fmnist-model (a float "
+            sys.exit(f"run_bench: the {section} section needs --fmnist-model (a float "
                      "TorchScript model trained on it) and --fmnist-data (slim-data fashion-mnist "
                      "--out DIR)")
-        out = self.path("fmnist_quant")
-        run(["/usr/bin/python3", os.path.join(ROOT, "bench", "fmnist_quant.py"), "--build",
+        out = self.path(section)
+        run(["/usr/bin/python3", os.path.join(ROOT, "bench", f"{section}.py"), "--build",
              self.build, "--model", os.path.abspath(model), "--data", os.path.abspath(data),
              "--out", out] + (["--quick"] if self.smoke else []))
         with open(os.path.join(out, "results.md")) as f:
             print(f.read())
         with open(os.path.join(out, "results.json")) as f:
             rows = json.load(f)["rows"]
-        self.results["fmnist_quant"] = rows
+        self.results[section] = rows
         for r in rows:
             if r["met"] is None:
                 continue
-            latency = "latency" in r["figure"]
+            unit = r.get("unit", "ms" if "latency" in r["figure"] else "top-1")
             anchor = r["pytorch"] if r["pytorch"] is not None else float("nan")
             self.row(r["figure"], r["ours"], anchor, "PyTorch's own" if r["pytorch"] is not None
-                     else "FP32 top-1 - 0.5 pt", r["target"], r["met"],
-                     "ms" if latency else "top-1")
+                     else fallback_anchor, r["target"], r["met"], unit)
 
     def plot_allreduce(self, result):
         try:
@@ -282,7 +297,10 @@ TrainConfig:
 
 
 SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantization",
-            "distillation"]
+            "distillation", "pruning"]
+# Section -> anchor of its rows without a PyTorch figure; run only when asked for, on a
+# trained Fashion-MNIST model (--fmnist-model, --fmnist-data).
+FMNIST_SECTIONS = {"fmnist_quant": "FP32 top-1 - 0.5 pt", "fmnist_sparsity": "its target"}
 
 
 def main():
@@ -290,25 +308,27 @@ def main():
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS + ["fmnist_quant"],
+    parser.add_argument("--only", nargs="+", choices=SECTIONS + list(FMNIST_SECTIONS),
                         default=SECTIONS, help="measure only these sections (the loader needs "
-                        "the step; fmnist_quant, not run by default, needs --fmnist-model and "
-                        "--fmnist-data)")
+                        "the step; fmnist_quant and fmnist_sparsity, not run by default, need "
+                        "--fmnist-model and --fmnist-data)")
     parser.add_argument("--fmnist-model", help="float TorchScript model trained on Fashion-MNIST "
-                        "(for --only fmnist_quant)")
+                        "(for --only fmnist_quant / fmnist_sparsity)")
     parser.add_argument("--fmnist-data", help="directory of slim-data fashion-mnist's "
-                        "train.h5/eval.h5 (for --only fmnist_quant)")
+                        "train.h5/eval.h5 (for --only fmnist_quant / fmnist_sparsity)")
     args = parser.parse_args()
     bench = Bench(os.path.abspath(args.build), os.path.abspath(args.out), args.smoke)
     bench.prepare()
     step = bench.training_step() if {"step", "loader"} & set(args.only) else None
-    for section in ("allreduce", "overlap", "checkpoint", "quantization", "distillation"):
+    for section in ("allreduce", "overlap", "checkpoint", "quantization", "distillation",
+                    "pruning"):
         if section in args.only:
             getattr(bench, section)()
     if "loader" in args.only:
         bench.loader(step)
-    if "fmnist_quant" in args.only:
-        bench.fmnist_quant(args.fmnist_model, args.fmnist_data)
+    for section, fallback_anchor in FMNIST_SECTIONS.items():
+        if section in args.only:
+            bench.fmnist_script(section, args.fmnist_model, args.fmnist_data, fallback_anchor)
     bench.report()
 
 

@@ -338,7 +338,7 @@ const std::vector<std::pair<std::string, std::string>> kActOnlyTrainKeys = {
     {"amp_config", "SlimTrain trains in float32 (no automatic mixed precision)"},
     {"recompute_config", "SlimTrain keeps the activations for backward (no recomputation)"},
     {"sharding_config", "every rank holds the whole optimizer state (no sharding)"},
-    {"sparse_model", "it strips UnstructurePrune's masks, a strategy not available here"},
+    {"sparse_model", "the exported model always holds pruned weights as zeros, without masks"},
 };
 
 void ParseTrain(ConfigSection section, TrainOptions& out) {

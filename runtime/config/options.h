@@ -23,8 +23,8 @@ struct AugmentOptions {
 
 // Global: what to train, on which data, where to write.
 struct GlobalOptions {
-  // model: "builtin:<name>" (resnet20, resnet56, mobilenetv2, transformer) or the path of
-  // a TorchScript file saved with torch.jit.save. Required.
+  // model: "builtin:<name>" (resnet20, resnet56, mobilenetv2, fmnist_resnet, transformer)
+  // or the path of a TorchScript file saved with torch.jit.save. Required.
   std::string model;
   // input_shape: per-sample shape [C, H, W] or [L]; default: taken from the data.
   std::vector<int64_t> input_shape;

@@ -19,7 +19,8 @@ struct ModelShape {
   int64_t num_classes = 10;
 };
 
-// Names accepted after "builtin:": resnet20, resnet56, mobilenetv2, transformer.
+// Names accepted after "builtin:": resnet20, resnet56, mobilenetv2, fmnist_resnet,
+// transformer.
 std::vector<std::string> BuiltinModelNames();
 
 // Builds a freshly initialised builtin model (Kaiming-normal conv/linear weights drawn

@@ -1,5 +1,7 @@
 #include "strategies/graph/layer_finder.h"
 
+#include <fnmatch.h>
+
 #include <torch/csrc/jit/passes/inliner.h>
 
 #include <optional>
@@ -105,6 +107,11 @@ std::vector<std::string> ModulePaths(const torch::jit::Module& model) {
     if (!entry.name.empty()) paths.push_back(entry.name);
   }
   return paths;
+}
+
+bool MatchesModulePattern(const std::string& pattern, const std::string& path) {
+  return fnmatch(pattern.c_str(), path.c_str(), 0) == 0 ||
+         fnmatch((pattern + ".*").c_str(), path.c_str(), 0) == 0;
 }
 
 }  // namespace slim::graph

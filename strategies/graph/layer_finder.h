@@ -35,6 +35,9 @@ void VisitNodes(torch::jit::Block* block, const std::function<void(torch::jit::N
 // Every module of `model` (the model itself under "") by its path.
 std::map<std::string, torch::jit::Module> ModulesByPath(const torch::jit::Module& model);
 
+// True when `path` is `pattern` or lies below a module it names; shell wildcards allowed.
+bool MatchesModulePattern(const std::string& pattern, const std::string& path);
+
 // Every module path of `model`, for messages that list them.
 std::vector<std::string> ModulePaths(const torch::jit::Module& model);
 

@@ -1,7 +1,5 @@
 #include "strategies/quant/quantize_pass.h"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <map>
 
@@ -28,7 +26,7 @@ void WarnUnmatchedPatterns(const torch::jit::Module& model,
   const auto paths = graph::ModulePaths(model);
   for (const auto& pattern : patterns) {
     const bool matched = std::any_of(paths.begin(), paths.end(), [&](const std::string& path) {
-      return MatchesModulePattern(pattern, path);
+      return graph::MatchesModulePattern(pattern, path);
     });
     if (!matched) {
       logging::Warning("not_quant_pattern '" + pattern + "' matches no module; the module "
@@ -43,7 +41,7 @@ bool Selected(const std::string& path, const std::string& type,
   if (std::find(types.begin(), types.end(), type) == types.end()) return false;
   return std::none_of(options.not_quant_pattern.begin(), options.not_quant_pattern.end(),
                       [&](const std::string& pattern) {
-                        return MatchesModulePattern(pattern, path);
+                        return graph::MatchesModulePattern(pattern, path);
                       });
 }
 
@@ -126,11 +124,6 @@ std::vector<QuantizedMatMul> QuantizeMatMuls(torch::jit::Module& model,
 }
 
 }  // namespace
-
-bool MatchesModulePattern(const std::string& pattern, const std::string& path) {
-  return fnmatch(pattern.c_str(), path.c_str(), 0) == 0 ||
-         fnmatch((pattern + ".*").c_str(), path.c_str(), 0) == 0;
-}
 
 std::vector<torch::jit::Module> QuantizedModel::ActivationQuantizers() const {
   std::vector<torch::jit::Module> quantizers;

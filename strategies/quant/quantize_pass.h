@@ -52,7 +52,4 @@ struct QuantizedModel {
 QuantizedModel InsertQuantizers(torch::jit::Module& model,
                                 const quant::QuantCommonOptions& options, bool pact);
 
-// True when `path` is `pattern` or lies below a module it names; shell wildcards allowed.
-bool MatchesModulePattern(const std::string& pattern, const std::string& path);
-
 }  // namespace slim::quant

@@ -16,6 +16,7 @@
 #include "runtime/base/errors.h"
 #include "runtime/config/config_loader.h"
 #include "strategies/distill/distill_options.h"
+#include "strategies/prune/prune_options.h"
 #include "strategies/quant/quant_options.h"
 #include "strategies/registry.h"
 #include "tests/unit/temp_file.h"
@@ -388,13 +389,27 @@ TEST(ActConfigs, ParallelListOfTheWrongLengthIsRefusedNamingTheKey) {
                        "MultiTeacherDistillation.teachers: and teacher_model_dir both list"));
 }
 
-// semantic_segmentation/configs/pp_liteseg/pp_liteseg_sparse.yaml and
-// nlp/configs/pp-minilm/auto/cluewsc.yaml: strategies this version does not have.
+// semantic_segmentation/configs/pp_liteseg/pp_liteseg_sparse.yaml: GMP to 75 % on the 1x1
+// convolutions, with distillation.
+TEST(ActConfigs, SegmentationSparseGmpWithDistillation) {
+  const auto loaded = Load(ActConfig("pp_liteseg_sparse.yaml"));
+  const auto& prune =
+      loaded.config.StrategyOptionsOf<prune::UnstructurePruneOptions>("UnstructurePrune");
+  EXPECT_EQ(prune.prune_strategy, "gmp");
+  EXPECT_EQ(prune.prune_mode, "ratio");
+  EXPECT_DOUBLE_EQ(prune.ratio, 0.75);
+  EXPECT_EQ(prune.gmp_config.pruning_iterations, 4500);
+  EXPECT_EQ(prune.gmp_config.tunning_iterations, 4500);
+  EXPECT_EQ(prune.gmp_config.pruning_steps, 100);
+  EXPECT_DOUBLE_EQ(prune.gmp_config.initial_ratio, 0.15);
+  EXPECT_EQ(prune.gmp_config.schedule, "cubic");  // ACT's curve
+  EXPECT_EQ(prune.prune_params_type, "conv1x1_only");
+  EXPECT_TRUE(prune.local_sparsity);
+  EXPECT_EQ(DistillationOf(loaded.config).teachers.at(0).node, NodePairs{{"head.conv_out"}});
+}
+
+// nlp/configs/pp-minilm/auto/cluewsc.yaml: a strategy this version does not have.
 TEST(ActConfigs, StrategySectionsNotBuiltAreRefused) {
-  const auto sparse = ErrorOf(ActConfig("pp_liteseg_sparse.yaml"));
-  EXPECT_TRUE(Contains(sparse, "UnstructurePrune: the UnstructurePrune strategy is not "
-                               "available"))
-      << sparse;
   const auto transformer = ErrorOf(ActConfig("pp_minilm_cluewsc.yaml"));
   EXPECT_TRUE(Contains(transformer, "strategy is not available in this version"))
       << transformer;

@@ -52,7 +52,8 @@ TEST_P(BuiltinModelTest, SameSeedSameWeights) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBuiltins, BuiltinModelTest,
-                         ::testing::Values("resnet20", "resnet56", "mobilenetv2", "transformer"));
+                         ::testing::Values("resnet20", "resnet56", "mobilenetv2", "fmnist_resnet",
+                                           "transformer"));
 
 TEST(BuiltinModels, UnknownNameListsValidOnes) {
   try {

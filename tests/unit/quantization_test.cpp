@@ -171,8 +171,8 @@ TEST(QuantizePass, PatternsExcludeModulesAndTheirChildren) {
     EXPECT_NE(layer.path.rfind("layer1.", 0), 0u) << layer.path;
     EXPECT_NE(layer.path, "fc");
   }
-  EXPECT_TRUE(MatchesModulePattern("layer3", "layer3.0.downsample.0"));
-  EXPECT_FALSE(MatchesModulePattern("layer3", "layer30.conv"));
+  EXPECT_TRUE(graph::MatchesModulePattern("layer3", "layer3.0.downsample.0"));
+  EXPECT_FALSE(graph::MatchesModulePattern("layer3", "layer30.conv"));
 }
 
 TEST(QuantizePass, QuantizedForwardIsCloseButNotEqualAndGradientsFlow) {

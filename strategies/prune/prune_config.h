@@ -1,0 +1,19 @@
+// Parsing of the UnstructurePrune and ASPPrune config sections.
+#pragma once
+
+#include "runtime/config/config_section.h"
+#include "strategies/prune/prune_options.h"
+
+namespace slim::prune {
+
+// Reads UnstructurePrune into `out`; throws ConfigError naming the key for a ratio outside
+// (0, 1), a threshold <= 0, unknown prune_strategy / prune_mode / prune_params_type /
+// gmp_config.schedule, gmp with prune_mode threshold, gmp_config counts < 0 or
+// initial_ratio outside [0, ratio), a resume_iteration other than -1 or 0 (checkpoints
+// hold the schedule) and unknown keys.
+void ParseUnstructurePrune(config::ConfigSection section, UnstructurePruneOptions& out);
+
+// Reads ASPPrune into `out`; throws ConfigError for unknown keys.
+void ParseAspPrune(config::ConfigSection section, AspPruneOptions& out);
+
+}  // namespace slim::prune

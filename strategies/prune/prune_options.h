@@ -1,0 +1,78 @@
+// Options of the mask-based pruning strategies, UnstructurePrune and ASPPrune, with the key
+// names and defaults of PaddleSlim ACT plus what SparseML and Neural Compressor users
+// expect (skip_params, a cubic GMP curve). docs/configuration.md shows the same text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/config/options.h"
+
+namespace slim::prune {
+
+// UnstructurePrune.gmp_config: gradual magnitude pruning. A key left at -1 takes ACT's
+// automatic value, computed from the run's optimizer steps when training begins.
+struct GmpOptions {
+  // stable_iterations: dense steps before pruning starts. Auto: 0.
+  int64_t stable_iterations = -1;
+  // pruning_iterations: steps over which the ratio rises from initial_ratio to ratio.
+  // Auto: max(0.45 x steps, 30).
+  int64_t pruning_iterations = -1;
+  // tunning_iterations (ACT's spelling): steps at the final ratio afterwards. Auto: as
+  // pruning_iterations. Informational: training length is TrainConfig's.
+  int64_t tunning_iterations = -1;
+  // pruning_steps: how many ratios the pruning phase steps through, each for
+  // pruning_iterations / pruning_steps steps. Auto: 100 when pruning_iterations exceeds
+  // 1000, else 1.
+  int64_t pruning_steps = -1;
+  // initial_ratio: the ratio of the first rise. Default 0.15.
+  double initial_ratio = 0.15;
+  // resume_iteration: ACT's way to resume a schedule; accepted when -1 or 0 only, since
+  // checkpoints hold the schedule's position.
+  int64_t resume_iteration = -1;
+  // schedule: the curve of the ratios: `cubic` (ACT's, Zhu and Gupta's, SparseML's
+  // default: fast early, slow near the end) or `linear` (equal rises). Default cubic.
+  std::string schedule = "cubic";
+};
+
+// UnstructurePrune: individual weights zeroed by magnitude.
+struct UnstructurePruneOptions : config::StrategyOptions {
+  // prune_strategy: none (one mask from the weights when training begins, kept) or gmp
+  // (the ratio rises by gmp_config). Default none.
+  std::string prune_strategy = "none";
+  // prune_mode: ratio (the smallest `ratio` of the weights) or threshold (weights with
+  // |w| < threshold). gmp needs ratio. Default ratio.
+  std::string prune_mode = "ratio";
+  // ratio: share of the selected weights zeroed (round(ratio x elements)), in (0, 1).
+  // Default 0.55.
+  double ratio = 0.55;
+  // threshold: magnitude below which weights are zeroed, > 0. Default 0.01.
+  double threshold = 0.01;
+  GmpOptions gmp_config;
+  // prune_params_type: conv1x1_only (the weights of 1x1 convolutions) or none (every
+  // convolution and linear weight). Biases and normalisation layers are never pruned.
+  // Default conv1x1_only.
+  std::string prune_params_type = "conv1x1_only";
+  // skip_first_last: leave the first and the last weight layer dense (with
+  // prune_params_type none). Default true.
+  bool skip_first_last = true;
+  // local_sparsity: every weight reaches `ratio` on its own, instead of one magnitude
+  // threshold over all selected weights. Default false.
+  bool local_sparsity = false;
+  // skip_params: parameter or module paths left dense; shell wildcards, a module path
+  // covers its parameters (`fc`, `layer1.*`, `conv1.weight`). Default none.
+  std::vector<std::string> skip_params;
+};
+
+// ASPPrune: 2:4 structured sparsity (two of every four consecutive weights along the
+// input dimension kept), the layout of NVIDIA's sparse tensor cores.
+struct AspPruneOptions : config::StrategyOptions {
+  // prune_params_name: weights to prune by parameter name (`layer1.0.conv1.weight`); none
+  // means every convolution and linear weight whose input dimension allows it.
+  std::vector<std::string> prune_params_name;
+  // skip_params: as UnstructurePrune's.
+  std::vector<std::string> skip_params;
+};
+
+}  // namespace slim::prune
