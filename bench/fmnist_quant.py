@@ -142,6 +142,37 @@ def attempt(errors, what, function, *args):
         return None
 
 
+def fine_tune_section(a):
+    """The TrainConfig of our fine-tuning runs: a.epochs, cosine from a.lr, Momentum 0.9 with
+    a.weight_decay, no evaluation or checkpoints during the run."""
+    return f"""TrainConfig:
+  epochs: {a.epochs}
+  eval_iter: 0
+  logging_iter: 50
+  learning_rate:
+    type: CosineAnnealingDecay
+    learning_rate: {a.lr}
+  optimizer_builder:
+    optimizer:
+      type: Momentum
+      momentum: 0.9
+    weight_decay: {a.weight_decay}
+  checkpoint:
+    every_minutes: 0
+"""
+
+
+def distillation_section(a):
+    """Distillation from the float model itself, soft labels at a.temperature, with the
+    labels' cross-entropy."""
+    return f"""Distillation:
+  teacher_model: self
+  loss: soft_label
+  temperature: {a.temperature}
+  label_loss_weight: 1
+"""
+
+
 def run(args, log_path, ranks=None):
     """Runs `args` (under mpirun with `ranks`), its output to `log_path`; raises CommandFailed
     naming the log on a non-zero exit."""
@@ -344,21 +375,7 @@ class Ours:
         a = self.b.args
         name = "qat_distill" if distill else "qat"
         per_rank = a.train_batch // a.ranks
-        sections = f"""TrainConfig:
-  epochs: {a.epochs}
-  eval_iter: 0
-  logging_iter: 50
-  learning_rate:
-    type: CosineAnnealingDecay
-    learning_rate: {a.lr}
-  optimizer_builder:
-    optimizer:
-      type: Momentum
-      momentum: 0.9
-    weight_decay: {a.weight_decay}
-  checkpoint:
-    every_minutes: 0
-QuantAware:
+        sections = fine_tune_section(a) + """QuantAware:
   quantize_op_types: [conv2d, depthwise_conv2d, linear]
   weight_quantize_type: channel_wise_abs_max
   activation_quantize_type: moving_average_abs_max
@@ -366,12 +383,7 @@ QuantAware:
         if a.freeze_bn_step >= 0:
             sections += f"  freeze_bn_step: {a.freeze_bn_step}\n"
         if distill:
-            sections += f"""Distillation:
-  teacher_model: self
-  loss: soft_label
-  temperature: {a.temperature}
-  label_loss_weight: 1
-"""
+            sections += distillation_section(a)
         augment = (f"  augment:\n    random_crop_padding: {a.augment_padding}\n"
                    f"    horizontal_flip: {'true' if a.augment_flip else 'false'}\n")
         config, out_dir = self.config(name, self.b.train_data, sections, per_rank, augment)
@@ -605,13 +617,20 @@ def pct(value):
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__,
+def model_bench_parser(description):
+    """A command line with the arguments every Fashion-MNIST model benchmark takes: --build,
+    --model, --data and --out; `description` is the script's docstring."""
+    parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--model", required=True, help="trained float TorchScript model")
     parser.add_argument("--data", required=True, help="directory with train.h5 and eval.h5")
     parser.add_argument("--out", required=True, help="output directory")
+    return parser
+
+
+def main():
+    parser = model_bench_parser(__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="small subsets, 2 PTQ algorithms, 1 latency round (smoke test)")
     parser.add_argument("--ranks", type=int, default=2, help="slim-train ranks (mpirun -np)")

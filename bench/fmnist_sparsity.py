@@ -49,7 +49,6 @@ The time a masked training step costs is run_bench.py's `pruning` section.
 Uses Debian's python3 with python3-torch and python3-h5py; needs `mpirun` and the build's
 slim-train.
 """
-import argparse
 import json
 import os
 import shlex
@@ -62,7 +61,8 @@ from torch.nn.utils import prune
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_quant  # noqa: E402  (bench/pytorch_quant.py: top1)
-from fmnist_quant import (attempt, fine_tune, load_twin, log, pct, run,  # noqa: E402
+from fmnist_quant import (attempt, distillation_section, fine_tune, fine_tune_section,  # noqa: E402
+                          load_twin, log, model_bench_parser, pct, run,
                           split_facts, subset)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -140,12 +140,7 @@ def write_config(setup, name, seed, run_spec):
     (and distillation); returns (config path, output directory)."""
     a = setup.args
     out_dir = setup.path("ours", f"{name}_s{seed}")
-    distillation = f"""Distillation:
-  teacher_model: self
-  loss: soft_label
-  temperature: {a.temperature}
-  label_loss_weight: 1
-""" if setup.distills(run_spec) else ""
+    distillation = distillation_section(a) if setup.distills(run_spec) else ""
     path = out_dir + ".yaml"
     with open(path, "w") as f:
         f.write(f"""Global:
@@ -160,21 +155,7 @@ def write_config(setup, name, seed, run_spec):
   augment:
     random_crop_padding: {a.augment_padding}
     horizontal_flip: {str(a.augment_flip).lower()}
-TrainConfig:
-  epochs: {a.epochs}
-  eval_iter: 0
-  logging_iter: 50
-  learning_rate:
-    type: CosineAnnealingDecay
-    learning_rate: {a.lr}
-  optimizer_builder:
-    optimizer:
-      type: Momentum
-      momentum: 0.9
-    weight_decay: {a.weight_decay}
-  checkpoint:
-    every_minutes: 0
-{run_spec.sections}{distillation}""")
+{fine_tune_section(a)}{run_spec.sections}{distillation}""")
     return path, out_dir
 
 
@@ -359,12 +340,7 @@ def measure_seed(setup, seed):
 
 def parse_args():
     """The command line, with --quick's defaults filled in."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--model", required=True, help="trained float TorchScript model")
-    parser.add_argument("--data", required=True, help="directory with train.h5 and eval.h5")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser = model_bench_parser(__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="one seed on small subsets (smoke test)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42],

@@ -31,14 +31,16 @@ GREY_STEM = {
     "mobilenet_v2": "m.features[0][0] = torch.nn.Conv2d(1, 32, 3, 2, 1, bias=False)",
 }
 
-TRAIN = """Global:
+GLOBAL = """Global:
   model: {model}
   train_data: {data}/train.h5
   eval_data: {data}/eval.h5
   batch_size: 64
   seed: 42
   output_dir: {out}
-  augment:
+"""
+
+TRAIN = GLOBAL + """  augment:
     random_crop_padding: 0
     horizontal_flip: true
 TrainConfig:
@@ -59,14 +61,7 @@ TrainConfig:
     weight_decay: 0.0005
 """
 
-QUANTIZE = """Global:
-  model: {model}
-  train_data: {data}/train.h5
-  eval_data: {data}/eval.h5
-  batch_size: 64
-  seed: 42
-  output_dir: {out}
-  export: [torchscript, torchscript_int8, onnx]
+QUANTIZE = GLOBAL + """  export: [torchscript, torchscript_int8, onnx]
 QuantPost:
   ptq_algo: abs_max
   batch_num: 16

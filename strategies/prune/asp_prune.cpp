@@ -16,13 +16,7 @@ constexpr const char* kSection = "ASPPrune";
 }  // namespace
 
 strategies::StrategyRegistration AspPrune::Registration() {
-  strategies::StrategyRegistration registration;
-  registration.section = kSection;
-  registration.order = strategies::PassOrder::kMasks;
-  registration.combines_with = {"QuantAware", "Distillation", "MultiTeacherDistillation"};
-  registration.refusals = {
-      {"QuantPost", "ASPPrune needs training and QuantPost only calibrates: prune in one run, "
-                    "then quantize its model.pt with QuantPost in a second, or use QuantAware"}};
+  auto registration = MaskRegistration(kSection);
   registration.parse = strategies::ParserOf(&ParseAspPrune);
   registration.create = strategies::FactoryOf<AspPrune, AspPruneOptions>();
   return registration;

@@ -31,15 +31,23 @@ GmpPlan ResolveGmpPlan(const GmpOptions& options, double final_ratio, int64_t to
   return plan;
 }
 
+// Steps each ratio of the pruning phase is held.
+int64_t PeriodOf(const GmpPlan& plan) {
+  return std::max<int64_t>(plan.pruning_iterations / std::max<int64_t>(plan.pruning_steps, 1), 1);
+}
+
 double GmpRatioAt(const GmpPlan& plan, int64_t step) {
   if (step < plan.stable_iterations) return 0;
   const int64_t steps = std::max<int64_t>(plan.pruning_steps, 1);
-  const int64_t period = std::max<int64_t>(plan.pruning_iterations / steps, 1);
-  const int64_t index = (step - plan.stable_iterations) / period;
+  const int64_t index = (step - plan.stable_iterations) / PeriodOf(plan);
   if (index >= steps) return plan.final_ratio;
   const double progress = static_cast<double>(index) / static_cast<double>(steps);
   const double rise = plan.cubic ? 1 - std::pow(1 - progress, 3) : progress;
   return plan.initial_ratio + (plan.final_ratio - plan.initial_ratio) * rise;
+}
+
+int64_t GmpFinalStep(const GmpPlan& plan) {
+  return plan.stable_iterations + PeriodOf(plan) * std::max<int64_t>(plan.pruning_steps, 1);
 }
 
 }  // namespace slim::prune

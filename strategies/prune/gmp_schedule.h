@@ -30,4 +30,7 @@ GmpPlan ResolveGmpPlan(const GmpOptions& options, double final_ratio, int64_t to
 // The ratio pruned once `step` optimizer steps are done (0 while stable).
 double GmpRatioAt(const GmpPlan& plan, int64_t step);
 
+// The first step at which GmpRatioAt reaches the final ratio.
+int64_t GmpFinalStep(const GmpPlan& plan);
+
 }  // namespace slim::prune

@@ -11,6 +11,7 @@
 
 #include "runtime/comm/communicator.h"
 #include "strategies/prune/weight_masks.h"
+#include "strategies/registry.h"
 #include "strategies/strategy.h"
 
 namespace slim::prune {
@@ -18,6 +19,10 @@ namespace slim::prune {
 class MaskedPruning : public strategies::Strategy {
  public:
   MaskedPruning(std::string name, SparseStorage storage, comm::Communicator& comm);
+
+  // What the pruning sections' registrations share: the masks pass order, running with
+  // QuantAware and either distillation section, QuantPost refused (it does not train).
+  static strategies::StrategyRegistration MaskRegistration(const std::string& section);
 
   std::string Name() const override { return name_; }
   void OnBeforeOptimizerStep(strategies::HookContext& context) override;

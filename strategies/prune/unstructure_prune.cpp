@@ -42,16 +42,10 @@ std::vector<PrunableWeight> SelectWeights(const torch::jit::Module& model,
 }  // namespace
 
 strategies::StrategyRegistration UnstructurePrune::Registration() {
-  strategies::StrategyRegistration registration;
-  registration.section = kSection;
-  registration.order = strategies::PassOrder::kMasks;
-  registration.combines_with = {"QuantAware", "Distillation", "MultiTeacherDistillation"};
-  registration.refusals = {
-      {"ASPPrune", "UnstructurePrune and ASPPrune would both mask the same weights; keep one "
-                   "of the two sections"},
-      {"QuantPost", "UnstructurePrune needs training and QuantPost only calibrates: prune in "
-                    "one run, then quantize its model.pt with QuantPost in a second, or use "
-                    "QuantAware"}};
+  auto registration = MaskRegistration(kSection);
+  registration.refusals.emplace(
+      "ASPPrune", "UnstructurePrune and ASPPrune would both mask the same weights; keep one of "
+                  "the two sections");
   registration.parse = strategies::ParserOf(&ParseUnstructurePrune);
   registration.create = strategies::FactoryOf<UnstructurePrune, UnstructurePruneOptions>();
   return registration;
@@ -82,6 +76,13 @@ void UnstructurePrune::OnTrainBegin(strategies::HookContext& context) {
       kSection, plan_.stable_iterations, plan_.pruning_steps, options_.gmp_config.schedule,
       plan_.final_ratio, plan_.pruning_iterations, plan_.initial_ratio,
       plan_.tunning_iterations));
+  if (GmpFinalStep(plan_) > context.total_steps) {
+    logging::Warning(fmt::format(
+        "{}: gmp reaches ratio {} at step {}, after the run's {} steps: the model will end at "
+        "ratio {:.4f}; shorten gmp_config or train longer",
+        kSection, plan_.final_ratio, GmpFinalStep(plan_), context.total_steps,
+        GmpRatioAt(plan_, context.total_steps)));
+  }
   UpdateSchedule(context);
 }
 

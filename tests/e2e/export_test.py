@@ -8,7 +8,6 @@ Run by ctest, one test per case, e.g.:
 import json
 import os
 import subprocess
-import tempfile
 import unittest
 
 import h5py

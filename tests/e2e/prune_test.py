@@ -10,7 +10,7 @@ import subprocess
 import unittest
 
 from e2e_test import CheckpointRuns, Workspace
-from quantization_test import read_json
+from quantization_test import read_json, script_torchvision
 
 # GMP to 50 % over every weight but the first and last: dense for 2 steps, then ratios
 # held 2 steps each, rising at steps 2, 4, 6 and 8, the final 0.5 from step 10.
@@ -155,6 +155,16 @@ Distillation:
         self.assertTrue(all(l["zeros"] > 0 for l in layers), layers)
 
 
+    def test_gmp_longer_than_the_run_warns(self):
+        # ACT's automatic schedule prunes for at least 30 steps: 4 steps end at its start.
+        sections = "UnstructurePrune:\n  prune_strategy: gmp\n  ratio: 0.5\n"
+        config = self.tiny_config("gmp-short.yaml", train_iter=4, sections=sections)
+        code, out, _ = self.train(config)
+        self.assertEqual(code, 0, out)
+        self.assertIn("UnstructurePrune: gmp reaches ratio 0.5 at step 30, after the run's 4 "
+                      "steps: the model will end at ratio 0.1500", out)
+
+
 class PruneResume(PruneWorkspace):
     def test_resume_mid_schedule_is_bitwise_identical(self):
         # Stopped after step 6, when the ratio has risen three times of four.
@@ -183,12 +193,7 @@ class PruneArchitectures(PruneWorkspace):
     skipped and listed, everything else is 2:4 in the file stock PyTorch loads."""
 
     def check_asp(self, name, expect_skipped):
-        model = self.path(name + ".pt")
-        script = (f"import torch, torchvision\ntorch.manual_seed(0)\n"
-                  f"torch.jit.script(torchvision.models.{name}(num_classes=10)).save({model!r})\n")
-        done = subprocess.run(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=300)
-        self.assertEqual(done.returncode, 0, done.stdout)
+        model = script_torchvision(self, name)
         config = self.tiny_config(name + ".yaml", train_iter=2, sections="ASPPrune:\n",
                                   extra_global="  eval_batch_size: 16\n")
         code, out, _ = self.train(config, "--set", f"Global.model={model}")

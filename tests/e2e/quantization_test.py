@@ -60,6 +60,18 @@ def stock_torch_eval(model_path, data_path):
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def script_torchvision(test, name):
+    """Saves torchvision's `name` (10 classes, seeded) scripted by stock PyTorch into the
+    test's workspace; returns the path."""
+    model_path = test.path(name + ".pt")
+    script = (f"import torch, torchvision\ntorch.manual_seed(0)\n"
+              f"torch.jit.script(torchvision.models.{name}(num_classes=10)).save({model_path!r})")
+    done = subprocess.run(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    test.assertEqual(done.returncode, 0, done.stdout)
+    return model_path
+
+
 def read_json(*parts):
     with open(os.path.join(*parts)) as f:
         return json.load(f)
@@ -354,12 +366,7 @@ class RealArchitectures(Workspace):
     """torchvision models nobody here wrote: script, quantize-aware train, export, reload."""
 
     def check_torchvision(self, name, layers, batch_norms):
-        model_path = self.path(name + ".pt")
-        script = (f"import torch, torchvision; m = torchvision.models.{name}(num_classes=10); "
-                  f"torch.jit.script(m).save({model_path!r})")
-        done = subprocess.run(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=300)
-        self.assertEqual(done.returncode, 0, done.stdout)
+        model_path = script_torchvision(self, name)
         config = self.write_config(name + ".yaml", f"""Global:
   model: {model_path}
   train_data: @DATA@/train.h5

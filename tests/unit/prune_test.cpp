@@ -108,6 +108,7 @@ TEST(GmpSchedule, FollowsTheCubicFormulaInSteps) {
   EXPECT_NEAR(GmpRatioAt(plan, 30), 0.4672, 1e-12);
   EXPECT_DOUBLE_EQ(GmpRatioAt(plan, 109), cubic(4));
   EXPECT_DOUBLE_EQ(GmpRatioAt(plan, 110), 0.8);
+  EXPECT_EQ(GmpFinalStep(plan), 110);
   EXPECT_DOUBLE_EQ(GmpRatioAt(plan, 5000), 0.8);
   options.schedule = "linear";
   EXPECT_DOUBLE_EQ(GmpRatioAt(ResolveGmpPlan(options, 0.8, 1000), 50), 0.15 + 0.65 * 2 / 5);
