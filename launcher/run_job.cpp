@@ -126,10 +126,7 @@ void PrepareOutputDir(const config::Config& config) {
 // --analyze quant: calibrates the QuantPost quantizers, then measures each layer's cost.
 void AnalyzeQuantization(const engine::TrainingSetup& setup) {
   auto& comm = *setup.comm;
-  const auto needs = setup.compressor->CalibrationData();
-  const auto batches = engine::CalibrationBatches(
-      *setup.train_data, needs.batch_num, needs.batch_size,
-      static_cast<uint64_t>(setup.config->global.seed), comm.Rank(), comm.Size(), setup.device);
+  const auto batches = engine::StrategyCalibrationBatches(setup);
   torch::jit::Module model = setup.model;
   setup.compressor->Calibrate(model, batches);
   engine::Evaluator evaluator(setup.eval_data, comm, setup.device, setup.config->global);

@@ -18,12 +18,14 @@ using Clock = std::chrono::steady_clock;
 
 std::vector<torch::Tensor> CalibrationBatches(const data::Hdf5Dataset& data, int64_t batch_num,
                                               int64_t batch_size, uint64_t seed, int rank,
-                                              int world_size, torch::Device device) {
+                                              int world_size, torch::Device device,
+                                              const std::string& requested_by) {
   const auto& info = data.info();
   if (batch_num * batch_size > info.size) {
-    logging::Warning(fmt::format("QuantPost: batch_num x batch_size = {} exceeds the {} samples "
-                                 "of {}; calibrating on all of them",
-                                 batch_num * batch_size, info.size, info.path));
+    logging::Warning(fmt::format("{}: {} batches of {} = {} calibration samples exceed the {} "
+                                 "samples of {}; calibrating on all of them",
+                                 requested_by, batch_num, batch_size, batch_num * batch_size,
+                                 info.size, info.path));
   }
   // One shuffled pass over the whole set, the same on every rank and for every rank count.
   data::DistributedSampler order(data::SamplerOptions{info.size, 0, 1, batch_size,
@@ -47,14 +49,19 @@ std::vector<torch::Tensor> CalibrationBatches(const data::Hdf5Dataset& data, int
   return mine;
 }
 
+std::vector<torch::Tensor> StrategyCalibrationBatches(const TrainingSetup& setup) {
+  const auto needs = setup.compressor->CalibrationData();
+  return CalibrationBatches(*setup.train_data, needs.batch_num, needs.batch_size,
+                            static_cast<uint64_t>(setup.config->global.seed), setup.comm->Rank(),
+                            setup.comm->Size(), setup.device, "QuantPost: batch_num x batch_size");
+}
+
 void CalibrateAndExport(TrainingSetup setup) {
   auto& comm = *setup.comm;
   auto& model = setup.model;
   const auto start = Clock::now();
   const auto needs = setup.compressor->CalibrationData();
-  const auto batches = CalibrationBatches(
-      *setup.train_data, needs.batch_num, needs.batch_size,
-      static_cast<uint64_t>(setup.config->global.seed), comm.Rank(), comm.Size(), setup.device);
+  const auto batches = StrategyCalibrationBatches(setup);
   std::unique_ptr<Evaluator> evaluator;
   EvalResult before;
   if (setup.eval_data) {

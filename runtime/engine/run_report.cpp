@@ -47,7 +47,8 @@ exporting::ExportInputs ExportInputsOf(const TrainingSetup& setup) {
   exporting::ExportInputs inputs;
   inputs.calibration = CalibrationBatches(*setup.train_data, kExportCalibrationBatches,
                                           global.batch_size, static_cast<uint64_t>(global.seed),
-                                          0, 1, torch::kCPU);
+                                          0, 1, torch::kCPU,
+                                          "Global.export (the integer outputs' grids)");
   inputs.example = inputs.calibration.at(0).slice(0, 0, 1);
   return inputs;
 }
