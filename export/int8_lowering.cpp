@@ -63,11 +63,23 @@ Value* FusedOutput(Node* node) {
   return output;
 }
 
+// A clamp to constant bounds: ReLU6, hardtanh, clamp.
+bool IsClamp(const Node* node) {
+  const auto kind = node->kind();
+  return kind == c10::aten::hardtanh || kind == c10::aten::relu6 || kind == c10::aten::clamp;
+}
+
+// The grid of the activation quantizer that `output` feeds, directly or through a clamp:
+// a clamp commutes with the quantizer's own clip (both ranges hold 0), so rounding onto the
+// grid before the clamp gives the values the fake-quant model computes.
 Grid TakenGrid(const Value* output) {
   for (const auto& use : output->uses()) {
     Grid grid;
     if (use.user->outputs().size() != 1) continue;
     if (IsActivationQuantize(use.user->output(), &grid.scale, &grid.zero_point)) return grid;
+  }
+  if (output->uses().size() == 1 && IsClamp(output->uses()[0].user)) {
+    return TakenGrid(output->uses()[0].user->output());
   }
   return {};
 }
