@@ -21,8 +21,9 @@ constexpr char kSeeHelp[] = "see slim-train --help";
 
 // Accepts the one analysis there is.
 std::string CheckAnalysis(std::string& name) {
-  if (name == "quant") return "";
-  return "got '" + name + "', but the analysis available is 'quant' (quantization sensitivity)";
+  if (name == "quant" || name == "prune") return "";
+  return "got '" + name + "', but the analyses available are 'quant' (quantization "
+         "sensitivity) and 'prune' (unstructured pruning sensitivity)";
 }
 
 // Declares every slim-train option on `app`, each bound to its field of `command`; the
@@ -59,12 +60,15 @@ void DeclareOptions(CLI::App& app, CommandLine& command) {
                "validate the config, load the model and data headers, print the\n"
                "resolved config and the plan, and exit without training");
   app.add_option("--analyze", command.analyze,
-                 "quantization sensitivity: calibrate post-training quantizers (the\n"
-                 "QuantPost section, or QuantAware's keys with QuantPost defaults),\n"
-                 "evaluate with one layer quantized at a time, write\n"
-                 "sensitivity.{md,json,png} to the output directory and suggest\n"
-                 "not_quant_pattern entries; trains nothing")
-      ->type_name("quant")
+                 "quant: calibrate post-training quantizers (the QuantPost section,\n"
+                 "or QuantAware's keys with QuantPost defaults), evaluate with one\n"
+                 "layer quantized at a time, write sensitivity.{md,json,png} to the\n"
+                 "output directory and suggest not_quant_pattern entries;\n"
+                 "prune: evaluate with one weight (as UnstructurePrune selects them)\n"
+                 "pruned at a time to 30/50/70/90 %, write\n"
+                 "prune_sensitivity.{md,json,png} and suggest per-layer ratios;\n"
+                 "both train nothing")
+      ->type_name("quant|prune")
       ->check(CLI::Validator(CheckAnalysis, ""));
   app.add_flag("-h,--help", command.help, "show this text");
   app.add_flag("--version", command.version, "show the version");

@@ -20,6 +20,7 @@
 #include "runtime/engine/evaluator.h"
 #include "runtime/engine/trainer.h"
 #include "runtime/models/model_loader.h"
+#include "strategies/prune/prune_sensitivity.h"
 #include "strategies/quant/sensitivity_run.h"
 #include "strategies/registry.h"
 
@@ -135,6 +136,14 @@ void AnalyzeQuantization(const engine::TrainingSetup& setup) {
       setup.config->global.output_dir);
 }
 
+// --analyze prune: prunes each selected weight alone to a few ratios.
+void AnalyzePruning(const engine::TrainingSetup& setup) {
+  engine::Evaluator evaluator(setup.eval_data, *setup.comm, setup.device, setup.config->global);
+  torch::jit::Module model = setup.model;
+  prune::RunPruneSensitivity(
+      model, *setup.config, [&] { return evaluator.Evaluate(model); }, *setup.comm);
+}
+
 }  // namespace
 
 std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
@@ -144,7 +153,8 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   auto overrides = command.overrides;
   if (!command.output_dir.empty()) overrides.push_back("Global.output_dir=" + command.output_dir);
   job->config = strategies::LoadJobConfig(command.config_file, overrides);
-  if (!command.analyze.empty()) quant::UseQuantPostForAnalysis(job->config);
+  if (command.analyze == "quant") quant::UseQuantPostForAnalysis(job->config);
+  if (command.analyze == "prune") prune::UsePruningForAnalysis(job->config);
   const config::Config& config = job->config;
   SetIntraOpThreads(config.global, placement.local_size);
   job->comm = session.World(std::chrono::milliseconds(
@@ -202,8 +212,12 @@ int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
     if (placement.rank == 0) PrintPlan(job.config, placement, setup);
     return 0;
   }
-  if (!command.analyze.empty()) {
+  if (command.analyze == "quant") {
     AnalyzeQuantization(setup);
+    return 0;
+  }
+  if (command.analyze == "prune") {
+    AnalyzePruning(setup);
     return 0;
   }
   const std::string checkpoints = checkpoint::CheckpointDirectory(job.config.global.output_dir);

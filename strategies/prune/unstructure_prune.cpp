@@ -16,8 +16,10 @@ namespace {
 constexpr const char* kSection = "UnstructurePrune";
 constexpr const char* kRatioKey = "schedule_ratio";
 
-std::vector<PrunableWeight> SelectWeights(const torch::jit::Module& model,
-                                          const UnstructurePruneOptions& options) {
+}  // namespace
+
+std::vector<PrunableWeight> SelectUnstructuredWeights(const torch::jit::Module& model,
+                                                      const UnstructurePruneOptions& options) {
   auto weights = WeightsOf(model);
   if (options.prune_params_type == "conv1x1_only") {
     weights.erase(std::remove_if(weights.begin(), weights.end(),
@@ -39,8 +41,6 @@ std::vector<PrunableWeight> SelectWeights(const torch::jit::Module& model,
   return weights;
 }
 
-}  // namespace
-
 strategies::StrategyRegistration UnstructurePrune::Registration() {
   auto registration = MaskRegistration(kSection);
   registration.refusals.emplace(
@@ -56,7 +56,7 @@ UnstructurePrune::UnstructurePrune(const UnstructurePruneOptions& options,
     : MaskedPruning(kSection, SparseStorage::kCsr, *environment.comm), options_(options) {}
 
 void UnstructurePrune::Prepare(torch::jit::Module& model) {
-  SetWeights(SelectWeights(model, options_));
+  SetWeights(SelectUnstructuredWeights(model, options_));
   int64_t elements = 0;
   for (const auto& weight : masks().weights()) elements += weight.Tensor().numel();
   logging::Info(fmt::format("{}: {} weight tensor(s), {} elements, pruned by {} ({})", kSection,

@@ -12,6 +12,11 @@
 
 namespace slim::prune {
 
+// The weights `options` select in `model` (prune_params_type, skip_first_last,
+// skip_params). Throws ConfigError when none is left.
+std::vector<PrunableWeight> SelectUnstructuredWeights(const torch::jit::Module& model,
+                                                      const UnstructurePruneOptions& options);
+
 class UnstructurePrune : public MaskedPruning {
  public:
   UnstructurePrune(const UnstructurePruneOptions& options,
@@ -21,8 +26,7 @@ class UnstructurePrune : public MaskedPruning {
   // MultiTeacherDistillation.
   static strategies::StrategyRegistration Registration();
 
-  // Selects the weights (prune_params_type, skip_first_last, skip_params); throws
-  // ConfigError when none is left.
+  // Selects the weights (SelectUnstructuredWeights).
   void Prepare(torch::jit::Module& model) override;
   // Sets the one-shot masks, or resolves the GMP plan for the run's steps and sets the
   // masks due at its step (also after a resume).

@@ -222,6 +222,40 @@ class PruneArchitectures(PruneWorkspace):
                                         "features.2.conv.1.0.weight"])
 
 
+class PruneSensitivity(PruneWorkspace):
+    def test_analysis_writes_the_table_and_suggests_ratios(self):
+        config = self.tiny_config("analyze.yaml", sections="UnstructurePrune:\n"
+                                                           "  prune_params_type: null\n")
+        code, out, _ = self.train(config, "--analyze", "prune", ranks=2)
+        self.assertEqual(code, 0, out)
+        out_dir = self.path("out", "analyze.yaml")
+        for name in ["prune_sensitivity.md", "prune_sensitivity.png", "prune_sensitivity.svg"]:
+            self.assertTrue(os.path.getsize(os.path.join(out_dir, name)) > 0, name)
+        report = read_json(out_dir, "prune_sensitivity.json")
+        # resnet20: every convolution and linear weight but the stem and the classifier.
+        self.assertEqual(len(report["weights"]), 20)
+        dense = report["dense"]["top1"]
+        for weight in report["weights"]:
+            self.assertEqual([r["ratio"] for r in weight["results"]], [0.3, 0.5, 0.7, 0.9])
+            tolerated = [r["ratio"] for r in weight["results"]
+                         if (dense - r["top1"]) * 100 <= report["tolerated_top1_drop_points"]]
+            expected = 0
+            for r in weight["results"]:
+                if r["ratio"] not in tolerated:
+                    break
+                expected = r["ratio"]
+            self.assertEqual(weight["suggested_ratio"], expected, weight)
+        self.assertFalse(os.path.exists(os.path.join(out_dir, "model.pt")))
+
+    def test_analysis_needs_eval_data(self):
+        config = self.tiny_config("analyze-no-eval.yaml")
+        text = open(config).read().replace("  eval_data: " + self.path("data", "eval.h5") + "\n", "")
+        with open(config, "w") as f:
+            f.write(text)
+        self.assert_fails(self.train(config, "--analyze", "prune"), 2,
+                          "--analyze prune measures accuracy on Global.eval_data")
+
+
 class PruneBadInput(Workspace):
     def check_refused(self, name, sections, *fragments, args=()):
         config = self.tiny_config(name, train_iter=2, sections=sections)

@@ -10,6 +10,8 @@
 #include "strategies/prune/gmp_schedule.h"
 #include "strategies/prune/magnitude_masks.h"
 #include "strategies/prune/prune_options.h"
+#include "strategies/prune/prune_sensitivity.h"
+#include "runtime/models/builtin_models.h"
 #include "strategies/registry.h"
 #include "tests/unit/temp_file.h"
 
@@ -123,6 +125,28 @@ TEST(GmpSchedule, TakesActsAutomaticValues) {
   EXPECT_DOUBLE_EQ(few.initial_ratio, 0.15);
   EXPECT_EQ(ResolveGmpPlan(GmpOptions{}, 0.5, 3000).pruning_steps, 100);
   EXPECT_EQ(ResolveGmpPlan(GmpOptions{}, 0.5, 10).pruning_iterations, 30);
+}
+
+TEST(PruneSensitivity, SuggestsTheLargestToleratedRatioAndRestoresTheWeights) {
+  torch::manual_seed(4);
+  auto model = models::BuildBuiltinModel("resnet20", {{3, 8, 8}, 4});
+  const auto weights = WeightsOf(model);
+  const std::vector<PrunableWeight> analysed = {weights.at(1), weights.at(2)};
+  const auto before = analysed[0].Tensor().clone();
+  // Top-1 falls by 5 points once more than 60 % of the first weight is zero.
+  const auto evaluate = [&] {
+    const auto zeros = (analysed[0].Tensor() == 0).to(torch::kFloat64).mean().item<double>();
+    strategies::EvalMetrics metric;
+    metric.top1 = zeros > 0.6 ? 0.85 : 0.9;
+    return metric;
+  };
+  const auto report = AnalyzePruneSensitivity(analysed, AnalysedRatios(), evaluate);
+  ASSERT_EQ(report.weights.size(), 2u);
+  EXPECT_EQ(report.weights[0].results.size(), AnalysedRatios().size());
+  EXPECT_DOUBLE_EQ(report.weights[0].results[2].metric.top1, 0.85);  // at 70 %
+  EXPECT_DOUBLE_EQ(report.weights[0].suggested_ratio, 0.5);
+  EXPECT_DOUBLE_EQ(report.weights[1].suggested_ratio, 0.9);
+  EXPECT_TRUE(torch::equal(analysed[0].Tensor(), before));
 }
 
 // The message of the ConfigError that loading `sections` (after a valid Global) raises.
