@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "export/quant_normal_form.h"
@@ -69,6 +70,23 @@ bool IsClamp(const Node* node) {
   return kind == c10::aten::hardtanh || kind == c10::aten::relu6 || kind == c10::aten::clamp;
 }
 
+// An op that picks or moves values without computing new ones (max pooling, flattening):
+// it gives the same result before or after rounding onto a grid, and runs on quantized
+// tensors keeping their grid.
+bool MovesValues(const Node* node) {
+  const auto kind = node->kind();
+  return kind == c10::aten::max_pool2d || kind == c10::aten::flatten;
+}
+
+// The grid `value` lies on: the activation quantize that made it, seen through ops that
+// only move values; nullopt when it is on none.
+c10::optional<Grid> GridOf(const Value* value) {
+  Grid grid;
+  if (IsActivationQuantize(value, &grid.scale, &grid.zero_point)) return grid;
+  if (MovesValues(value->node())) return GridOf(value->node()->input(0));
+  return c10::nullopt;
+}
+
 // The grid of the activation quantizer that `output` feeds, directly or through a clamp:
 // a clamp commutes with the quantizer's own clip (both ranges hold 0), so rounding onto the
 // grid before the clamp gives the values the fake-quant model computes.
@@ -78,7 +96,8 @@ Grid TakenGrid(const Value* output) {
     if (use.user->outputs().size() != 1) continue;
     if (IsActivationQuantize(use.user->output(), &grid.scale, &grid.zero_point)) return grid;
   }
-  if (output->uses().size() == 1 && IsClamp(output->uses()[0].user)) {
+  if (output->uses().size() == 1 &&
+      (IsClamp(output->uses()[0].user) || MovesValues(output->uses()[0].user))) {
     return TakenGrid(output->uses()[0].user->output());
   }
   return {};
@@ -93,8 +112,9 @@ Grid CalibratedGrid(double low, double high) {
 std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph) {
   std::vector<OutputPoint> points;
   std::set<const Value*> quantized;
-  const auto is_quantized = [&](const Value* value) {
-    return IsDequantizedActivation(value) || quantized.count(value) > 0;
+  std::function<bool(const Value*)> is_quantized = [&](const Value* value) {
+    return IsDequantizedActivation(value) || quantized.count(value) > 0 ||
+           (MovesValues(value->node()) && is_quantized(value->node()->input(0)));
   };
   for (Node* node : graph.nodes()) {
     const bool add = (node->kind() == c10::aten::add || node->kind() == c10::aten::add_) &&
@@ -128,13 +148,27 @@ void DropIdentityRequantization(torch::jit::Graph& graph) {
     }
     Value* input = node->input(0);
     if (input->node()->kind() != c10::aten::dequantize) continue;
-    Grid source;
-    if (!IsActivationQuantize(input->node()->input(), &source.scale, &source.zero_point)) continue;
-    if (source.zero_point != grid.zero_point ||
-        std::abs(source.scale - grid.scale) > 1e-9 * grid.scale) {
+    const auto source = GridOf(input->node()->input());
+    if (!source || source->zero_point != grid.zero_point ||
+        std::abs(source->scale - grid.scale) > 1e-9 * grid.scale) {
       continue;
     }
     node->output()->replaceAllUsesWith(input->node()->input());
+  }
+}
+
+// op(dequantize(q)) -> dequantize(op(q)) for ops that only move values, so that they run
+// on the integers and the dequantize moves on to where the next kernel can take it.
+void MoveDequantizeAfterValueMoves(torch::jit::Graph& graph) {
+  for (Node* node : AllNodes(graph)) {
+    if (!MovesValues(node) || node->input(0)->node()->kind() != c10::aten::dequantize) continue;
+    Value* quantized = node->input(0)->node()->input(0);
+    if (!GridOf(quantized)) continue;
+    node->replaceInput(0, quantized);
+    torch::jit::WithInsertPoint after(node->next());
+    Value* dequantized = graph.insert(c10::aten::dequantize, {node->output()});
+    node->output()->replaceAllUsesWith(dequantized);
+    dequantized->node()->replaceInput(0, node->output());
   }
 }
 
@@ -170,6 +204,9 @@ OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tens
 IntegerKernels LowerToIntegerKernels(FrozenModel& frozen) {
   SelectQuantizedEngine();
   auto& graph = frozen.graph;
+  MoveDequantizeAfterValueMoves(*graph);
+  DropIdentityRequantization(*graph);
+  torch::jit::EliminateDeadCode(graph);
   torch::jit::ReplicateDeQuant(graph);
   torch::jit::InsertPrepackUnpack(graph);
   torch::jit::QuantFusion(graph);
