@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages SlimTrain needs to build, run, test and benchmark, then
+# Installs the Debian 12 packages SlimTrain needs to build, run, test and benchmark (Slurm
+# and munge for the tests' one-node cluster, scripts/slurm/local_cluster.sh), then
 # ONNX Runtime's CPU library from npm (scripts/install_onnxruntime.sh), which runs the
 # exported ONNX models. Idempotent: does nothing when everything is already installed.
 set -euo pipefail
@@ -11,6 +12,7 @@ packages=(
   zlib1g-dev dataset-fashion-mnist libonnx-dev
   python3 python3-torch python3-torchvision python3-h5py python3-numpy python3-matplotlib
   python3-onnx
+  slurm-wlm munge
 )
 # Node.js and npm run ONNX Runtime; a Node.js installed another way (it brings its own
 # npm) is kept.

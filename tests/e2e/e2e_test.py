@@ -384,6 +384,7 @@ class SlurmScript(unittest.TestCase):
             os.chmod(path, 0o755)
         env = dict(os.environ, PATH=bin_dir + ":" + os.environ["PATH"], SLURM_JOB_ID="42",
                    SLURM_RESTART_COUNT=str(restart_count))
+        env.pop("SLIM_TRAIN", None)
         done = subprocess.run(["bash", os.path.join(SOURCE_DIR, "scripts", "slurm", "train.sbatch"),
                                "c.yaml", *args], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=60)
