@@ -49,6 +49,12 @@ bool IsReLU(const Node* node) {
   return node->kind() == c10::aten::relu || node->kind() == c10::aten::relu_;
 }
 
+bool LeavesTheModel(const Value* value) {
+  return std::any_of(value->uses().begin(), value->uses().end(), [](const torch::jit::Use& use) {
+    return use.user->kind() == c10::prim::Return;
+  });
+}
+
 // The output of `node` that gets a grid: after the ReLU the kernels fuse.
 Value* FusedOutput(Node* node) {
   Value* output = node->output();
@@ -116,6 +122,7 @@ std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph) {
                      is_quantized(node->input(1));
     if (!add && !IsQuantizedLayer(node)) continue;
     Value* output = FusedOutput(node);
+    if (LeavesTheModel(output)) continue;
     points.push_back({output, TakenGrid(output)});
     quantized.insert(output);
   }

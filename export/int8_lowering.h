@@ -2,11 +2,11 @@
 //
 // Integer kernels take and return 8-bit tensors, so every quantized convolution, linear
 // layer and residual add needs a grid for its output too. Where the fake-quant model
-// already quantizes that output (the next layer's input quantizer, also after a ReLU
-// that the kernel fuses, a clamp, a max pool or a flatten) its grid is taken as it is;
-// elsewhere (a convolution before a residual add, the add itself, the classifier whose
-// logits leave the model) the range is calibrated on real inputs: zero point 0 for
-// outputs that are never negative, 128 otherwise. Layers nothing quantized stay float.
+// already quantizes that output (the next layer's input quantizer, after a ReLU that the
+// kernel fuses) its grid is taken as it is; elsewhere (a convolution before a residual
+// add, the add itself) the range is calibrated on real inputs: zero point 0 for outputs
+// that are never negative, 128 otherwise. A layer whose output only leaves the model
+// (the classifier) stays float on its quantized input, as do layers nothing quantized.
 #pragma once
 
 #include <string>
