@@ -323,8 +323,8 @@ class QuantSensitivity(Workspace):
         plain = self.tiny_config("sens-plain.yaml")
         self.assert_fails(self.train(plain, "--analyze", "quant"), 2,
                           "--analyze quant needs a QuantPost or QuantAware section")
-        self.assert_fails(self.train(plain, "--analyze", "prune"), 2,
-                          "the analysis available is 'quant'")
+        self.assert_fails(self.train(plain, "--analyze", "channels"), 2,
+                          "the analyses available are 'quant'")
         no_eval = self.tiny_config("sens-no-eval.yaml", sections=QAT)
         self.assert_fails(self.train(no_eval, "--analyze", "quant", "--set", "Global.eval_data=''"),
                           2, "--analyze quant measures accuracy on Global.eval_data")
