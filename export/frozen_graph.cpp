@@ -27,8 +27,10 @@ void CollectNodes(torch::jit::Block* block, std::vector<Node*>& nodes) {
 }
 
 // Replaces each read of a non-module attribute of the frozen module by a constant of its
-// current value. Reads of values a constant cannot hold stay as they are.
-void ResolveAttributes(const torch::jit::Module& frozen, torch::jit::Graph& graph) {
+// current value; with kAttributes, reads of tensors stay. Reads of values a constant cannot
+// hold stay as they are.
+void ResolveAttributes(const torch::jit::Module& frozen, torch::jit::Graph& graph,
+                       FrozenTensors tensors) {
   std::unordered_map<const Value*, c10::IValue> objects{{graph.inputs()[0], frozen._ivalue()}};
   for (Node* node : AllNodes(graph)) {
     if (node->kind() != c10::prim::GetAttr) continue;
@@ -39,6 +41,7 @@ void ResolveAttributes(const torch::jit::Module& frozen, torch::jit::Graph& grap
       objects.emplace(node->output(), value);
       continue;
     }
+    if (value.isTensor() && tensors == FrozenTensors::kAttributes) continue;
     torch::jit::WithInsertPoint here(node);
     const auto constant = torch::jit::tryInsertConstant(graph, value);
     if (constant) node->output()->replaceAllUsesWith(*constant);
@@ -59,7 +62,10 @@ std::string LayerOf(const Node* node) {
   std::string path;
   for (const auto& frame : (*stack)->vec()) {
     const auto& instance = std::get<2>(frame);
-    if (!instance || instance->instance_name().empty()) continue;
+    // "SELF" marks a call of a module's own method (nn.Conv2d's _conv_forward).
+    if (!instance || instance->instance_name().empty() || instance->instance_name() == "SELF") {
+      continue;
+    }
     path += (path.empty() ? "" : ".") + instance->instance_name();
   }
   return path;
@@ -80,20 +86,21 @@ void FoldConstants(FrozenModel& frozen) {
   torch::jit::EliminateDeadCode(frozen.graph);
 }
 
-FrozenModel FreezeForExport(const torch::jit::Module& model) {
+FrozenModel FreezeForExport(const torch::jit::Module& model, FrozenTensors tensors) {
   if (!model.find_method("forward")) throw ModelError("the model has no forward method to export");
   auto copy = model.clone();
   copy.eval();
   copy.to(torch::kCPU);
   torch::jit::Module frozen;
   try {
-    frozen = torch::jit::freeze_module(copy);
+    frozen = torch::jit::freeze_module(copy, /*preservedAttrs=*/{}, /*freezeInterfaces=*/true,
+                                       /*preserveParameters=*/tensors == FrozenTensors::kAttributes);
   } catch (const c10::Error& error) {
     throw ModelError(std::string("the model cannot be frozen for export: ") +
                      error.what_without_backtrace());
   }
   auto graph = frozen.get_method("forward").graph();
-  ResolveAttributes(frozen, *graph);
+  ResolveAttributes(frozen, *graph, tensors);
   torch::jit::EliminateDeadCode(graph);
   torch::jit::ConstantPropagationImmutableTypes(graph);
   torch::jit::RemoveTensorMutation(graph);  // relu_, add_: values stay what they were made

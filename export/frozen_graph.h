@@ -20,9 +20,17 @@ struct FrozenModel {
   std::shared_ptr<torch::jit::Graph> graph;  // input 0 is the module, then the model's inputs
 };
 
+// What freezing makes of the model's parameters and buffers.
+enum class FrozenTensors {
+  kConstants,   // constants of the graph, for export
+  kAttributes,  // reads of the frozen module's attributes (prim::GetAttr chains from input
+                // 0), so that an analysis can name the tensor each operation uses
+};
+
 // Freezes a copy of `model` (left unchanged) on the CPU; dropout is removed. Throws
 // ModelError naming the problem when the model cannot be frozen (no forward method).
-FrozenModel FreezeForExport(const torch::jit::Module& model);
+FrozenModel FreezeForExport(const torch::jit::Module& model,
+                            FrozenTensors tensors = FrozenTensors::kConstants);
 
 // Evaluates what is constant in `frozen`'s graph and lets float convolutions absorb the
 // BatchNorm after them.

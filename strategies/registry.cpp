@@ -7,6 +7,7 @@
 #include "runtime/base/logging.h"
 #include "strategies/distill/distillation.h"
 #include "strategies/prune/asp_prune.h"
+#include "strategies/prune/channel_prune.h"
 #include "strategies/prune/unstructure_prune.h"
 #include "strategies/quant/quant_aware.h"
 #include "strategies/quant/quant_post.h"
@@ -17,7 +18,7 @@ namespace {
 
 // Sections of the ACT vocabulary whose strategies this version does not have yet.
 const std::vector<std::string> kPlannedSections = {
-    "HyperParameterOptimization", "ChannelPrune", "TransformerPrune"};
+    "HyperParameterOptimization", "TransformerPrune"};
 
 // Top-level sections of ACT's example configs that ACT itself ignores (its example
 // scripts read them for Paddle data readers, post-processing and metrics; Prune is a
@@ -53,6 +54,7 @@ std::string RefusalReason(const StrategyRegistration& a, const StrategyRegistrat
 
 const std::vector<StrategyRegistration>& RegisteredStrategies() {
   static const auto registrations = SortedByPassOrder({
+      prune::ChannelPrune::Registration(),
       prune::UnstructurePrune::Registration(),
       prune::AspPrune::Registration(),
       quant::QuantAware::Registration(),

@@ -150,6 +150,13 @@ std::vector<ConfigSection> ConfigSection::Sections(const std::string& key) {
   return sections;
 }
 
+std::vector<std::string> ConfigSection::Keys() const {
+  std::vector<std::string> keys;
+  if (!node_.IsMap()) return keys;
+  for (const auto& entry : node_) keys.push_back(entry.first.as<std::string>());
+  return keys;
+}
+
 void ConfigSection::RejectUnknownKeys() const {
   if (!node_.IsMap()) return;
   std::vector<std::string> known(known_keys_->begin(), known_keys_->end());

@@ -59,6 +59,10 @@ class ConfigSection {
   // if present and not a list of mappings.
   std::vector<ConfigSection> Sections(const std::string& key);
 
+  // The keys written in this mapping, in file order (a map whose keys are names, such as
+  // per-layer ratios). Read their values with Get.
+  std::vector<std::string> Keys() const;
+
   // Throws ConfigError for the first key present in the file that was never read, with
   // the nearest known key suggested. Call after reading everything this section allows.
   void RejectUnknownKeys() const;

@@ -89,14 +89,17 @@ std::string ConvBn(int index, const std::string& arg) {
 class ModuleFactory {
  public:
   // Bias-free 2-D convolution with padding kernel/2 and Kaiming-normal (fan_out, ReLU)
-  // weight [out, in/groups, kernel, kernel].
+  // weight [out, in/groups, kernel, kernel]. A grouped one reads its `groups` attribute,
+  // as nn.Conv2d does, so that channel pruning can change it.
   Module Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups = 1) {
     Module conv = NewModule("Conv2d");
     torch::Tensor weight = torch::empty({out, in / groups, kernel, kernel});
     torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
     AddParameter(conv, "weight", weight);
+    if (groups > 1) conv.register_attribute("groups", c10::IntType::get(), groups);
     conv.define(ForwardSource({"return torch.conv2d(x, self.weight, None, " + Pair(stride) + ", " +
-                               Pair(kernel / 2) + ", [1, 1], " + std::to_string(groups) + ")"}));
+                               Pair(kernel / 2) + ", [1, 1], " +
+                               (groups > 1 ? "self.groups" : "1") + ")"}));
     return conv;
   }
 

@@ -24,6 +24,13 @@ void CheckOpenUnitRange(const config::ConfigSection& section, const std::string&
   }
 }
 
+void CheckChannelRatio(const config::ConfigSection& section, const std::string& key,
+                       double ratio) {
+  if (!(ratio >= 0 && ratio < 1)) {
+    section.Fail(key, "must lie in [0, 1): the share of a group's channels removed");
+  }
+}
+
 void ParseGmp(config::ConfigSection section, double ratio, GmpOptions& out) {
   for (auto [key, value] : {std::pair{"stable_iterations", &out.stable_iterations},
                             std::pair{"pruning_iterations", &out.pruning_iterations},
@@ -82,6 +89,40 @@ void ParseAspPrune(config::ConfigSection section, AspPruneOptions& out) {
   out.prune_params_name =
       section.Get<std::vector<std::string>>("prune_params_name", out.prune_params_name);
   out.skip_params = section.Get<std::vector<std::string>>("skip_params", out.skip_params);
+  section.RejectUnknownKeys();
+}
+
+void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out) {
+  if (section.IsMapping("pruned_ratio")) {
+    auto ratios = section.Section("pruned_ratio");
+    for (const auto& pattern : ratios.Keys()) {
+      out.ratio_by_pattern.emplace_back(pattern, ratios.Get<double>(pattern, 0));
+      CheckChannelRatio(ratios, pattern, out.ratio_by_pattern.back().second);
+    }
+  } else {
+    out.pruned_ratio = section.Get<double>("pruned_ratio", out.pruned_ratio);
+    CheckChannelRatio(section, "pruned_ratio", out.pruned_ratio);
+  }
+  out.prune_params_name =
+      section.Get<std::vector<std::string>>("prune_params_name", out.prune_params_name);
+  out.criterion = section.Get<std::string>("criterion", out.criterion);
+  section.CheckChoice("criterion", out.criterion, {"l1_norm", "bn_scale", "geometry_median"});
+  out.global_pruning = section.Get<bool>("global_pruning", out.global_pruning);
+  out.round_to = section.Get<int64_t>("round_to", out.round_to);
+  section.CheckRange<int64_t>("round_to", out.round_to, 1, 1 << 20);
+  out.ignored_layers = section.Get<std::vector<std::string>>("ignored_layers", out.ignored_layers);
+  out.target_macs_ratio = section.Get<double>("target_macs_ratio", out.target_macs_ratio);
+  if (section.Has("target_macs_ratio")) {
+    if (!(out.target_macs_ratio > 0 && out.target_macs_ratio < 1)) {
+      section.Fail("target_macs_ratio", "must lie strictly between 0 and 1 (the share of the "
+                                        "input model's MACs kept)");
+    }
+    if (section.Has("pruned_ratio")) {
+      section.Fail("target_macs_ratio", "sets the ratio itself; remove pruned_ratio");
+    }
+  }
+  out.prune_schedule = section.Get<std::string>("prune_schedule", out.prune_schedule);
+  section.CheckChoice("prune_schedule", out.prune_schedule, {"one_shot"});
   section.RejectUnknownKeys();
 }
 

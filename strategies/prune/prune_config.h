@@ -16,4 +16,9 @@ void ParseUnstructurePrune(config::ConfigSection section, UnstructurePruneOption
 // Reads ASPPrune into `out`; throws ConfigError for unknown keys.
 void ParseAspPrune(config::ConfigSection section, AspPruneOptions& out);
 
+// Reads ChannelPrune into `out`; throws ConfigError naming the key for a ratio outside
+// [0, 1), an unknown criterion, round_to < 1, a target_macs_ratio outside (0, 1) or
+// together with pruned_ratio, a prune_schedule other than one_shot, and unknown keys.
+void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out);
+
 }  // namespace slim::prune

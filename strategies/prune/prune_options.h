@@ -76,3 +76,38 @@ struct AspPruneOptions : config::StrategyOptions {
 };
 
 }  // namespace slim::prune
+
+namespace slim::prune {
+
+// ChannelPrune: whole channels removed from the model (channel_graph.h), with ACT's keys
+// plus what Torch-Pruning users expect (global_pruning, round_to, ignored_layers, a MACs
+// target).
+struct ChannelPruneOptions : config::StrategyOptions {
+  // pruned_ratio: share of the channels removed from every prunable group, in [0, 1);
+  // or a map from weight (or module) name pattern to ratio, where groups no pattern
+  // matches keep all their channels. Default 0.25.
+  double pruned_ratio = 0.25;
+  std::vector<std::pair<std::string, double>> ratio_by_pattern;  // the map form, in file order
+  // prune_params_name: the convolutions whose output channels are pruned (weight or
+  // module names); none = every prunable group.
+  std::vector<std::string> prune_params_name;
+  // criterion: l1_norm (|filter| summed), bn_scale (|BatchNorm weight|) or
+  // geometry_median (distance to the other filters). Default l1_norm.
+  std::string criterion = "l1_norm";
+  // global_pruning: rank the channels of all groups together (importance normalised by
+  // each group's mean) instead of each group alone. Default false.
+  bool global_pruning = false;
+  // round_to: channels kept per group are a multiple of this. Default 1.
+  int64_t round_to = 1;
+  // ignored_layers: modules (patterns) whose output channels are never removed. The
+  // model's outputs are always kept.
+  std::vector<std::string> ignored_layers;
+  // target_macs_ratio: the MACs the pruned model may keep, as a share of the input
+  // model's, in (0, 1); the ratio of every group rises until the count meets it. 0 = use
+  // pruned_ratio. Default 0.
+  double target_macs_ratio = 0;
+  // prune_schedule: one_shot (channels removed before training, then fine-tuned).
+  std::string prune_schedule = "one_shot";
+};
+
+}  // namespace slim::prune

@@ -4,26 +4,11 @@
 
 #include "runtime/base/errors.h"
 #include "strategies/graph/layer_finder.h"
+#include "strategies/prune/rank_agreement.h"
 
 namespace slim::prune {
 
 namespace {
-
-// Keeps hashes positive so that their negation cannot overflow.
-constexpr uint64_t kHashBits = (uint64_t{1} << 62) - 1;
-
-// FNV-1a over the bytes of the masks.
-int64_t HashOf(const std::vector<torch::Tensor>& masks) {
-  uint64_t hash = 14695981039346656037ull;
-  for (const auto& mask : masks) {
-    const auto bytes = mask.to(torch::kUInt8).contiguous();
-    const auto* data = bytes.data_ptr<uint8_t>();
-    for (int64_t i = 0; i < bytes.numel(); ++i) {
-      hash = (hash ^ data[i]) * 1099511628211ull;
-    }
-  }
-  return static_cast<int64_t>(hash & kHashBits);
-}
 
 // CSR of `weight` as an [out, in x kh x kw] matrix with `nonzeros` entries: float32 values,
 // column indices of 16 bits where the columns allow it (else 32), 32-bit row offsets.
@@ -86,15 +71,9 @@ void WeightMasks::ApplyToOptimizerState(torch::optim::Optimizer& optimizer) cons
 
 void WeightMasks::CheckIdenticalAcrossRanks(comm::Communicator& comm,
                                             const std::string& section) const {
-  const int64_t hash = HashOf(masks_);
-  auto extremes = torch::tensor({hash, -hash}, torch::kInt64);
-  comm.AllReduceSync(extremes, comm::ReduceOp::kMax);
-  if (extremes[0].item<int64_t>() != -extremes[1].item<int64_t>()) {
-    throw CommError(fmt::format(
-        "{}: the pruning masks differ between ranks (rank {} holds hash {}); the ranks' "
-        "weights were not identical when the masks were computed",
-        section, comm.Rank(), hash));
-  }
+  std::vector<torch::Tensor> bytes;
+  for (const auto& mask : masks_) bytes.push_back(mask.to(torch::kUInt8));
+  CheckSameOnAllRanks(bytes, comm, section + ": the pruning masks");
 }
 
 double WeightMasks::Sparsity() const {

@@ -153,8 +153,8 @@ TEST(ConfigLoader, EmptyStrategySectionTakesTheDefaults) {
   const auto config = Load(std::string(kMinimal) + "QuantAware:\n  # weight_bits: 4\n");
   ASSERT_TRUE(config.HasStrategy("QuantAware"));
   EXPECT_EQ(config.StrategyOptionsOf<quant::QuantAwareOptions>("QuantAware").weight_bits, 8);
-  const auto message = ErrorOf(std::string(kMinimal) + "ChannelPrune:\n");
-  EXPECT_NE(message.find("ChannelPrune strategy is not available"), std::string::npos) << message;
+  const auto message = ErrorOf(std::string(kMinimal) + "TransformerPrune:\n");
+  EXPECT_NE(message.find("TransformerPrune strategy is not available"), std::string::npos) << message;
 }
 
 TEST(ConfigLoader, KeyWrittenTwiceIsRefusedWithBothLines) {
@@ -188,8 +188,8 @@ TEST(ConfigLoader, OnnxFormatRefusesMoreThanEightBits) {
 }
 
 TEST(ConfigLoader, StrategySectionWithoutStrategyIsRefused) {
-  const auto message = ErrorOf(std::string(kMinimal) + "ChannelPrune: {pruned_ratio: 0.5}\n");
-  EXPECT_NE(message.find("ChannelPrune strategy is not available"), std::string::npos) << message;
+  const auto message = ErrorOf(std::string(kMinimal) + "TransformerPrune: {pruned_ratio: 0.5}\n");
+  EXPECT_NE(message.find("TransformerPrune strategy is not available"), std::string::npos) << message;
 }
 
 TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {

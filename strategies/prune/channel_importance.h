@@ -1,0 +1,27 @@
+// How much each channel of a ChannelPrune group matters, by PaddleSlim's criteria.
+#pragma once
+
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "strategies/prune/channel_graph.h"
+
+namespace slim::prune {
+
+// The criteria: "l1_norm" (sum of |w| over the channel's filter of every producing
+// weight), "bn_scale" (|gamma| of every BatchNorm on the channels; l1_norm for a group
+// without one), "geometry_median" (FPGM: sum of the Euclidean distances from the
+// channel's filter to the group's other filters; a filter near the geometric median is
+// the most replaceable).
+const std::vector<std::string>& ChannelCriteria();
+
+// One score per channel of `group` (larger = more important), read from `model`'s
+// current tensors. Each axis the criterion reads contributes its scores divided by their
+// mean over the group, so layers of different scale weigh alike and scores of different
+// groups compare (global pruning).
+std::vector<double> ChannelImportance(const torch::jit::Module& model, const ChannelGraph& graph,
+                                      const ChannelGroup& group, const std::string& criterion);
+
+}  // namespace slim::prune

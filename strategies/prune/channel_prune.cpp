@@ -1,0 +1,256 @@
+#include "strategies/prune/channel_prune.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "export/model_measure.h"
+#include "runtime/base/errors.h"
+#include "runtime/base/logging.h"
+#include "runtime/base/text.h"
+#include "runtime/config/config_section.h"
+#include "runtime/models/model_loader.h"
+#include "strategies/graph/layer_finder.h"
+#include "strategies/prune/channel_importance.h"
+#include "strategies/prune/channel_selection.h"
+#include "strategies/prune/prune_config.h"
+#include "strategies/prune/rank_agreement.h"
+
+namespace slim::prune {
+
+namespace {
+
+constexpr const char* kSection = "ChannelPrune";
+// Bisection steps of the MACs target: the ratio ends within 2^-14 of the smallest that
+// meets it.
+constexpr int kTargetSteps = 14;
+constexpr double kLargestRatio = 0.95;
+
+bool AnyProducerMatches(const std::vector<std::string>& producers,
+                        const std::vector<std::string>& patterns) {
+  return std::any_of(producers.begin(), producers.end(), [&](const std::string& producer) {
+    return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
+      return graph::MatchesModulePattern(pattern, producer);
+    });
+  });
+}
+
+// The checkpoint key of an axis: "layer1.0.conv1.weight@0".
+std::string AxisKey(const std::pair<std::string, int64_t>& axis) {
+  return fmt::format("{}@{}", axis.first, axis.second);
+}
+
+std::string Millions(int64_t count) { return fmt::format("{:.2f} M", count / 1e6); }
+
+}  // namespace
+
+strategies::StrategyRegistration ChannelPrune::Registration() {
+  strategies::StrategyRegistration registration;
+  registration.section = kSection;
+  registration.order = strategies::PassOrder::kStructure;
+  registration.combines_with = {"QuantAware", "Distillation", "MultiTeacherDistillation"};
+  registration.refusals = {
+      {"QuantPost", "ChannelPrune needs fine-tuning and QuantPost only calibrates: prune in one "
+                    "run, then quantize its model.pt with QuantPost in a second, or use "
+                    "QuantAware"}};
+  registration.parse = strategies::ParserOf(&ParseChannelPrune);
+  registration.create = strategies::FactoryOf<ChannelPrune, ChannelPruneOptions>();
+  return registration;
+}
+
+ChannelPrune::ChannelPrune(const ChannelPruneOptions& options,
+                           const strategies::StrategyEnvironment& environment)
+    : options_(options), comm_(*environment.comm), example_(environment.context.example) {}
+
+std::string ChannelPrune::Name() const { return kSection; }
+
+void ChannelPrune::Prepare(torch::jit::Module& model) {
+  graph_ = BuildChannelGraph(model, example_);
+  originals_ = AxisTensors(model, graph_);
+  auto ratios = GroupRatios();
+  if (options_.target_macs_ratio > 0) ratios = RatiosForMacsTarget(model, ratios);
+  const int64_t macs_before = exporting::CountModelMacs(model, example_);
+  const int64_t parameters_before = models::ParameterCount(model);
+  const auto removed = Choose(model, ratios);
+  kept_ = KeptIndices(graph_, originals_, removed);
+  RemoveChannels(model, originals_, kept_, graph_.depthwise_weights);
+  try {
+    auto copy = model.clone();
+    copy.eval();
+    copy.forward({example_});
+  } catch (const c10::Error& error) {
+    throw ModelError(fmt::format("{}: the pruned model no longer runs ({}); leave the layer it "
+                                 "names unpruned with ignored_layers",
+                                 kSection, error.what_without_backtrace()));
+  }
+  std::vector<torch::Tensor> decision;
+  for (const auto& [axis, indices] : kept_) decision.push_back(indices);
+  CheckSameOnAllRanks(decision, comm_, std::string(kSection) + ": the kept channels");
+
+  summary_ = {{"criterion", options_.criterion},
+              {"global_pruning", options_.global_pruning},
+              {"macs_before", macs_before},
+              {"macs_after", exporting::CountModelMacs(model, example_)},
+              {"parameters_before", parameters_before},
+              {"parameters_after", models::ParameterCount(model)},
+              {"groups", nlohmann::json::array()},
+              {"kept_whole", nlohmann::json::array()}};
+  for (size_t g = 0; g < graph_.groups.size(); ++g) {
+    const auto& group = graph_.groups[g];
+    const auto channels = static_cast<int64_t>(group.channels.size());
+    summary_["groups"].push_back({{"name", group.name},
+                                  {"producers", group.producers},
+                                  {"ratio", ratios[g]},
+                                  {"channels_before", channels},
+                                  {"channels_after", channels - static_cast<int64_t>(removed[g].size())}});
+  }
+  for (const auto& fixed : graph_.fixed) {
+    summary_["kept_whole"].push_back({{"producers", fixed.producers}, {"reason", fixed.reason}});
+  }
+  LogSummary(model);
+}
+
+std::vector<double> ChannelPrune::GroupRatios() const {
+  std::vector<std::string> candidates;
+  for (const auto& group : graph_.groups) {
+    candidates.insert(candidates.end(), group.producers.begin(), group.producers.end());
+  }
+  for (const auto& name : options_.prune_params_name) {
+    if (AnyProducerMatches(candidates, {name})) continue;
+    for (const auto& fixed : graph_.fixed) {
+      if (AnyProducerMatches(fixed.producers, {name})) {
+        throw ModelError(fmt::format("{}.prune_params_name: the output channels of '{}' cannot "
+                                     "be removed: they are {}; remove it from the list",
+                                     kSection, name, fixed.reason));
+      }
+    }
+    const auto nearest = config::NearestWord(name, candidates);
+    throw ConfigError(fmt::format("{}.prune_params_name: '{}' names no convolution or linear "
+                                  "weight whose channels can be pruned{}",
+                                  kSection, name,
+                                  nearest.empty() ? "" : "; did you mean '" + nearest + "'?"));
+  }
+  std::vector<double> ratios;
+  for (const auto& group : graph_.groups) {
+    double ratio = options_.pruned_ratio;
+    if (!options_.ratio_by_pattern.empty()) {
+      ratio = 0;
+      for (const auto& [pattern, value] : options_.ratio_by_pattern) {
+        if (AnyProducerMatches(group.producers, {pattern})) {
+          ratio = value;
+          break;
+        }
+      }
+    }
+    if (!options_.prune_params_name.empty() &&
+        !AnyProducerMatches(group.producers, options_.prune_params_name)) {
+      ratio = 0;
+    }
+    if (AnyProducerMatches(group.producers, options_.ignored_layers)) ratio = 0;
+    ratios.push_back(ratio);
+  }
+  return ratios;
+}
+
+std::vector<std::vector<int64_t>> ChannelPrune::Choose(const torch::jit::Module& model,
+                                                       const std::vector<double>& ratios) const {
+  std::vector<std::vector<double>> importance;
+  for (const auto& group : graph_.groups) {
+    importance.push_back(ChannelImportance(model, graph_, group, options_.criterion));
+  }
+  const auto counts = RemovedCounts(importance, ratios, options_.round_to, options_.global_pruning);
+  std::vector<std::vector<int64_t>> removed;
+  for (size_t g = 0; g < counts.size(); ++g) removed.push_back(LeastImportant(importance[g], counts[g]));
+  return removed;
+}
+
+std::vector<double> ChannelPrune::RatiosForMacsTarget(const torch::jit::Module& model,
+                                                      const std::vector<double>& ratios) const {
+  const double target =
+      options_.target_macs_ratio * static_cast<double>(exporting::CountModelMacs(model, example_));
+  const auto scaled = [&](double ratio) {
+    std::vector<double> result;
+    for (const auto selected : ratios) result.push_back(selected > 0 ? ratio : 0);
+    return result;
+  };
+  // MACs left at uniform ratio `ratio`.
+  const auto macs_at = [&](double ratio) {
+    auto copy = model.clone();
+    RemoveChannels(copy, originals_, KeptIndices(graph_, originals_, Choose(model, scaled(ratio))),
+                   graph_.depthwise_weights);
+    return static_cast<double>(exporting::CountModelMacs(copy, example_));
+  };
+  const double at_largest = macs_at(kLargestRatio);
+  if (at_largest > target) {
+    throw ConfigError(fmt::format(
+        "{}.target_macs_ratio {}: pruning every selected group by {} keeps {:.3f} of the MACs; "
+        "the channels that stay whole (see the log) bound what pruning can remove. Raise "
+        "target_macs_ratio",
+        kSection, options_.target_macs_ratio, kLargestRatio,
+        at_largest * options_.target_macs_ratio / target));
+  }
+  double low = 0;
+  double high = kLargestRatio;
+  for (int step = 0; step < kTargetSteps; ++step) {
+    const double middle = (low + high) / 2;
+    const double macs = macs_at(middle);
+    (macs <= target ? high : low) = middle;
+  }
+  logging::Info(fmt::format("{}: target_macs_ratio {} reached at pruned_ratio {:.4f}", kSection,
+                            options_.target_macs_ratio, high));
+  return scaled(high);
+}
+
+void ChannelPrune::LogSummary(const torch::jit::Module& pruned) const {
+  logging::Info(fmt::format("{}: {} prunable group(s), {} kept whole; criterion {}{}", kSection,
+                            graph_.groups.size(), graph_.fixed.size(), options_.criterion,
+                            options_.global_pruning ? ", ranked globally" : ""));
+  for (const auto& group : summary_["groups"]) {
+    logging::Info(fmt::format("  group {}: {} -> {} channels ({})", group["name"].get<std::string>(),
+                              group["channels_before"].get<int64_t>(),
+                              group["channels_after"].get<int64_t>(),
+                              JoinedList(group["producers"].get<std::vector<std::string>>())));
+  }
+  for (const auto& fixed : graph_.fixed) {
+    logging::Info(fmt::format("  kept whole: {}: {}", JoinedList(fixed.producers), fixed.reason));
+  }
+  const auto macs_before = summary_["macs_before"].get<int64_t>();
+  const auto macs_after = summary_["macs_after"].get<int64_t>();
+  logging::Info(fmt::format("{}: MACs {} -> {} ({:.2f}x fewer), parameters {} -> {}", kSection,
+                            Millions(macs_before), Millions(macs_after),
+                            macs_after > 0 ? static_cast<double>(macs_before) / macs_after : 0.0,
+                            summary_["parameters_before"].get<int64_t>(),
+                            models::ParameterCount(pruned)));
+}
+
+void ChannelPrune::LoadState(const checkpoint::TensorMap& state, torch::jit::Module& model) {
+  KeptChannels recorded;
+  for (const auto& [key, indices] : state) {
+    const auto at = key.rfind('@');
+    const auto tensor = key.substr(0, at);
+    const auto original = originals_.find(tensor);
+    const int64_t dim = at == std::string::npos ? -1 : std::stoll(key.substr(at + 1));
+    if (original == originals_.end() || dim < 0 || dim >= original->second.dim() ||
+        indices.numel() == 0 || indices.max().item<int64_t>() >= original->second.size(dim)) {
+      throw ModelError(fmt::format("{}: the checkpoint's kept channels '{}' do not fit this "
+                                   "model; resume with the model the checkpoint was written for",
+                                   kSection, key));
+    }
+    recorded[{tensor, dim}] = indices.to(torch::kInt64);
+  }
+  kept_ = recorded;
+  RemoveChannels(model, originals_, kept_, graph_.depthwise_weights);
+}
+
+checkpoint::TensorMap ChannelPrune::SaveState() const {
+  checkpoint::TensorMap state;
+  for (const auto& [axis, indices] : kept_) state[AxisKey(axis)] = indices;
+  return state;
+}
+
+void ChannelPrune::Export(const torch::jit::Module& finalized, const std::string& output_dir,
+                          nlohmann::json& report) const {
+  report["channel_prune"] = summary_;
+}
+
+}  // namespace slim::prune
