@@ -98,11 +98,14 @@ void ChannelPrune::Prepare(torch::jit::Module& model) {
   for (size_t g = 0; g < graph_.groups.size(); ++g) {
     const auto& group = graph_.groups[g];
     const auto channels = static_cast<int64_t>(group.channels.size());
+    nlohmann::json layers;
+    for (const auto& producer : group.producers) layers[producer] = TensorAt(model, producer).size(0);
     summary_["groups"].push_back({{"name", group.name},
                                   {"producers", group.producers},
                                   {"ratio", ratios[g]},
                                   {"channels_before", channels},
-                                  {"channels_after", channels - static_cast<int64_t>(removed[g].size())}});
+                                  {"channels_after", channels - static_cast<int64_t>(removed[g].size())},
+                                  {"output_channels_after", layers}});
   }
   for (const auto& fixed : graph_.fixed) {
     summary_["kept_whole"].push_back({{"producers", fixed.producers}, {"reason", fixed.reason}});
@@ -206,10 +209,14 @@ void ChannelPrune::LogSummary(const torch::jit::Module& pruned) const {
                             graph_.groups.size(), graph_.fixed.size(), options_.criterion,
                             options_.global_pruning ? ", ranked globally" : ""));
   for (const auto& group : summary_["groups"]) {
-    logging::Info(fmt::format("  group {}: {} -> {} channels ({})", group["name"].get<std::string>(),
+    std::vector<std::string> layers;
+    for (const auto& [producer, kept] : group["output_channels_after"].items()) {
+      layers.push_back(fmt::format("{} {}", producer, kept.get<int64_t>()));
+    }
+    logging::Info(fmt::format("  group {}: {} -> {} coupled channels; output channels kept: {}",
+                              group["name"].get<std::string>(),
                               group["channels_before"].get<int64_t>(),
-                              group["channels_after"].get<int64_t>(),
-                              JoinedList(group["producers"].get<std::vector<std::string>>())));
+                              group["channels_after"].get<int64_t>(), JoinedList(layers)));
   }
   for (const auto& fixed : graph_.fixed) {
     logging::Info(fmt::format("  kept whole: {}: {}", JoinedList(fixed.producers), fixed.reason));
