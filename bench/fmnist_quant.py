@@ -587,30 +587,38 @@ class Bench:
 
     def latency(self, files):
         """Median ms per file and batch over interleaved rounds of slim-model bench."""
-        a = self.args
-        trials = {name: {str(b): [] for b in a.batches} for name in files}
-        for round_index in range(a.rounds):
-            names = list(files)
-            names = names[round_index % len(names):] + names[:round_index % len(names)]
-            for batch in a.batches:
-                iterations = a.iterations_b1 if batch == 1 else a.iterations
-                for name in names:
-                    log_path = self.path("logs", f"bench_{name}_b{batch}_r{round_index}.log")
-                    try:
-                        run([self.binary("slim-model"), "bench", files[name], "--input-shape",
-                             self.input_shape, "--batch", str(batch), "--threads", "1",
-                             "--iterations", str(iterations), "--warmup", str(a.warmup),
-                             "--json"], log_path)
-                    except CommandFailed as error:
-                        self.raw["errors"].append({"what": f"bench {name}", "error": str(error)})
-                        continue
-                    with open(log_path) as f:
-                        line = [l for l in f if l.startswith("{")][-1]
-                    trials[name][str(batch)].append(json.loads(line)["median_ms"])
-            log(f"latency round {round_index + 1}/{a.rounds} done")
-        medians = {name: {b: statistics.median(t) if t else None for b, t in per.items()}
-                   for name, per in trials.items()}
-        return trials, medians
+        return interleaved_latency(self.binary("slim-model"), files, self.input_shape,
+                                   self.args, self.path("logs"), self.raw["errors"])
+
+
+def interleaved_latency(slim_model, files, input_shape, timing, log_dir, errors):
+    """Latency of each of `files` ({name: model file}) by `slim_model bench` on one thread:
+    timing.rounds rounds, each timing every file at every batch of timing.batches (the file
+    order rotated per round, so drift hits all alike) with timing.iterations (batch 1:
+    iterations_b1) after timing.warmup. Returns ({name: {batch: [ms per round]}}, {name:
+    {batch: median ms}}); a failed run is recorded in `errors` and skipped."""
+    trials = {name: {str(b): [] for b in timing.batches} for name in files}
+    for round_index in range(timing.rounds):
+        names = list(files)
+        names = names[round_index % len(names):] + names[:round_index % len(names)]
+        for batch in timing.batches:
+            iterations = timing.iterations_b1 if batch == 1 else timing.iterations
+            for name in names:
+                log_path = os.path.join(log_dir, f"bench_{name}_b{batch}_r{round_index}.log")
+                try:
+                    run([slim_model, "bench", files[name], "--input-shape", input_shape,
+                         "--batch", str(batch), "--threads", "1", "--iterations",
+                         str(iterations), "--warmup", str(timing.warmup), "--json"], log_path)
+                except CommandFailed as error:
+                    errors.append({"what": f"bench {name}", "error": str(error)})
+                    continue
+                with open(log_path) as f:
+                    line = [l for l in f if l.startswith("{")][-1]
+                trials[name][str(batch)].append(json.loads(line)["median_ms"])
+        log(f"latency round {round_index + 1}/{timing.rounds} done")
+    medians = {name: {b: statistics.median(t) if t else None for b, t in per.items()}
+               for name, per in trials.items()}
+    return trials, medians
 
 
 def pct(value):

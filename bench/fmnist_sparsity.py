@@ -338,9 +338,10 @@ def measure_seed(setup, seed):
     return {"ours": ours, "pytorch": theirs}
 
 
-def parse_args():
-    """The command line, with --quick's defaults filled in."""
-    parser = model_bench_parser(__doc__)
+def fine_tune_parser(description):
+    """model_bench_parser(description) with the fine-tune recipe, --quick, --seeds, --ranks
+    and the subset sizes; fmnist_channel_prune.py shares it."""
+    parser = model_bench_parser(description)
     parser.add_argument("--quick", action="store_true",
                         help="one seed on small subsets (smoke test)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42],
@@ -361,7 +362,12 @@ def parse_args():
                         help="fine-tune on the labels alone (the QAT run still distills)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="torch threads for PyTorch's fine-tune and evaluation")
-    args = parser.parse_args()
+    return parser
+
+
+def completed(args, script):
+    """`args` with --quick's defaults filled in; exits naming `script` when the batch does
+    not split over the ranks."""
     if args.train_samples is None:
         args.train_samples = 512 if args.quick else 0
     if args.eval_samples is None:
@@ -369,13 +375,13 @@ def parse_args():
     if args.quick:
         args.seeds = args.seeds[:1]
     if args.train_batch % args.ranks:
-        sys.exit(f"fmnist_sparsity: --train-batch {args.train_batch} does not split over "
+        sys.exit(f"{script}: --train-batch {args.train_batch} does not split over "
                  f"{args.ranks} ranks")
     return args
 
 
 def main():
-    args = parse_args()
+    args = completed(fine_tune_parser(__doc__).parse_args(), "fmnist_sparsity")
     torch.set_num_threads(args.threads)
     setup = Setup(args)
     try:

@@ -19,11 +19,11 @@ constexpr char kExitCodes[] =
 
 constexpr char kSeeHelp[] = "see slim-train --help";
 
-// Accepts the one analysis there is.
+// Accepts the analyses there are.
 std::string CheckAnalysis(std::string& name) {
   if (name == "quant" || name == "prune") return "";
   return "got '" + name + "', but the analyses available are 'quant' (quantization "
-         "sensitivity) and 'prune' (unstructured pruning sensitivity)";
+         "sensitivity) and 'prune' (pruning sensitivity)";
 }
 
 // Declares every slim-train option on `app`, each bound to its field of `command`; the
@@ -65,8 +65,10 @@ void DeclareOptions(CLI::App& app, CommandLine& command) {
                  "layer quantized at a time, write sensitivity.{md,json,png} to the\n"
                  "output directory and suggest not_quant_pattern entries;\n"
                  "prune: evaluate with one weight (as UnstructurePrune selects them)\n"
-                 "pruned at a time to 30/50/70/90 %, write\n"
-                 "prune_sensitivity.{md,json,png} and suggest per-layer ratios;\n"
+                 "pruned at a time to 30/50/70/90 %, or with a ChannelPrune section\n"
+                 "one channel group at a time to 10..70 %, write\n"
+                 "prune_sensitivity.{md,json,png} and suggest per-layer ratios\n"
+                 "(for ChannelPrune also per-group ratios for a MACs target);\n"
                  "both train nothing")
       ->type_name("quant|prune")
       ->check(CLI::Validator(CheckAnalysis, ""));

@@ -20,7 +20,7 @@
 #include "runtime/engine/evaluator.h"
 #include "runtime/engine/trainer.h"
 #include "runtime/models/model_loader.h"
-#include "strategies/prune/prune_sensitivity.h"
+#include "strategies/prune/channel_sensitivity.h"
 #include "strategies/quant/sensitivity_run.h"
 #include "strategies/registry.h"
 
@@ -136,9 +136,19 @@ void AnalyzeQuantization(const engine::TrainingSetup& setup) {
       setup.config->global.output_dir);
 }
 
-// --analyze prune: prunes each selected weight alone to a few ratios.
-void AnalyzePruning(const engine::TrainingSetup& setup) {
+// --analyze prune: prunes each selected weight, or each ChannelPrune group of the model as
+// loaded, alone to a few ratios.
+void AnalyzePruning(const PreparedJob& job) {
+  const auto& setup = job.setup;
   engine::Evaluator evaluator(setup.eval_data, *setup.comm, setup.device, setup.config->global);
+  if (job.prune_analysis.channels) {
+    torch::jit::Module model = setup.input_model->clone();
+    model.to(setup.device);
+    prune::RunChannelSensitivity(
+        model, *job.prune_analysis.channels, *setup.config, job.example,
+        [&] { return evaluator.Evaluate(model); }, *setup.comm);
+    return;
+  }
   torch::jit::Module model = setup.model;
   prune::RunPruneSensitivity(
       model, *setup.config, [&] { return evaluator.Evaluate(model); }, *setup.comm);
@@ -154,7 +164,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   if (!command.output_dir.empty()) overrides.push_back("Global.output_dir=" + command.output_dir);
   job->config = strategies::LoadJobConfig(command.config_file, overrides);
   if (command.analyze == "quant") quant::UseQuantPostForAnalysis(job->config);
-  if (command.analyze == "prune") prune::UsePruningForAnalysis(job->config);
+  if (command.analyze == "prune") job->prune_analysis = prune::UsePruningForAnalysis(job->config);
   const config::Config& config = job->config;
   SetIntraOpThreads(config.global, placement.local_size);
   job->comm = session.World(std::chrono::milliseconds(
@@ -178,8 +188,9 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   // clone(), not deepcopy(): a copy of its own types, which the strategies extend below.
   job->setup.input_model = model.clone();
   const std::vector<int64_t> first = {0};
-  auto example = data::BatchTransform(info, data::AugmentSettings{})
-                     .Apply(train_data->ReadInputs(first), first, 0);
+  const auto example = data::BatchTransform(info, data::AugmentSettings{})
+                          .Apply(train_data->ReadInputs(first), first, 0);
+  job->example = example;
   job->compressor = std::make_unique<strategies::Compressor>(
       config, strategies::StrategyEnvironment{
                   job->comm.get(), {config.global.model, shape, example}});
@@ -217,7 +228,7 @@ int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
     return 0;
   }
   if (command.analyze == "prune") {
-    AnalyzePruning(setup);
+    AnalyzePruning(job);
     return 0;
   }
   const std::string checkpoints = checkpoint::CheckpointDirectory(job.config.global.output_dir);

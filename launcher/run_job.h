@@ -7,6 +7,7 @@
 #include "runtime/comm/mpi_session.h"
 #include "runtime/config/options.h"
 #include "runtime/engine/trainer.h"
+#include "strategies/prune/prune_sensitivity.h"
 
 namespace slim::launcher {
 
@@ -16,6 +17,8 @@ struct PreparedJob {
   std::unique_ptr<comm::Communicator> comm;
   std::unique_ptr<strategies::Compressor> compressor;
   engine::TrainingSetup setup;
+  torch::Tensor example;               // the first training sample, transformed (batch of one)
+  prune::PruneAnalysis prune_analysis;  // what --analyze prune analyses
 };
 
 // Start-up: reads the config, opens the data, loads and checks the model, reads and

@@ -44,6 +44,48 @@ std::string Millions(int64_t count) { return fmt::format("{:.2f} M", count / 1e6
 
 }  // namespace
 
+std::vector<double> GroupRatios(const ChannelGraph& graph, const ChannelPruneOptions& options) {
+  std::vector<std::string> candidates;
+  for (const auto& group : graph.groups) {
+    candidates.insert(candidates.end(), group.producers.begin(), group.producers.end());
+  }
+  for (const auto& name : options.prune_params_name) {
+    if (AnyProducerMatches(candidates, {name})) continue;
+    for (const auto& fixed : graph.fixed) {
+      if (AnyProducerMatches(fixed.producers, {name})) {
+        throw ModelError(fmt::format("{}.prune_params_name: the output channels of '{}' cannot "
+                                     "be removed: they are {}; remove it from the list",
+                                     kSection, name, fixed.reason));
+      }
+    }
+    const auto nearest = config::NearestWord(name, candidates);
+    throw ConfigError(fmt::format("{}.prune_params_name: '{}' names no convolution or linear "
+                                  "weight whose channels can be pruned{}",
+                                  kSection, name,
+                                  nearest.empty() ? "" : "; did you mean '" + nearest + "'?"));
+  }
+  std::vector<double> ratios;
+  for (const auto& group : graph.groups) {
+    double ratio = options.pruned_ratio;
+    if (!options.ratio_by_pattern.empty()) {
+      ratio = 0;
+      for (const auto& [pattern, value] : options.ratio_by_pattern) {
+        if (AnyProducerMatches(group.producers, {pattern})) {
+          ratio = value;
+          break;
+        }
+      }
+    }
+    if (!options.prune_params_name.empty() &&
+        !AnyProducerMatches(group.producers, options.prune_params_name)) {
+      ratio = 0;
+    }
+    if (AnyProducerMatches(group.producers, options.ignored_layers)) ratio = 0;
+    ratios.push_back(ratio);
+  }
+  return ratios;
+}
+
 strategies::StrategyRegistration ChannelPrune::Registration() {
   strategies::StrategyRegistration registration;
   registration.section = kSection;
@@ -67,7 +109,7 @@ std::string ChannelPrune::Name() const { return kSection; }
 void ChannelPrune::Prepare(torch::jit::Module& model) {
   graph_ = BuildChannelGraph(model, example_);
   originals_ = AxisTensors(model, graph_);
-  auto ratios = GroupRatios();
+  auto ratios = GroupRatios(graph_, options_);
   if (options_.target_macs_ratio > 0) ratios = RatiosForMacsTarget(model, ratios);
   const int64_t macs_before = exporting::CountModelMacs(model, example_);
   const int64_t parameters_before = models::ParameterCount(model);
@@ -111,48 +153,6 @@ void ChannelPrune::Prepare(torch::jit::Module& model) {
     summary_["kept_whole"].push_back({{"producers", fixed.producers}, {"reason", fixed.reason}});
   }
   LogSummary(model);
-}
-
-std::vector<double> ChannelPrune::GroupRatios() const {
-  std::vector<std::string> candidates;
-  for (const auto& group : graph_.groups) {
-    candidates.insert(candidates.end(), group.producers.begin(), group.producers.end());
-  }
-  for (const auto& name : options_.prune_params_name) {
-    if (AnyProducerMatches(candidates, {name})) continue;
-    for (const auto& fixed : graph_.fixed) {
-      if (AnyProducerMatches(fixed.producers, {name})) {
-        throw ModelError(fmt::format("{}.prune_params_name: the output channels of '{}' cannot "
-                                     "be removed: they are {}; remove it from the list",
-                                     kSection, name, fixed.reason));
-      }
-    }
-    const auto nearest = config::NearestWord(name, candidates);
-    throw ConfigError(fmt::format("{}.prune_params_name: '{}' names no convolution or linear "
-                                  "weight whose channels can be pruned{}",
-                                  kSection, name,
-                                  nearest.empty() ? "" : "; did you mean '" + nearest + "'?"));
-  }
-  std::vector<double> ratios;
-  for (const auto& group : graph_.groups) {
-    double ratio = options_.pruned_ratio;
-    if (!options_.ratio_by_pattern.empty()) {
-      ratio = 0;
-      for (const auto& [pattern, value] : options_.ratio_by_pattern) {
-        if (AnyProducerMatches(group.producers, {pattern})) {
-          ratio = value;
-          break;
-        }
-      }
-    }
-    if (!options_.prune_params_name.empty() &&
-        !AnyProducerMatches(group.producers, options_.prune_params_name)) {
-      ratio = 0;
-    }
-    if (AnyProducerMatches(group.producers, options_.ignored_layers)) ratio = 0;
-    ratios.push_back(ratio);
-  }
-  return ratios;
 }
 
 std::vector<std::vector<int64_t>> ChannelPrune::Choose(const torch::jit::Module& model,

@@ -21,6 +21,12 @@
 
 namespace slim::prune {
 
+// Per group of `graph`, the share of its channels `options` removes (pruned_ratio as a
+// number or a pattern map, prune_params_name, ignored_layers; 0 = untouched). Throws
+// ConfigError for a prune_params_name entry that names no prunable weight (with the
+// nearest), ModelError for one whose channels the graph keeps whole (with the reason).
+std::vector<double> GroupRatios(const ChannelGraph& graph, const ChannelPruneOptions& options);
+
 class ChannelPrune : public strategies::Strategy {
  public:
   ChannelPrune(const ChannelPruneOptions& options, const strategies::StrategyEnvironment& environment);
@@ -47,9 +53,6 @@ class ChannelPrune : public strategies::Strategy {
               nlohmann::json& report) const override;
 
  private:
-  // Per group, the share of its channels to remove by pruned_ratio, prune_params_name and
-  // ignored_layers (0 = untouched).
-  std::vector<double> GroupRatios() const;
   // The channels removed from each group at `ratios`.
   std::vector<std::vector<int64_t>> Choose(const torch::jit::Module& model,
                                            const std::vector<double>& ratios) const;

@@ -1,4 +1,4 @@
-// Pruning sensitivity analysis (slim-train CONFIG --analyze prune): each weight that
+// Pruning sensitivity analysis of weights (slim-train CONFIG --analyze prune): each weight that
 // UnstructurePrune would prune is pruned alone, by magnitude, to a few ratios, and the model
 // evaluated over the ranks; a layer's suggested ratio is the largest whose top-1 drop stays
 // within a tolerance. Writes prune_sensitivity.{md,json,png,svg} under the output
@@ -8,6 +8,7 @@
 #include <torch/script.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,37 +16,26 @@
 #include "runtime/config/options.h"
 #include "strategies/prune/prunable_weights.h"
 #include "strategies/prune/prune_options.h"
+#include "strategies/prune/sensitivity_report.h"
 #include "strategies/strategy.h"
 
 namespace slim::prune {
 
-// The ratios each weight is pruned to, and the top-1 drop a suggested ratio may cost.
+// The ratios each weight is pruned to.
 const std::vector<double>& AnalysedRatios();
-constexpr double kToleratedDropPoints = 1.0;
 
-struct RatioResult {
-  double ratio = 0;
-  strategies::EvalMetrics metric;
+// What --analyze prune analyses: ChannelPrune's groups (channel_sensitivity.h) when the
+// config has that section, else the weights UnstructurePrune selects.
+struct PruneAnalysis {
+  std::shared_ptr<const ChannelPruneOptions> channels;  // null: weights
 };
 
-struct WeightSensitivity {
-  std::string weight;                // parameter name
-  std::vector<RatioResult> results;  // one per analysed ratio, in order
-  // The largest ratio that, with every smaller one, costs at most kToleratedDropPoints; 0
-  // when even the smallest costs more.
-  double suggested_ratio = 0;
-};
-
-struct PruneSensitivityReport {
-  strategies::EvalMetrics dense;
-  std::vector<WeightSensitivity> weights;  // in model order
-};
-
-// Makes `config` the analysis' configuration: the UnstructurePrune section's weight
-// selection (or its defaults with prune_params_type null when there is none), every other
-// strategy dropped (the analysis trains nothing). Throws ConfigError without
-// Global.eval_data.
-void UsePruningForAnalysis(config::Config& config);
+// Makes `config` the analysis' configuration and says which analysis runs. Every strategy
+// is dropped (the analysis trains nothing) but, for the weights, the UnstructurePrune
+// section's selection (or its defaults with prune_params_type null when there is none);
+// ChannelPrune's options are returned, so that the model is analysed unpruned. Throws
+// ConfigError without Global.eval_data.
+PruneAnalysis UsePruningForAnalysis(config::Config& config);
 
 // Evaluates the dense model, then each weight of `weights` pruned alone to each of `ratios`
 // (restored afterwards). `evaluate` is collective when the ranks share the evaluation.

@@ -147,6 +147,34 @@ class ChannelPruneResume(ChannelPruneWorkspace):
         self.assertIn("training starts at step 0", out)
 
 
+class ChannelPruneSensitivity(Workspace):
+    def test_groups_of_the_unpruned_model_and_ratios_for_a_macs_target(self):
+        config = self.tiny_config("analyze.yaml", sections="ChannelPrune:\n  target_macs_ratio: 0.6\n")
+        code, out, _ = self.train(config, "--analyze", "prune", ranks=2)
+        self.assertEqual(code, 0, out)
+        out_dir = self.path("out", "analyze.yaml")
+        report = read_json(out_dir, "prune_sensitivity.json")
+        self.assertEqual(report["dense"]["macs"], 40813184)  # the unpruned resnet20
+        self.assertEqual(len(report["groups"]), 12)
+        for group in report["groups"]:
+            self.assertEqual([r["ratio"] for r in group["results"]],
+                             [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+            macs = [r["macs"] for r in group["results"]]
+            self.assertEqual(macs, sorted(macs, reverse=True), group["group"])
+            self.assertLess(macs[-1], report["dense"]["macs"])
+        target = report["macs_target"]
+        self.assertEqual(target["target_macs_ratio"], 0.6)
+        self.assertTrue(target["pruned_ratio"])
+        self.assertLess(target["macs_ratio"], 0.75)
+        with open(os.path.join(out_dir, "prune_sensitivity.md")) as f:
+            markdown = f.read()
+        self.assertIn("| group |", markdown)
+        self.assertIn("ChannelPrune:\n  pruned_ratio:\n", markdown)
+        for name in ("prune_sensitivity.png", "prune_sensitivity.svg"):
+            self.assertTrue(os.path.getsize(os.path.join(out_dir, name)) > 0)
+        self.assertFalse(os.path.exists(os.path.join(out_dir, "model.pt")))
+
+
 class ChannelPruneBadInput(Workspace):
     def check_refused(self, name, sections, code, *fragments, args=()):
         config = self.tiny_config(name, train_iter=2, sections=sections)

@@ -12,6 +12,7 @@
 #include "strategies/prune/channel_importance.h"
 #include "strategies/prune/channel_removal.h"
 #include "strategies/prune/channel_selection.h"
+#include "strategies/prune/channel_sensitivity.h"
 
 namespace slim::prune {
 namespace {
@@ -264,6 +265,27 @@ TEST(ChannelSelection, CountsRoundDownAndToMultiples) {
   EXPECT_EQ(counts, (std::vector<int64_t>{3, 1}));
   EXPECT_EQ(RemovedCounts({{0.1, 0.2, 0.3, 5.0}, {1, 2, 3, 4}}, {0.5, 0}, 1, false),
             (std::vector<int64_t>{2, 0}));
+}
+
+TEST(ChannelSensitivity, GreedyRatiosTakeTheCheapestMacsFirst) {
+  // Dense 100 MACs at top-1 0.9. Group a saves 20 MACs per step at no cost until its
+  // third step; group b saves 10 per step at 0.5 points each.
+  PruneSensitivityReport report;
+  report.dense.top1 = 0.9;
+  report.dense_macs = 100;
+  const auto result = [](double ratio, double top1, int64_t macs) {
+    RatioResult r{ratio, {}, macs};
+    r.metric.top1 = top1;
+    return r;
+  };
+  report.weights.push_back({"a", {result(0.1, 0.9, 80), result(0.2, 0.9, 60), result(0.3, 0.8, 40)}, 0.2});
+  report.weights.push_back({"b", {result(0.1, 0.895, 90), result(0.2, 0.89, 80)}, 0.2});
+  // To 60: both of a's free steps. To 50: then b's first step (0.5 points per 10 MACs),
+  // cheaper than a's third (10 points per 20).
+  EXPECT_EQ(GreedyRatiosForMacs(report, 0.6), (std::vector<double>{0.2, 0}));
+  EXPECT_EQ(GreedyRatiosForMacs(report, 0.5), (std::vector<double>{0.2, 0.1}));
+  // Out of steps: everything at its largest ratio.
+  EXPECT_EQ(GreedyRatiosForMacs(report, 0.01), (std::vector<double>{0.3, 0.2}));
 }
 
 }  // namespace

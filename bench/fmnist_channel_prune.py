@@ -1,0 +1,177 @@
+"""SlimTrain's ChannelPrune against PyTorch's structured pruning on one trained FP32 model:
+
+    /usr/bin/python3 bench/fmnist_channel_prune.py --build build --model FLOAT.pt --data DIR \\
+        --out OUTDIR [--quick] [--epochs 1] [--seeds 42 43] [--macs-ratio 0.5]
+
+FLOAT.pt and DIR as for fmnist_sparsity.py (configs/fmnist_train.yaml's model and the
+`slim-data fashion-mnist` files); the fine-tune recipe is that script's, with the float
+model as soft-label teacher. For each of --seeds:
+
+  ours     `mpirun -np 2 slim-train` with ChannelPrune target_macs_ratio --macs-ratio
+           (l1_norm, one ratio for every group, raised until the counted MACs meet the
+           target) and distillation from the unpruned model; top-1 of model.pt from
+           report.json, MACs before and after, and the ratio the target needed.
+  PyTorch  torch.nn.utils.prune.ln_structured (L1, dim 0: whole output channels) at that
+           ratio on every convolution of the nn.Module twin of the float model, the same
+           fine-tune (steps, batch, optimizer, schedule, augmentation, distillation loss) in
+           Python, prune.remove, top-1 on the same eval file. Its channels are zero, not
+           gone: the model keeps its shapes.
+
+Latency: `slim-model bench` of the float model, our model.pt and PyTorch's pruned model
+(scripted), one thread, at batch 1 and 64, in --rounds interleaved rounds; medians over the
+rounds, speedups against the float model.
+
+Targets (issue 14): our top-1 at most 1 point below FP32 at 2x fewer MACs, at least
+PyTorch's, and at least 1.6x faster at batch 64; PyTorch's masks bring no speedup. With
+several seeds the worst seed is judged. Prints a markdown table and writes OUTDIR/results.md
+and OUTDIR/results.json. --quick runs one seed on small subsets as a smoke test.
+"""
+import json
+import os
+import shlex
+import sys
+import time
+
+import torch
+from torch.nn.utils import prune
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pytorch_quant  # noqa: E402  (bench/pytorch_quant.py: top1)
+from fmnist_quant import (attempt, fine_tune, interleaved_latency, load_twin, log, pct,  # noqa: E402
+                          run)
+from fmnist_sparsity import (OurRun, Setup, at_least, completed, fine_tune_parser,  # noqa: E402
+                             write_config)
+
+DROP_ALLOWED = 0.01
+SPEEDUP_WANTED = 1.6
+
+
+def run_ours(setup, seed):
+    """Our ChannelPrune run with `seed`: top-1, MACs, parameters and the ratio used."""
+    spec = OurRun(f"ChannelPrune to {setup.args.macs_ratio} of the MACs", "ChannelPrune",
+                  f"ChannelPrune:\n  target_macs_ratio: {setup.args.macs_ratio}\n", DROP_ALLOWED,
+                  None, True)
+    config, out_dir = write_config(setup, "channel_prune", seed, spec)
+    log(f"ours: ChannelPrune, seed {seed} ...")
+    start = time.perf_counter()
+    run([os.path.join(setup.build, "slim-train"), config, "--resume", "none"],
+        setup.path("logs", f"ours_channel_prune_s{seed}.log"), ranks=setup.args.ranks)
+    with open(os.path.join(out_dir, "report.json")) as f:
+        report = json.load(f)
+    pruned = report["channel_prune"]
+    result = {"dir": out_dir, "model": os.path.join(out_dir, "model.pt"),
+              "wall_s": time.perf_counter() - start, "top1": report["final"]["eval_top1"],
+              "macs_before": pruned["macs_before"], "macs_after": pruned["macs_after"],
+              "parameters_before": pruned["parameters_before"],
+              "parameters_after": pruned["parameters_after"],
+              "ratio": max(group["ratio"] for group in pruned["groups"])}
+    log(f"ours: seed {seed}: top-1 {result['top1']:.4f}, MACs "
+        f"{result['macs_before'] / result['macs_after']:.2f}x fewer at ratio {result['ratio']:.4f}")
+    return result
+
+
+def pytorch_anchor(setup, seed, ratio):
+    """ln_structured at `ratio` on every convolution of the twin, fine-tuned with `seed`:
+    its top-1 and its scripted file."""
+    torch.manual_seed(seed)
+    _, model = load_twin(setup.script, setup.eval_data, setup.sample_shape, setup.num_classes)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    for conv in convs:
+        prune.ln_structured(conv, "weight", amount=ratio, n=1, dim=0)
+    teacher = None if setup.args.no_distill else setup.script
+    steps, seconds = fine_tune(model, teacher, setup.train_data, setup.args, seed,
+                               f"pytorch ln_structured {ratio:.3f}, seed {seed}")
+    for conv in convs:
+        prune.remove(conv, "weight")
+    model.eval()
+    path = setup.path("pytorch", f"ln_structured_s{seed}.pt")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.jit.script(model).save(path)
+    zero_rows = sum(int((c.weight.flatten(1).abs().sum(1) == 0).sum()) for c in convs)
+    result = {"top1": pytorch_quant.top1(model, setup.eval_data, 256), "model": path,
+              "zero_channels": zero_rows, "steps": steps, "train_s": seconds}
+    log(f"pytorch ln_structured, seed {seed}: top-1 {result['top1']:.4f} ({zero_rows} zero "
+        f"output channels, {seconds:.0f} s training)")
+    return result
+
+
+def make_rows(raw):
+    """figure, ours, PyTorch's, target, met."""
+    float_top1 = raw["float_top1"]
+    seeds = [s for s in raw["seeds"].values() if s["ours"]]
+    ours = [s["ours"] for s in seeds]
+    theirs = [s["pytorch"] for s in seeds if s["pytorch"]]
+    rows = []
+    if ours:
+        worst = min(r["top1"] for r in ours)
+        rows.append(["top-1 (worst seed)", pct(worst), pct(min(r["top1"] for r in theirs))
+                     if theirs else "—", f">= FP32 {pct(float_top1)} - 1 pt, >= PyTorch's",
+                     at_least(worst, float_top1 - DROP_ALLOWED) and
+                     (not theirs or at_least(worst, min(r["top1"] for r in theirs)))])
+        fewer = min(r["macs_before"] / r["macs_after"] for r in ours)
+        rows.append(["MACs, fewer than FP32", f"{fewer:.2f}x", "1.00x (masks)", ">= 2x",
+                     fewer >= 1.999])
+    medians = raw.get("latency_ms", {})
+    base = medians.get("float", {})
+    for batch in ("1", "64"):
+        speed = {name: base.get(batch) / m[batch] if base.get(batch) and m.get(batch) else None
+                 for name, m in medians.items()}
+        ours_speed, their_speed = speed.get("ours"), speed.get("pytorch")
+        rows.append([f"speedup at batch {batch}", f"{ours_speed:.2f}x" if ours_speed else "—",
+                     f"{their_speed:.2f}x" if their_speed else "—",
+                     f">= {SPEEDUP_WANTED}x" if batch == "64" else "—",
+                     (ours_speed or 0) >= SPEEDUP_WANTED if batch == "64" else None])
+    return rows
+
+
+def report(rows, raw, out):
+    lines = ["| figure | ours | PyTorch | target | met |", "| --- | --- | --- | --- | --- |"]
+    for figure, ours, theirs, target, met in rows:
+        mark = "—" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {figure} | {ours} | {theirs} | {target} | {mark} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"rows": rows, "raw": raw}, f, indent=1)
+
+
+def main():
+    parser = fine_tune_parser(__doc__)
+    parser.add_argument("--macs-ratio", type=float, default=0.5,
+                        help="share of the float model's MACs ours may keep")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--iterations-b1", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    args = completed(parser.parse_args(), "fmnist_channel_prune")
+    if args.quick:
+        args.rounds, args.iterations, args.iterations_b1, args.warmup = 1, 5, 10, 2
+    torch.set_num_threads(args.threads)
+    setup = Setup(args)
+    raw = {"command": " ".join(shlex.quote(a) for a in sys.argv), "torch": torch.__version__,
+           "train_images": setup.train_images, "eval_images": setup.eval_images,
+           "errors": setup.errors, "seeds": {}}
+    raw["float_top1"] = pytorch_quant.top1(setup.script, setup.eval_data, 256)
+    log(f"FP32 top-1 {raw['float_top1']:.4f}")
+    for seed in args.seeds:
+        ours = attempt(setup.errors, f"ours, seed {seed}", run_ours, setup, seed)
+        theirs = ours and attempt(setup.errors, f"pytorch, seed {seed}", pytorch_anchor, setup,
+                                  seed, ours["ratio"])
+        raw["seeds"][str(seed)] = {"ours": ours, "pytorch": theirs}
+    first = raw["seeds"][str(args.seeds[0])]
+    files = {"float": setup.model}
+    for name in ("ours", "pytorch"):
+        if first[name]:
+            files[name] = first[name]["model"]
+    shape = ",".join(map(str, setup.sample_shape))
+    raw["latency_trials_ms"], raw["latency_ms"] = interleaved_latency(
+        os.path.join(setup.build, "slim-model"), files, shape, args, setup.path("logs"),
+        setup.errors)
+    report(make_rows(raw), raw, setup.out)
+
+
+if __name__ == "__main__":
+    main()
