@@ -3,6 +3,7 @@
     python3 bench/run_bench.py [--out bench-results] [--smoke] [--only SECTION ...]
     python3 bench/run_bench.py --only fmnist_quant --fmnist-model FLOAT.pt --fmnist-data DIR
     python3 bench/run_bench.py --only fmnist_sparsity --fmnist-model FLOAT.pt --fmnist-data DIR
+    python3 bench/run_bench.py --only fmnist_channel_prune --fmnist-model FLOAT.pt --fmnist-data DIR
 
 Prints one table (figure, ours, anchor, ratio, target) and writes results.json,
 results.md and allreduce_busbw.png under --out. --smoke runs every measurement at a
@@ -300,7 +301,8 @@ SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantizatio
             "distillation", "pruning"]
 # Section -> anchor of its rows without a PyTorch figure; run only when asked for, on a
 # trained Fashion-MNIST model (--fmnist-model, --fmnist-data).
-FMNIST_SECTIONS = {"fmnist_quant": "FP32 top-1 - 0.5 pt", "fmnist_sparsity": "its target"}
+FMNIST_SECTIONS = {"fmnist_quant": "FP32 top-1 - 0.5 pt", "fmnist_sparsity": "its target",
+                   "fmnist_channel_prune": "its target"}
 
 
 def main():
@@ -310,7 +312,7 @@ def main():
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--only", nargs="+", choices=SECTIONS + list(FMNIST_SECTIONS),
                         default=SECTIONS, help="measure only these sections (the loader needs "
-                        "the step; fmnist_quant and fmnist_sparsity, not run by default, need "
+                        "the step; the fmnist_ sections, not run by default, need "
                         "--fmnist-model and --fmnist-data)")
     parser.add_argument("--fmnist-model", help="float TorchScript model trained on Fashion-MNIST "
                         "(for --only fmnist_quant / fmnist_sparsity)")

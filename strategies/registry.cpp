@@ -96,6 +96,14 @@ void ParseStrategySections(config::ConfigSection& top, config::Config& config) {
     config.strategies[registration->section] =
         registration->parse(top.Section(registration->section));
   }
+  for (const auto* registration : present) {
+    if (!registration->refuses_with) continue;
+    for (const auto* other : present) {
+      const auto reason =
+          registration->refuses_with(*config.strategies.at(registration->section), other->section);
+      if (!reason.empty()) top.Fail(registration->section, reason);
+    }
+  }
 }
 
 config::Config LoadJobConfig(const std::string& file, const std::vector<std::string>& overrides) {

@@ -30,6 +30,10 @@ struct StrategyRegistration {
   // For sections it refuses to run with, why (shown to the user); a refused section
   // without an entry gets a generic message.
   std::map<std::string, std::string> refusals;
+  // Refusals that depend on this section's options: given them and another section present
+  // in the config, why the two cannot run together, or "". Unset: none.
+  std::function<std::string(const config::StrategyOptions& options, const std::string& other)>
+      refuses_with;
   // Reads the section (unknown keys, types and values fail with file:line and key path).
   std::function<std::shared_ptr<config::StrategyOptions>(config::ConfigSection section)> parse;
   // Builds the strategy from what `parse` returned.

@@ -45,13 +45,14 @@ const std::vector<std::string>& ChannelCriteria() {
   return criteria;
 }
 
-std::vector<double> ChannelImportance(const torch::jit::Module& model, const ChannelGraph& graph,
-                                      const ChannelGroup& group, const std::string& criterion) {
+std::vector<double> ChannelImportance(const std::map<std::string, torch::Tensor>& tensors,
+                                      const ChannelGraph& graph, const ChannelGroup& group,
+                                      const std::string& criterion) {
   torch::NoGradGuard no_grad;
   const auto channels = static_cast<int64_t>(group.channels.size());
   auto total = torch::zeros({channels}, torch::kFloat64);
   for (const auto axis : ScoredAxes(graph, group, criterion)) {
-    const auto tensor = TensorAt(model, graph.axes[axis].tensor).detach().to(torch::kFloat64).cpu();
+    const auto tensor = tensors.at(graph.axes[axis].tensor).detach().to(torch::kFloat64).cpu();
     std::vector<torch::Tensor> rows;
     for (const auto& channel : group.channels) rows.push_back(ChannelRows(tensor, channel, axis));
     const auto scores = ScoresOf(torch::stack(rows), criterion);

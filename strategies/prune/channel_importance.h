@@ -3,6 +3,7 @@
 
 #include <torch/script.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,12 @@ namespace slim::prune {
 // the most replaceable).
 const std::vector<std::string>& ChannelCriteria();
 
-// One score per channel of `group` (larger = more important), read from `model`'s
-// current tensors. Each axis the criterion reads contributes its scores divided by their
+// One score per channel of `group` (larger = more important), read from `tensors` (every
+// tensor of the graph's axes at its full size, by path: AxisTensors). Each axis the criterion reads contributes its scores divided by their
 // mean over the group, so layers of different scale weigh alike and scores of different
 // groups compare (global pruning).
-std::vector<double> ChannelImportance(const torch::jit::Module& model, const ChannelGraph& graph,
-                                      const ChannelGroup& group, const std::string& criterion);
+std::vector<double> ChannelImportance(const std::map<std::string, torch::Tensor>& tensors,
+                                      const ChannelGraph& graph, const ChannelGroup& group,
+                                      const std::string& criterion);
 
 }  // namespace slim::prune

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "export/model_measure.h"
 #include "runtime/base/errors.h"
@@ -25,6 +26,8 @@ constexpr const char* kSection = "ChannelPrune";
 // meets it.
 constexpr int kTargetSteps = 14;
 constexpr double kLargestRatio = 0.95;
+// The checkpoint key of the number of rises done (the other keys are kept indices).
+constexpr const char* kRisesKey = "rises_done";
 
 bool AnyProducerMatches(const std::vector<std::string>& producers,
                         const std::vector<std::string>& patterns) {
@@ -95,6 +98,14 @@ strategies::StrategyRegistration ChannelPrune::Registration() {
       {"QuantPost", "ChannelPrune needs fine-tuning and QuantPost only calibrates: prune in one "
                     "run, then quantize its model.pt with QuantPost in a second, or use "
                     "QuantAware"}};
+  registration.refuses_with = [](const config::StrategyOptions& options, const std::string& other) {
+    const auto& prune = static_cast<const ChannelPruneOptions&>(options);
+    if (prune.prune_schedule != "iterative" || other == kSection) return std::string();
+    return fmt::format("prune_schedule: iterative changes the model's shapes during training, "
+                       "and {} is set up for the shapes before it; use prune_schedule: "
+                       "one_shot with {}, or prune iteratively in a run of its own",
+                       other, other);
+  };
   registration.parse = strategies::ParserOf(&ParseChannelPrune);
   registration.create = strategies::FactoryOf<ChannelPrune, ChannelPruneOptions>();
   return registration;
@@ -106,16 +117,18 @@ ChannelPrune::ChannelPrune(const ChannelPruneOptions& options,
 
 std::string ChannelPrune::Name() const { return kSection; }
 
+int64_t ChannelPrune::Rises() const {
+  return options_.prune_schedule == "iterative" ? options_.n_steps : 1;
+}
+
 void ChannelPrune::Prepare(torch::jit::Module& model) {
   graph_ = BuildChannelGraph(model, example_);
   originals_ = AxisTensors(model, graph_);
-  auto ratios = GroupRatios(graph_, options_);
-  if (options_.target_macs_ratio > 0) ratios = RatiosForMacsTarget(model, ratios);
-  const int64_t macs_before = exporting::CountModelMacs(model, example_);
-  const int64_t parameters_before = models::ParameterCount(model);
-  const auto removed = Choose(model, ratios);
-  kept_ = KeptIndices(graph_, originals_, removed);
-  RemoveChannels(model, originals_, kept_, graph_.depthwise_weights);
+  ratios_ = GroupRatios(graph_, options_);
+  if (options_.target_macs_ratio > 0) ratios_ = RatiosForMacsTarget(model, ratios_);
+  macs_before_ = exporting::CountModelMacs(model, example_);
+  parameters_before_ = models::ParameterCount(model);
+  Rise(model, 1, nullptr);
   try {
     auto copy = model.clone();
     copy.eval();
@@ -125,45 +138,63 @@ void ChannelPrune::Prepare(torch::jit::Module& model) {
                                  "names unpruned with ignored_layers",
                                  kSection, error.what_without_backtrace()));
   }
+  LogGroups();
+}
+
+bool ChannelPrune::RestructureModel(strategies::HookContext& context) {
+  if (rises_done_ >= Rises()) return false;
+  const int64_t interval = std::max<int64_t>(1, context.total_steps / (2 * Rises()));
+  if (context.step < rises_done_ * interval) return false;
+  Rise(context.model, rises_done_ + 1, context.optimizer);
+  logging::Info(fmt::format("{}: step {}: rise {} of {}", kSection, context.step, rises_done_,
+                            Rises()));
+  LogFigures();
+  return true;
+}
+
+void ChannelPrune::Rise(torch::jit::Module& model, int64_t rise, torch::optim::Optimizer* optimizer) {
+  std::vector<double> ratios;
+  for (const auto ratio : ratios_) ratios.push_back(ratio * static_cast<double>(rise) / Rises());
+  const auto full = FullTensors(model, originals_, kept_);
+  const auto kept = KeptIndices(graph_, originals_, Choose(full, ratios));
+  RemoveMoreChannels(model, optimizer, full, kept_, kept, graph_.depthwise_weights);
+  kept_ = kept;
+  rises_done_ = rise;
   std::vector<torch::Tensor> decision;
   for (const auto& [axis, indices] : kept_) decision.push_back(indices);
   CheckSameOnAllRanks(decision, comm_, std::string(kSection) + ": the kept channels");
-
-  summary_ = {{"criterion", options_.criterion},
-              {"global_pruning", options_.global_pruning},
-              {"macs_before", macs_before},
-              {"macs_after", exporting::CountModelMacs(model, example_)},
-              {"parameters_before", parameters_before},
-              {"parameters_after", models::ParameterCount(model)},
-              {"groups", nlohmann::json::array()},
-              {"kept_whole", nlohmann::json::array()}};
-  for (size_t g = 0; g < graph_.groups.size(); ++g) {
-    const auto& group = graph_.groups[g];
-    const auto channels = static_cast<int64_t>(group.channels.size());
-    nlohmann::json layers;
-    for (const auto& producer : group.producers) layers[producer] = TensorAt(model, producer).size(0);
-    summary_["groups"].push_back({{"name", group.name},
-                                  {"producers", group.producers},
-                                  {"ratio", ratios[g]},
-                                  {"channels_before", channels},
-                                  {"channels_after", channels - static_cast<int64_t>(removed[g].size())},
-                                  {"output_channels_after", layers}});
-  }
-  for (const auto& fixed : graph_.fixed) {
-    summary_["kept_whole"].push_back({{"producers", fixed.producers}, {"reason", fixed.reason}});
-  }
-  LogSummary(model);
+  Summarise(model);
 }
 
-std::vector<std::vector<int64_t>> ChannelPrune::Choose(const torch::jit::Module& model,
-                                                       const std::vector<double>& ratios) const {
+std::vector<std::vector<int64_t>> ChannelPrune::RemovedSoFar() const {
+  std::vector<std::vector<int64_t>> removed(graph_.groups.size());
+  for (size_t g = 0; g < graph_.groups.size(); ++g) {
+    const auto& channels = graph_.groups[g].channels;
+    for (size_t c = 0; c < channels.size(); ++c) {
+      const auto& slice = channels[c].slices.front();
+      const auto& axis = graph_.axes[slice.axis];
+      const auto found = kept_.find({axis.tensor, axis.dim});
+      if (found != kept_.end() && (found->second == slice.begin).sum().item<int64_t>() == 0) {
+        removed[g].push_back(static_cast<int64_t>(c));
+      }
+    }
+  }
+  return removed;
+}
+
+std::vector<std::vector<int64_t>> ChannelPrune::Choose(
+    const std::map<std::string, torch::Tensor>& tensors, const std::vector<double>& ratios) const {
+  const auto gone = RemovedSoFar();
   std::vector<std::vector<double>> importance;
-  for (const auto& group : graph_.groups) {
-    importance.push_back(ChannelImportance(model, graph_, group, options_.criterion));
+  for (size_t g = 0; g < graph_.groups.size(); ++g) {
+    importance.push_back(ChannelImportance(tensors, graph_, graph_.groups[g], options_.criterion));
+    for (const auto c : gone[g]) importance[g][c] = -std::numeric_limits<double>::infinity();
   }
   const auto counts = RemovedCounts(importance, ratios, options_.round_to, options_.global_pruning);
   std::vector<std::vector<int64_t>> removed;
-  for (size_t g = 0; g < counts.size(); ++g) removed.push_back(LeastImportant(importance[g], counts[g]));
+  for (size_t g = 0; g < counts.size(); ++g) {
+    removed.push_back(LeastImportant(importance[g], std::max<int64_t>(counts[g], gone[g].size())));
+  }
   return removed;
 }
 
@@ -179,7 +210,7 @@ std::vector<double> ChannelPrune::RatiosForMacsTarget(const torch::jit::Module& 
   // MACs left at uniform ratio `ratio`.
   const auto macs_at = [&](double ratio) {
     auto copy = model.clone();
-    RemoveChannels(copy, originals_, KeptIndices(graph_, originals_, Choose(model, scaled(ratio))),
+    RemoveChannels(copy, originals_, KeptIndices(graph_, originals_, Choose(originals_, scaled(ratio))),
                    graph_.depthwise_weights);
     return static_cast<double>(exporting::CountModelMacs(copy, example_));
   };
@@ -204,10 +235,40 @@ std::vector<double> ChannelPrune::RatiosForMacsTarget(const torch::jit::Module& 
   return scaled(high);
 }
 
-void ChannelPrune::LogSummary(const torch::jit::Module& pruned) const {
-  logging::Info(fmt::format("{}: {} prunable group(s), {} kept whole; criterion {}{}", kSection,
+void ChannelPrune::Summarise(const torch::jit::Module& model) {
+  const auto removed = RemovedSoFar();
+  summary_ = {{"criterion", options_.criterion},
+              {"global_pruning", options_.global_pruning},
+              {"prune_schedule", options_.prune_schedule},
+              {"rises_done", rises_done_},
+              {"macs_before", macs_before_},
+              {"macs_after", exporting::CountModelMacs(model, example_)},
+              {"parameters_before", parameters_before_},
+              {"parameters_after", models::ParameterCount(model)},
+              {"groups", nlohmann::json::array()},
+              {"kept_whole", nlohmann::json::array()}};
+  for (size_t g = 0; g < graph_.groups.size(); ++g) {
+    const auto& group = graph_.groups[g];
+    const auto channels = static_cast<int64_t>(group.channels.size());
+    nlohmann::json layers;
+    for (const auto& producer : group.producers) layers[producer] = TensorAt(model, producer).size(0);
+    summary_["groups"].push_back({{"name", group.name},
+                                  {"producers", group.producers},
+                                  {"ratio", ratios_[g]},
+                                  {"channels_before", channels},
+                                  {"channels_after", channels - static_cast<int64_t>(removed[g].size())},
+                                  {"output_channels_after", layers}});
+  }
+  for (const auto& fixed : graph_.fixed) {
+    summary_["kept_whole"].push_back({{"producers", fixed.producers}, {"reason", fixed.reason}});
+  }
+}
+
+void ChannelPrune::LogGroups() const {
+  logging::Info(fmt::format("{}: {} prunable group(s), {} kept whole; criterion {}{}{}", kSection,
                             graph_.groups.size(), graph_.fixed.size(), options_.criterion,
-                            options_.global_pruning ? ", ranked globally" : ""));
+                            options_.global_pruning ? ", ranked globally" : "",
+                            Rises() > 1 ? fmt::format(", {} rises", Rises()) : ""));
   for (const auto& group : summary_["groups"]) {
     std::vector<std::string> layers;
     for (const auto& [producer, kept] : group["output_channels_after"].items()) {
@@ -221,18 +282,21 @@ void ChannelPrune::LogSummary(const torch::jit::Module& pruned) const {
   for (const auto& fixed : graph_.fixed) {
     logging::Info(fmt::format("  kept whole: {}: {}", JoinedList(fixed.producers), fixed.reason));
   }
-  const auto macs_before = summary_["macs_before"].get<int64_t>();
+  LogFigures();
+}
+
+void ChannelPrune::LogFigures() const {
   const auto macs_after = summary_["macs_after"].get<int64_t>();
   logging::Info(fmt::format("{}: MACs {} -> {} ({:.2f}x fewer), parameters {} -> {}", kSection,
-                            Millions(macs_before), Millions(macs_after),
-                            macs_after > 0 ? static_cast<double>(macs_before) / macs_after : 0.0,
-                            summary_["parameters_before"].get<int64_t>(),
-                            models::ParameterCount(pruned)));
+                            Millions(macs_before_), Millions(macs_after),
+                            macs_after > 0 ? static_cast<double>(macs_before_) / macs_after : 0.0,
+                            parameters_before_, summary_["parameters_after"].get<int64_t>()));
 }
 
 void ChannelPrune::LoadState(const checkpoint::TensorMap& state, torch::jit::Module& model) {
   KeptChannels recorded;
   for (const auto& [key, indices] : state) {
+    if (key == kRisesKey) continue;
     const auto at = key.rfind('@');
     const auto tensor = key.substr(0, at);
     const auto original = originals_.find(tensor);
@@ -245,13 +309,17 @@ void ChannelPrune::LoadState(const checkpoint::TensorMap& state, torch::jit::Mod
     }
     recorded[{tensor, dim}] = indices.to(torch::kInt64);
   }
+  const auto rises = state.find(kRisesKey);
+  rises_done_ = rises == state.end() ? Rises() : rises->second.item<int64_t>();
   kept_ = recorded;
   RemoveChannels(model, originals_, kept_, graph_.depthwise_weights);
+  Summarise(model);
 }
 
 checkpoint::TensorMap ChannelPrune::SaveState() const {
   checkpoint::TensorMap state;
   for (const auto& [axis, indices] : kept_) state[AxisKey(axis)] = indices;
+  state[kRisesKey] = torch::tensor(rises_done_, torch::kInt64);
   return state;
 }
 

@@ -32,17 +32,22 @@ class ChannelPrune : public strategies::Strategy {
   ChannelPrune(const ChannelPruneOptions& options, const strategies::StrategyEnvironment& environment);
 
   // Section ChannelPrune: structure pass order; runs with QuantAware, Distillation and
-  // MultiTeacherDistillation; QuantPost refused (it does not fine-tune).
+  // MultiTeacherDistillation (with prune_schedule one_shot: an iterative schedule changes
+  // the shapes their set-up saw); QuantPost refused (it does not fine-tune).
   static strategies::StrategyRegistration Registration();
 
   std::string Name() const override;
-  // Builds the channel graph, chooses and removes the channels, checks the pruned model
-  // runs and that every rank chose the same channels, and logs the groups, the channels
-  // kept per layer, the groups that stay whole (and why), and MACs and parameters before
-  // and after. Throws ConfigError for selection keys that name nothing prunable and for a
-  // group that would lose every channel, ModelError for a named layer the graph cannot
-  // prune (naming the operation) and for a pruned model that no longer runs.
+  // Builds the channel graph, removes the channels of the first rise (all of them with
+  // one_shot), checks the pruned model runs and that every rank chose the same channels,
+  // and logs the groups, the channels kept per layer, the groups that stay whole (and
+  // why), and MACs and parameters before and after. Throws ConfigError for selection keys
+  // that name nothing prunable and a MACs target pruning cannot meet, ModelError for a
+  // named layer the graph cannot prune (naming the operation) and for a pruned model that
+  // no longer runs.
   void Prepare(torch::jit::Module& model) override;
+  // iterative: at each later rise's step, removes more channels, ranked by the trained
+  // weights, carrying the optimizer's state of the channels that stay.
+  bool RestructureModel(strategies::HookContext& context) override;
   // Rebuilds the pruned model from the input model's tensors and the recorded indices.
   // Throws ModelError when they do not fit the model.
   void LoadState(const checkpoint::TensorMap& state, torch::jit::Module& model) override;
@@ -53,19 +58,36 @@ class ChannelPrune : public strategies::Strategy {
               nlohmann::json& report) const override;
 
  private:
-  // The channels removed from each group at `ratios`.
-  std::vector<std::vector<int64_t>> Choose(const torch::jit::Module& model,
+  int64_t Rises() const;
+  // The channels removed from each group at `ratios`, ranked by `tensors` (full size);
+  // channels already removed go first.
+  std::vector<std::vector<int64_t>> Choose(const std::map<std::string, torch::Tensor>& tensors,
                                            const std::vector<double>& ratios) const;
-  // `ratios` scaled until the pruned model keeps at most target_macs_ratio of the MACs.
+  // `ratios_` scaled until the pruned model keeps at most target_macs_ratio of the MACs.
   std::vector<double> RatiosForMacsTarget(const torch::jit::Module& model,
                                           const std::vector<double>& ratios) const;
-  void LogSummary(const torch::jit::Module& pruned) const;
+  // Removes the channels of rise `rise` (1-based) from `model`, ranked by its current
+  // weights; `optimizer` (may be null) keeps its state of the remaining channels.
+  void Rise(torch::jit::Module& model, int64_t rise, torch::optim::Optimizer* optimizer);
+  // Per group, the channels the kept indices have removed so far.
+  std::vector<std::vector<int64_t>> RemovedSoFar() const;
+  // Rewrites the report's figures after the model changed.
+  void Summarise(const torch::jit::Module& model);
+  // Logs the groups with the channels each layer keeps, the groups kept whole, then
+  // LogFigures.
+  void LogGroups() const;
+  // Logs MACs and parameters before and after.
+  void LogFigures() const;
 
   ChannelPruneOptions options_;
   comm::Communicator& comm_;
   at::Tensor example_;
   ChannelGraph graph_;
   std::map<std::string, torch::Tensor> originals_;
+  std::vector<double> ratios_;  // per group, the final ratio
+  int64_t rises_done_ = 0;
+  int64_t macs_before_ = 0;
+  int64_t parameters_before_ = 0;
   KeptChannels kept_;
   nlohmann::json summary_;
 };

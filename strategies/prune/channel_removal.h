@@ -4,6 +4,7 @@
 #pragma once
 
 #include <torch/script.h>
+#include <torch/torch.h>
 
 #include <map>
 #include <string>
@@ -35,5 +36,21 @@ KeptChannels KeptIndices(const ChannelGraph& graph,
 // (their channels), out_channels, in_channels; out_features, in_features; num_features.
 void RemoveChannels(torch::jit::Module& model, const std::map<std::string, torch::Tensor>& originals,
                     const KeptChannels& kept, const std::vector<std::string>& depthwise_weights);
+
+// The tensors of `model` on the graph's axes at their full size (`originals`' shapes): the
+// values `model` holds at the indices `kept` keeps, zero elsewhere.
+std::map<std::string, torch::Tensor> FullTensors(const torch::jit::Module& model,
+                                                 const std::map<std::string, torch::Tensor>& originals,
+                                                 const KeptChannels& kept);
+
+// RemoveChannels for a model that already holds the slices `kept_before` keeps of `full`
+// (FullTensors) and is being trained: afterwards it holds those `kept_after` keeps, and
+// `optimizer`'s state of each replaced parameter (SGD momentum, Adam and AdamW moments)
+// is sliced alike and moved to the new parameter; the state of other optimizers is
+// dropped. `optimizer` may be null.
+void RemoveMoreChannels(torch::jit::Module& model, torch::optim::Optimizer* optimizer,
+                        const std::map<std::string, torch::Tensor>& full,
+                        const KeptChannels& kept_before, const KeptChannels& kept_after,
+                        const std::vector<std::string>& depthwise_weights);
 
 }  // namespace slim::prune

@@ -50,7 +50,7 @@ PruneSensitivityReport AnalyzeChannelSensitivity(
   for (size_t g = 0; g < graph.groups.size(); ++g) {
     if (group_ratios[g] <= 0) continue;
     const auto& group = graph.groups[g];
-    const auto importance = ChannelImportance(model, graph, group, options.criterion);
+    const auto importance = ChannelImportance(originals, graph, group, options.criterion);
     const auto channels = static_cast<int64_t>(group.channels.size());
     WeightSensitivity sensitivity{group.name, {}, 0};
     for (const double ratio : AnalysedChannelRatios()) {
@@ -119,11 +119,11 @@ void RunChannelSensitivity(torch::jit::Module& model, const ChannelPruneOptions&
   const auto report = AnalyzeChannelSensitivity(model, graph, group_ratios, options, example, evaluate);
 
   const double target = options.target_macs_ratio > 0 ? options.target_macs_ratio : kDefaultMacsTarget;
+  const auto originals = AxisTensors(model, graph);
   std::vector<std::vector<double>> importance(graph.groups.size());
   for (const auto g : analysed) {
-    importance[g] = ChannelImportance(model, graph, graph.groups[g], options.criterion);
+    importance[g] = ChannelImportance(originals, graph, graph.groups[g], options.criterion);
   }
-  const auto originals = AxisTensors(model, graph);
   // The estimate ignores couplings between groups: aim lower until the count meets it.
   std::vector<double> suggested;
   strategies::EvalMetrics together;

@@ -122,7 +122,13 @@ void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out) 
     }
   }
   out.prune_schedule = section.Get<std::string>("prune_schedule", out.prune_schedule);
-  section.CheckChoice("prune_schedule", out.prune_schedule, {"one_shot"});
+  section.CheckChoice("prune_schedule", out.prune_schedule, {"one_shot", "iterative"});
+  if (out.prune_schedule == "iterative") {
+    out.n_steps = section.Get<int64_t>("n_steps", out.n_steps);
+    section.CheckRange<int64_t>("n_steps", out.n_steps, 1, 1000);
+  } else if (section.Has("n_steps")) {
+    section.Fail("n_steps", "is read with prune_schedule: iterative");
+  }
   section.RejectUnknownKeys();
 }
 

@@ -18,7 +18,8 @@ void ParseAspPrune(config::ConfigSection section, AspPruneOptions& out);
 
 // Reads ChannelPrune into `out`; throws ConfigError naming the key for a ratio outside
 // [0, 1), an unknown criterion, round_to < 1, a target_macs_ratio outside (0, 1) or
-// together with pruned_ratio, a prune_schedule other than one_shot, and unknown keys.
+// together with pruned_ratio, an unknown prune_schedule, n_steps outside [1, 1000] or
+// without iterative, and unknown keys.
 void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out);
 
 }  // namespace slim::prune

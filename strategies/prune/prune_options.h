@@ -106,8 +106,14 @@ struct ChannelPruneOptions : config::StrategyOptions {
   // model's, in (0, 1); the ratio of every group rises until the count meets it. 0 = use
   // pruned_ratio. Default 0.
   double target_macs_ratio = 0;
-  // prune_schedule: one_shot (channels removed before training, then fine-tuned).
+  // prune_schedule: one_shot (channels removed before training, then fine-tuned) or
+  // iterative (the ratios reached in n_steps equal rises during training). Default
+  // one_shot.
   std::string prune_schedule = "one_shot";
+  // n_steps: the rises of iterative: the first before training, one every
+  // total_steps / (2 n_steps) optimizer steps after it, so pruning ends by mid-run and the
+  // rest fine-tunes. Default 4.
+  int64_t n_steps = 4;
 };
 
 }  // namespace slim::prune

@@ -127,9 +127,24 @@ class ChannelPruneArchitectures(ChannelPruneWorkspace):
                          8 * stage4["channels_after"])
 
 
+ITERATIVE = "ChannelPrune:\n  pruned_ratio: 0.5\n  prune_schedule: iterative\n  n_steps: 8\n"
+
+
 class ChannelPruneResume(ChannelPruneWorkspace):
     def test_resume_after_pruning_is_bitwise_identical(self):
         self.check_bitwise_resume("cp-resume", 2, "1:6:sigterm", sections=HALF)
+
+    def test_iterative_schedule_rises_during_training_and_resumes_bitwise(self):
+        # 16 steps, 8 rises: one before training, then after steps 1 to 7; the stop after
+        # step 6 falls between two rises.
+        self.check_bitwise_resume("cp-iterative", 2, "1:6:sigterm", sections=ITERATIVE)
+        out_dir = self.path("out", "cp-iterative-full")
+        pruned = read_json(out_dir, "report.json")["channel_prune"]
+        self.assertEqual(pruned["rises_done"], 8)
+        for group in pruned["groups"]:
+            self.assertEqual(group["channels_after"], group["channels_before"] // 2, group["name"])
+        facts = model_facts(os.path.join(out_dir, "model.pt"))
+        self.assertEqual(facts["parameters"], pruned["parameters_after"])
 
     def test_unpruned_checkpoint_is_refused_unless_weights_only(self):
         dense = self.ckpt_config("dense.yaml")
@@ -197,6 +212,11 @@ class ChannelPruneBadInput(Workspace):
                            3, "'features.1.conv.0.0.weight' cannot be removed",
                            "aten::conv2d in features.1.conv.0.0",
                            args=("--set", f"Global.model={model}"))
+
+    def test_iterative_schedule_with_quantization(self):
+        self.check_refused("iter-qat.yaml", ITERATIVE + QAT, 2,
+                           "prune_schedule: iterative changes the model's shapes during training, "
+                           "and QuantAware is set up for the shapes before it")
 
     def test_target_and_ratio_together_and_quant_post(self):
         self.check_refused("both.yaml", "ChannelPrune:\n  pruned_ratio: 0.3\n  target_macs_ratio: 0.5\n",

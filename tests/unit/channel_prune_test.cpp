@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/base/torch_compat.h"
 #include "strategies/prune/channel_graph.h"
 #include "strategies/prune/channel_importance.h"
 #include "strategies/prune/channel_removal.h"
@@ -76,11 +77,11 @@ std::vector<std::pair<int64_t, int64_t>> Slices(const ChannelGraph& graph, const
 // place; returns the graph it used.
 ChannelGraph Prune(torch::jit::Module& model, const at::Tensor& example, int64_t count) {
   auto graph = BuildChannelGraph(model, example);
+  const auto originals = AxisTensors(model, graph);
   std::vector<std::vector<int64_t>> removed;
   for (const auto& group : graph.groups) {
-    removed.push_back(LeastImportant(ChannelImportance(model, graph, group, "l1_norm"), count));
+    removed.push_back(LeastImportant(ChannelImportance(originals, graph, group, "l1_norm"), count));
   }
-  const auto originals = AxisTensors(model, graph);
   RemoveChannels(model, originals, KeptIndices(graph, originals, removed), graph.depthwise_weights);
   return graph;
 }
@@ -223,6 +224,41 @@ TEST(ChannelRemoval, RemovingAZeroChannelKeepsTheOutputs) {
   EXPECT_TRUE(torch::equal(Forward(model, example), before));
 }
 
+TEST(ChannelRemoval, PruningFurtherCarriesTheOptimizerStateOfTheChannelsThatStay) {
+  torch::manual_seed(0);
+  auto model = Model({{"w0", Weight(4, 3).requires_grad_()}, {"fc", torch::randn({5, 4}).requires_grad_()}},
+                     {"return torch.linear(" + Conv("x", "w0") + ".mean([2, 3]), self.fc, None)"});
+  const auto example = torch::randn({1, 3, 4, 4});
+  const auto graph = BuildChannelGraph(model, example);
+  ASSERT_EQ(graph.groups.size(), 1u);
+  std::vector<torch::Tensor> parameters;
+  for (const auto& parameter : model.parameters()) parameters.push_back(parameter);
+  torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(0.1).momentum(0.9));
+  model.forward({example}).toTensor().sum().backward();
+  optimizer.step();
+  const auto momentum_of = [&](const std::string& name) {
+    const auto key = compat::OptimizerStateKey(model.attr(name).toTensor());
+    return static_cast<torch::optim::SGDParamState&>(*optimizer.state().at(key)).momentum_buffer();
+  };
+  const auto w0_momentum = momentum_of("w0").clone();
+  const auto fc_momentum = momentum_of("fc").clone();
+  const auto originals = AxisTensors(model, graph);
+  // Channel 1 goes, then channel 3.
+  KeptChannels kept;
+  for (const std::vector<int64_t>& removed : {std::vector<int64_t>{1}, std::vector<int64_t>{1, 3}}) {
+    const auto full = FullTensors(model, originals, kept);
+    const auto after = KeptIndices(graph, originals, {removed});
+    RemoveMoreChannels(model, &optimizer, full, kept, after, graph.depthwise_weights);
+    kept = after;
+  }
+  const auto stay = torch::tensor({0, 2});
+  EXPECT_TRUE(torch::equal(model.attr("w0").toTensor(), originals.at("w0").index_select(0, stay)));
+  EXPECT_TRUE(torch::equal(momentum_of("w0"), w0_momentum.index_select(0, stay)));
+  EXPECT_TRUE(torch::equal(momentum_of("fc"), fc_momentum.index_select(1, stay)));
+  EXPECT_TRUE(model.attr("w0").toTensor().requires_grad());
+  EXPECT_EQ(optimizer.state().size(), 2u);
+}
+
 TEST(ChannelImportance, CriteriaMatchTheirDefinitions) {
   auto weight = torch::tensor({1.0, -2.0, 0.5, 0.5, 3.0, 0.0}).view({3, 2, 1, 1});
   auto gamma = torch::tensor({0.5, -4.0, 1.0});
@@ -244,11 +280,12 @@ TEST(ChannelImportance, CriteriaMatchTheirDefinitions) {
     ASSERT_EQ(actual.size(), expected.size());
     for (size_t i = 0; i < actual.size(); ++i) EXPECT_NEAR(actual[i], expected[i], 1e-9) << i;
   };
-  expect_near(ChannelImportance(model, graph, group, "l1_norm"), normalised({3.0, 1.0, 3.0}));
-  expect_near(ChannelImportance(model, graph, group, "bn_scale"), normalised({0.5, 4.0, 1.0}));
+  const auto tensors = AxisTensors(model, graph);
+  expect_near(ChannelImportance(tensors, graph, group, "l1_norm"), normalised({3.0, 1.0, 3.0}));
+  expect_near(ChannelImportance(tensors, graph, group, "bn_scale"), normalised({0.5, 4.0, 1.0}));
   // Rows (1, -2), (0.5, 0.5), (3, 0): distances d01 = sqrt(6.5), d02 = sqrt(8), d12 = sqrt(6.5).
   const double d01 = std::sqrt(6.5), d02 = std::sqrt(8.0), d12 = std::sqrt(6.5);
-  expect_near(ChannelImportance(model, graph, group, "geometry_median"),
+  expect_near(ChannelImportance(tensors, graph, group, "geometry_median"),
               normalised({d01 + d02, d01 + d12, d02 + d12}));
 }
 
