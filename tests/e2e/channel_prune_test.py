@@ -3,14 +3,13 @@
 Run by ctest, one test per case, e.g.:
     SLIM_BUILD_DIR=build python3 tests/e2e/channel_prune_test.py ChannelPruneRun
 """
-import json
 import os
-import subprocess
 import unittest
 
 from e2e_test import CheckpointRuns, Workspace
 from distillation_test import SELF_DISTILLATION
-from quantization_test import QAT, check_stock_torch_agrees, read_json, script_torchvision
+from quantization_test import (QAT, check_stock_torch_agrees, read_json, script_torchvision,
+                               stock_python_json)
 
 HALF = "ChannelPrune:\n  pruned_ratio: 0.5\n"
 
@@ -25,11 +24,7 @@ print(json.dumps({"parameters": sum(p.numel() for p in m.parameters()), "shapes"
 
 
 def model_facts(model_path):
-    done = subprocess.run(["/usr/bin/python3", "-c", MODEL_FACTS, model_path],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stdout
-    return json.loads(done.stdout.splitlines()[-1])
+    return stock_python_json(MODEL_FACTS, model_path)
 
 
 class ChannelPruneWorkspace(CheckpointRuns):

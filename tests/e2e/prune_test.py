@@ -3,14 +3,13 @@
 Run by ctest, one test per case, e.g.:
     SLIM_BUILD_DIR=build python3 tests/e2e/prune_test.py PruneRun
 """
-import json
 import os
 import re
 import subprocess
 import unittest
 
 from e2e_test import CheckpointRuns, Workspace
-from quantization_test import read_json, script_torchvision
+from quantization_test import read_json, script_torchvision, stock_python_json
 
 # GMP to 50 % over every weight but the first and last: dense for 2 steps, then ratios
 # held 2 steps each, rising at steps 2, 4, 6 and 8, the final 0.5 from step 10.
@@ -45,11 +44,7 @@ print(json.dumps(facts))
 
 
 def weight_facts(model_path):
-    done = subprocess.run(["/usr/bin/python3", "-c", WEIGHT_FACTS, model_path],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stdout
-    return json.loads(done.stdout.splitlines()[-1])
+    return stock_python_json(WEIGHT_FACTS, model_path)
 
 
 def sparsity_of(out_dir, section):

@@ -52,12 +52,17 @@ print(json.dumps({"loss": torch.nn.functional.cross_entropy(logits, labels).item
 """
 
 
-def stock_torch_eval(model_path, data_path):
-    done = subprocess.run(["/usr/bin/python3", "-c", TORCH_EVAL, model_path, data_path],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=300)
+def stock_python_json(script, *args):
+    """Runs `script` in Debian's python3 (stock PyTorch) with `args`; returns the JSON its
+    last line prints."""
+    done = subprocess.run(["/usr/bin/python3", "-c", script, *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
     assert done.returncode == 0, done.stdout
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def stock_torch_eval(model_path, data_path):
+    return stock_python_json(TORCH_EVAL, model_path, data_path)
 
 
 def script_torchvision(test, name):
