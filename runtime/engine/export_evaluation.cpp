@@ -33,8 +33,7 @@ EvalInputs ReadEvalInputs(const data::Hdf5Dataset& eval_data, int64_t batch_size
   return inputs;
 }
 
-torch::Tensor TorchScriptPredictions(const std::string& path, const EvalInputs& inputs) {
-  auto module = torch::jit::load(path, torch::kCPU);
+torch::Tensor ModulePredictions(torch::jit::Module module, const EvalInputs& inputs) {
   module.eval();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> predictions;
@@ -72,7 +71,7 @@ std::vector<FileEvaluation> EvaluateExports(const std::vector<exporting::Exporte
     if (file.format == "onnx") {
       predictions = OnnxPredictions(file.path, inputs, &evaluation.not_evaluated);
     } else {
-      predictions = TorchScriptPredictions(file.path, inputs);
+      predictions = ModulePredictions(torch::jit::load(file.path, torch::kCPU), inputs);
     }
     if (predictions) {
       if (!reference.defined()) reference = *predictions;
@@ -83,6 +82,18 @@ std::vector<FileEvaluation> EvaluateExports(const std::vector<exporting::Exporte
     evaluations.push_back(evaluation);
   }
   return evaluations;
+}
+
+FileEvaluation EvaluateModule(const torch::jit::Module& model, const data::Hdf5Dataset& eval_data,
+                              int64_t batch_size) {
+  const auto inputs = ReadEvalInputs(eval_data, batch_size);
+  auto copy = model.clone();
+  copy.to(torch::kCPU);
+  const auto predictions = ModulePredictions(copy, inputs);
+  FileEvaluation evaluation;
+  evaluation.samples = predictions.size(0);
+  evaluation.top1 = predictions.eq(inputs.labels).to(torch::kDouble).mean().item<double>();
+  return evaluation;
 }
 
 }  // namespace slim::engine

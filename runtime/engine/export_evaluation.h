@@ -27,4 +27,9 @@ std::vector<FileEvaluation> EvaluateExports(const std::vector<exporting::Exporte
                                             const data::Hdf5Dataset& eval_data,
                                             int64_t batch_size);
 
+// `model` (the input model, in LibTorch on the CPU) evaluated on the same samples as the
+// exports; agreement is not set.
+FileEvaluation EvaluateModule(const torch::jit::Module& model, const data::Hdf5Dataset& eval_data,
+                              int64_t batch_size);
+
 }  // namespace slim::engine

@@ -111,7 +111,8 @@ nlohmann::json Speedups(const nlohmann::json& baseline, const nlohmann::json& la
 }
 
 // The input model as the job loaded it, frozen as one deploys a float TorchScript model
-// (torch.jit.freeze), measured the same way as the exports.
+// (torch.jit.freeze), measured the same way as the exports, and its top-1 on the samples
+// the exports are evaluated on.
 nlohmann::json MeasureInputModel(const TrainingSetup& setup, const at::Tensor& example,
                                  const std::vector<int64_t>& batches) {
   if (!setup.input_model) return {{"model", setup.model_reference}, {"not_measured", "no input model"}};
@@ -124,10 +125,16 @@ nlohmann::json MeasureInputModel(const TrainingSetup& setup, const at::Tensor& e
     latency["batch_" + std::to_string(batch)] =
         LatencyJson(exporting::TimeTorchScript(frozen, example, batch, kReportTiming));
   }
-  return {{"model", setup.model_reference},
-          {"parameters", models::ParameterCount(input)},
-          {"macs", exporting::CountModelMacs(input, example)},
-          {"latency", latency}};
+  nlohmann::json measured = {{"model", setup.model_reference},
+                             {"parameters", models::ParameterCount(input)},
+                             {"macs", exporting::CountModelMacs(input, example)},
+                             {"latency", latency}};
+  if (setup.eval_data) {
+    const auto evaluation =
+        EvaluateModule(input, *setup.eval_data, setup.config->global.eval_batch_size);
+    measured["eval"] = {{"samples", evaluation.samples}, {"top1", evaluation.top1}};
+  }
+  return measured;
 }
 
 // One line per exported file: its accuracy, size and speed against the input model.
@@ -154,9 +161,11 @@ void LogHeadline(const nlohmann::json& report) {
   }
 }
 
-// The input model's top-1: the float evaluation of a calibration job, else
-// TrainConfig.origin_metric, else unknown (NaN).
+// The input model's top-1: on the exports' eval samples, else the float evaluation of a
+// calibration job, else TrainConfig.origin_metric, else unknown (NaN).
 double InputTop1(const nlohmann::json& report) {
+  const auto& input = report["input_model"];
+  if (input.contains("eval")) return input["eval"]["top1"].get<double>();
   if (report.contains("float")) return report["float"]["eval_top1"].get<double>();
   if (report.contains("origin_metric")) return report["origin_metric"].get<double>();
   return std::nan("");

@@ -1,12 +1,13 @@
-// ChannelPrune: whole channels removed from the model before fine-tuning (PaddleSlim ACT's
-// ChannelPrune, Torch-Pruning's structured pruning). The channel graph (channel_graph.h)
-// finds the groups of coupled channels; each group loses its least important channels
+// ChannelPrune: whole channels removed from the model (PaddleSlim ACT's ChannelPrune,
+// Torch-Pruning's structured pruning). The channel graph (channel_graph.h) finds the
+// groups of coupled channels; each group loses its least important channels
 // (channel_importance.h, channel_selection.h) and the model's tensors are replaced by
 // smaller ones (channel_removal.h), so the saved model is an ordinary smaller TorchScript
-// module. Pruning runs in Prepare, from the loaded model's weights (identical on every
-// rank), so distillation's teacher is the unpruned model and QuantAware quantizes the
-// pruned one. The kept channel indices are checkpoint state: a resume rebuilds the pruned
-// model from the input model and the recorded indices.
+// module. One-shot pruning runs in Prepare, from the loaded model's weights (identical on
+// every rank), so distillation's teacher is the unpruned model and QuantAware quantizes
+// the pruned one; an iterative schedule prunes its first rise there and the others during
+// training (RestructureModel). The kept channel indices and the rises done are checkpoint
+// state: a resume rebuilds the pruned model from the input model and the recorded indices.
 #pragma once
 
 #include <nlohmann/json.hpp>

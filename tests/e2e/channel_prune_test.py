@@ -45,6 +45,13 @@ class ChannelPruneWorkspace(CheckpointRuns):
             for producer, kept in group["output_channels_after"].items():
                 self.assertEqual(facts["shapes"][producer][0], kept, producer)
         self.assertLess(pruned["macs_after"], pruned["macs_before"])
+        # Accuracy, MACs and speed before (the input model) and after (model.pt).
+        report = read_json(out_dir, "report.json")
+        self.assertEqual(report["input_model"]["macs"], pruned["macs_before"])
+        self.assertEqual(report["exports"][0]["macs"], pruned["macs_after"])
+        self.assertEqual(report["input_model"]["eval"]["samples"],
+                         report["exports"][0]["eval"]["samples"])
+        self.assertIn("batch_16", report["exports"][0]["speedup"])
         check_stock_torch_agrees(self, out_dir, self.path("data", "eval.h5"))
         return pruned, out
 
