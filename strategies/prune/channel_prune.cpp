@@ -56,15 +56,15 @@ std::vector<double> GroupRatios(const ChannelGraph& graph, const ChannelPruneOpt
     if (AnyProducerMatches(candidates, {name})) continue;
     for (const auto& fixed : graph.fixed) {
       if (AnyProducerMatches(fixed.producers, {name})) {
-        throw ModelError(fmt::format("{}.prune_params_name: the output channels of '{}' cannot "
-                                     "be removed: they are {}; remove it from the list",
-                                     kSection, name, fixed.reason));
+        throw ModelError(fmt::format("{}: the output channels of '{}' cannot be removed: they "
+                                     "are {}; remove it from the list",
+                                     options.prune_params_name_at, name, fixed.reason));
       }
     }
     const auto nearest = config::NearestWord(name, candidates);
-    throw ConfigError(fmt::format("{}.prune_params_name: '{}' names no convolution or linear "
-                                  "weight whose channels can be pruned{}",
-                                  kSection, name,
+    throw ConfigError(fmt::format("{}: '{}' names no convolution or linear weight whose "
+                                  "channels can be pruned{}",
+                                  options.prune_params_name_at, name,
                                   nearest.empty() ? "" : "; did you mean '" + nearest + "'?"));
   }
   std::vector<double> ratios;
@@ -217,10 +217,9 @@ std::vector<double> ChannelPrune::RatiosForMacsTarget(const torch::jit::Module& 
   const double at_largest = macs_at(kLargestRatio);
   if (at_largest > target) {
     throw ConfigError(fmt::format(
-        "{}.target_macs_ratio {}: pruning every selected group by {} keeps {:.3f} of the MACs; "
-        "the channels that stay whole (see the log) bound what pruning can remove. Raise "
-        "target_macs_ratio",
-        kSection, options_.target_macs_ratio, kLargestRatio,
+        "{}: {}: pruning every selected group by {} keeps {:.3f} of the MACs; the channels that "
+        "stay whole (see the log) bound what pruning can remove. Raise target_macs_ratio",
+        options_.target_macs_ratio_at, options_.target_macs_ratio, kLargestRatio,
         at_largest * options_.target_macs_ratio / target));
   }
   double low = 0;

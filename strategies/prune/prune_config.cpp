@@ -105,6 +105,8 @@ void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out) 
   }
   out.prune_params_name =
       section.Get<std::vector<std::string>>("prune_params_name", out.prune_params_name);
+  out.prune_params_name_at = section.Where("prune_params_name");
+  out.target_macs_ratio_at = section.Where("target_macs_ratio");
   out.criterion = section.Get<std::string>("criterion", out.criterion);
   section.CheckChoice("criterion", out.criterion, {"l1_norm", "bn_scale", "geometry_median"});
   out.global_pruning = section.Get<bool>("global_pruning", out.global_pruning);

@@ -114,6 +114,10 @@ struct ChannelPruneOptions : config::StrategyOptions {
   // total_steps / (2 n_steps) optimizer steps after it, so pruning ends by mid-run and the
   // rest fine-tunes. Default 4.
   int64_t n_steps = 4;
+  // Where prune_params_name and target_macs_ratio are ("file:line: ChannelPrune.key"), for
+  // the messages of checks that need the model.
+  std::string prune_params_name_at;
+  std::string target_macs_ratio_at;
 };
 
 }  // namespace slim::prune

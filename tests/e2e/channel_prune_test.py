@@ -205,15 +205,22 @@ class ChannelPruneBadInput(Workspace):
 
     def test_prune_params_name_that_matches_nothing_suggests_a_close_name(self):
         self.check_refused("name.yaml", "ChannelPrune:\n  prune_params_name: [layer1.0.conv.weight]\n",
-                           2, "ChannelPrune.prune_params_name: 'layer1.0.conv.weight'",
+                           2, "name.yaml:", "ChannelPrune.prune_params_name: 'layer1.0.conv.weight'",
                            "did you mean 'layer1.0.conv")
 
     def test_named_layer_behind_an_unsupported_operation(self):
         model = script_torchvision(self, "mobilenet_v2")
         self.check_refused("dw.yaml", "ChannelPrune:\n  prune_params_name: [features.1.conv.0.0.weight]\n",
-                           3, "'features.1.conv.0.0.weight' cannot be removed",
+                           3, "dw.yaml:", "ChannelPrune.prune_params_name: the output channels of "
+                           "'features.1.conv.0.0.weight' cannot be removed",
                            "aten::conv2d in features.1.conv.0.0",
                            args=("--set", f"Global.model={model}"))
+
+    def test_macs_target_that_pruning_cannot_reach(self):
+        self.check_refused("unreachable.yaml", "ChannelPrune:\n  target_macs_ratio: 0.5\n"
+                           "  prune_params_name: [layer3.0.conv1.weight]\n", 2,
+                           "unreachable.yaml:", "ChannelPrune.target_macs_ratio: 0.5",
+                           "bound what pruning can remove")
 
     def test_iterative_schedule_with_quantization(self):
         self.check_refused("iter-qat.yaml", ITERATIVE + QAT, 2,
