@@ -302,9 +302,11 @@ void ChannelPrune::LoadState(const checkpoint::TensorMap& state, torch::jit::Mod
     const int64_t dim = at == std::string::npos ? -1 : std::stoll(key.substr(at + 1));
     if (original == originals_.end() || dim < 0 || dim >= original->second.dim() ||
         indices.numel() == 0 || indices.max().item<int64_t>() >= original->second.size(dim)) {
-      throw ModelError(fmt::format("{}: the checkpoint's kept channels '{}' do not fit this "
-                                   "model; resume with the model the checkpoint was written for",
-                                   kSection, key));
+      throw ModelError(fmt::format(
+          "{}: the checkpoint's kept channels '{}' do not fit this model: the checkpoint was "
+          "written for another model. Use the model it was written for, --resume none to "
+          "start over, or --resume-weights-only to load just the matching weights",
+          kSection, key));
     }
     recorded[{tensor, dim}] = indices.to(torch::kInt64);
   }
