@@ -445,6 +445,7 @@ class ChannelWalker {
     for (const Value* input : node->inputs()) {
       if (!tracked) tracked = Tracked(input);
     }
+    if (!tracked) return true;  // no operand has channels to tie (the model's input, say)
     const auto offset = static_cast<int64_t>(out_shape.size() - shape.size());
     for (const auto dim : tracked->dims) {
       const auto own = dim - offset;

@@ -110,6 +110,15 @@ TEST(ChannelGraph, ResidualAddAcrossADownsampleTiesTheStreams) {
   EXPECT_EQ(graph.fixed[0].reason, "the model's output");
 }
 
+TEST(ChannelGraph, ArithmeticOnTensorsWithoutChannelsTiesNothing) {
+  torch::manual_seed(0);
+  auto model = Model({{"w1", Weight(4, 3)}, {"fc", torch::randn({5, 4})}},
+                     {"y = " + Conv("x * 0.5 + x", "w1"),
+                      "return torch.linear(y.mean([2, 3]), self.fc, None)"});
+  const auto graph = BuildChannelGraph(model, torch::randn({1, 3, 4, 4}));
+  EXPECT_EQ(ProducersOf(graph), (std::vector<std::vector<std::string>>{{"w1"}}));
+}
+
 TEST(ChannelGraph, ConcatOffsetsTheSecondInput) {
   torch::manual_seed(0);
   auto model = Model({{"wa", Weight(3, 3)}, {"wb", Weight(5, 3)}, {"wc", Weight(4, 8)}},
