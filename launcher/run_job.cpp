@@ -20,6 +20,7 @@
 #include "runtime/engine/evaluator.h"
 #include "runtime/engine/trainer.h"
 #include "runtime/models/model_loader.h"
+#include "search/quant_search.h"
 #include "strategies/prune/channel_sensitivity.h"
 #include "strategies/quant/sensitivity_run.h"
 #include "strategies/registry.h"
@@ -62,6 +63,21 @@ std::string StrategyList(const strategies::Compressor& compressor) {
   return JoinedList(compressor.Names()) + (compressor.Trains() ? "" : " (calibration, no training)");
 }
 
+// The plan's line for a search, or "".
+std::string SearchPlan(const config::Config& config, int world_size) {
+  if (!config.HasStrategy("HyperParameterOptimization")) return "";
+  const auto& options = config.StrategyOptionsOf<hpo::HpoOptions>("HyperParameterOptimization");
+  std::string dimensions;
+  for (const auto& dimension : search::QuantSearchSpace(options)) {
+    dimensions += (dimensions.empty() ? "" : ", ") + dimension.name;
+  }
+  return fmt::format("search: {} sampler over {}; {} trials in {} group(s) of {} rank(s), "
+                     "objective {}\n",
+                     options.sampler, dimensions, options.max_quant_count,
+                     world_size / options.trial_group_size, options.trial_group_size,
+                     options.objective);
+}
+
 void PrintPlan(const config::Config& config, const comm::ProcessPlacement& placement,
                const engine::TrainingSetup& setup) {
   const auto& train = setup.train_data->info();
@@ -78,6 +94,7 @@ void PrintPlan(const config::Config& config, const comm::ProcessPlacement& place
             << train.class_names.size() << " classes, sample shape "
             << ShapeText(train.sample_shape) << ")\n"
             << "eval data: " << (eval ? eval->info().path : std::string("none")) << "\n"
+            << SearchPlan(config, placement.world_size)
             << "steps: " << plan.total_steps << " of " << plan.global_batch
             << " samples (" << plan.batches_per_epoch << " batches per epoch per rank)\n"
             << "resume: "
@@ -182,6 +199,9 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   const models::ModelShape shape{InputShape(config, info),
                                  static_cast<int64_t>(info.class_names.size())};
   engine::PlanTraining(config, info.size, placement.world_size);  // throws if data too small
+  if (config.HasStrategy("HyperParameterOptimization")) {
+    search::CheckSearchLayout(config, placement.world_size);
+  }
 
   torch::manual_seed(static_cast<uint64_t>(config.global.seed));
   auto model = models::LoadModel(config.global.model, shape, "Global.model");
@@ -191,9 +211,9 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   const auto example = data::BatchTransform(info, data::AugmentSettings{})
                           .Apply(train_data->ReadInputs(first), first, 0);
   job->example = example;
+  job->context = {config.global.model, shape, example};
   job->compressor = std::make_unique<strategies::Compressor>(
-      config, strategies::StrategyEnvironment{
-                  job->comm.get(), {config.global.model, shape, example}});
+      config, strategies::StrategyEnvironment{job->comm.get(), job->context});
   job->setup.compressor = job->compressor.get();
   // Graph passes first: a method that ran once keeps its compiled plan.
   job->compressor->Prepare(model);
@@ -229,6 +249,11 @@ int RunJob(const CommandLine& command, const comm::ProcessPlacement& placement,
   }
   if (command.analyze == "prune") {
     AnalyzePruning(job);
+    return 0;
+  }
+  if (job.config.HasStrategy("HyperParameterOptimization")) {
+    if (placement.rank == 0) PrepareOutputDir(job.config);
+    search::RunQuantSearch(setup, job.context, command.resume == "none");
     return 0;
   }
   const std::string checkpoints = checkpoint::CheckpointDirectory(job.config.global.output_dir);

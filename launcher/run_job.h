@@ -18,6 +18,7 @@ struct PreparedJob {
   std::unique_ptr<strategies::Compressor> compressor;
   engine::TrainingSetup setup;
   torch::Tensor example;               // the first training sample, transformed (batch of one)
+  strategies::JobContext context;      // what the strategies are built with
   prune::PruneAnalysis prune_analysis;  // what --analyze prune analyses
 };
 

@@ -11,7 +11,7 @@ packages=(
   libhdf5-dev hdf5-tools libgtest-dev nlohmann-json3-dev libcairo2-dev libcli11-dev libfmt-dev libexpat1-dev fonts-dejavu-core
   zlib1g-dev dataset-fashion-mnist libonnx-dev
   python3 python3-torch python3-torchvision python3-h5py python3-numpy python3-matplotlib
-  python3-onnx
+  python3-onnx python3-optuna
   slurm-wlm munge
 )
 # Node.js and npm run ONNX Runtime; a Node.js installed another way (it brings its own

@@ -13,7 +13,7 @@ namespace slim::strategies {
 
 Compressor::Compressor(const config::Config& config, const StrategyEnvironment& environment) {
   for (const auto& registration : RegisteredStrategies()) {
-    if (!config.HasStrategy(registration.section)) continue;
+    if (!config.HasStrategy(registration.section) || !registration.create) continue;
     strategies_.push_back(
         registration.create(*config.strategies.at(registration.section), environment));
   }

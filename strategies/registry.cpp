@@ -6,6 +6,7 @@
 
 #include "runtime/base/logging.h"
 #include "strategies/distill/distillation.h"
+#include "strategies/hpo/hpo_config.h"
 #include "strategies/prune/asp_prune.h"
 #include "strategies/prune/channel_prune.h"
 #include "strategies/prune/unstructure_prune.h"
@@ -17,8 +18,7 @@ namespace slim::strategies {
 namespace {
 
 // Sections of the ACT vocabulary whose strategies this version does not have yet.
-const std::vector<std::string> kPlannedSections = {
-    "HyperParameterOptimization", "TransformerPrune"};
+const std::vector<std::string> kPlannedSections = {"TransformerPrune"};
 
 // Top-level sections of ACT's example configs that ACT itself ignores (its example
 // scripts read them for Paddle data readers, post-processing and metrics; Prune is a
@@ -61,6 +61,7 @@ const std::vector<StrategyRegistration>& RegisteredStrategies() {
       quant::QuantPost::Registration(),
       distill::Distillation::Registration(),
       distill::Distillation::MultiTeacherRegistration(),
+      hpo::HpoRegistration(),
   });
   return registrations;
 }
@@ -91,6 +92,13 @@ void ParseStrategySections(config::ConfigSection& top, config::Config& config) {
       if (!reason.empty()) top.Fail(registration.section, reason);
     }
     present.push_back(&registration);
+  }
+  for (const auto* registration : present) {
+    const auto& required = registration->required_section;
+    if (!required.empty() && !top.IsWritten(required)) {
+      top.Fail(registration->section,
+               fmt::format("{} needs a {} section; add it", registration->section, required));
+    }
   }
   for (const auto* registration : present) {
     config.strategies[registration->section] =

@@ -34,9 +34,13 @@ struct StrategyRegistration {
   // in the config, why the two cannot run together, or "". Unset: none.
   std::function<std::string(const config::StrategyOptions& options, const std::string& other)>
       refuses_with;
+  // A section that must be present with this one, or "".
+  std::string required_section;
   // Reads the section (unknown keys, types and values fail with file:line and key path).
   std::function<std::shared_ptr<config::StrategyOptions>(config::ConfigSection section)> parse;
-  // Builds the strategy from what `parse` returned.
+  // Builds the strategy from what `parse` returned. Unset for a section that changes how
+  // the job runs the other strategies rather than adding one (HyperParameterOptimization):
+  // the Compressor builds nothing for it.
   std::function<std::unique_ptr<Strategy>(const config::StrategyOptions& options,
                                           const StrategyEnvironment& environment)>
       create;

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/comm/message_port.h"
+
 namespace slim::comm {
 
 enum class ReduceOp { kSum, kAverage, kMax, kMin };
@@ -67,6 +69,9 @@ class Communicator {
   virtual std::unique_ptr<Communicator> Split(int color, int key) = 0;
   // The ranks of this group that share this node (MPI_COMM_TYPE_SHARED). Collective.
   virtual std::unique_ptr<Communicator> SplitNodeLocal() = 0;
+  // A port for point-to-point messages among this group's ranks, apart from its
+  // collectives. Collective over this communicator.
+  virtual std::unique_ptr<MessagePort> OpenMessagePort() = 0;
 
   // Convenience: AllReduce + Wait(DefaultTimeout()).
   void AllReduceSync(torch::Tensor tensor, ReduceOp op) {

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "runtime/comm/mpi_check.h"
+#include "runtime/comm/mpi_message_port.h"
 #include "runtime/comm/mpi_op_queue.h"
 #include "runtime/base/errors.h"
 
@@ -207,6 +208,11 @@ std::unique_ptr<Communicator> MpiCommunicator::SplitNodeLocal() {
   MPI_Comm split;
   SLIM_MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &split));
   return WrapSplit(split);
+}
+
+std::unique_ptr<MessagePort> MpiCommunicator::OpenMessagePort() {
+  Barrier()->Wait(default_timeout_);
+  return std::make_unique<MpiMessagePort>(comm_);
 }
 
 WorkPtr MpiCommunicator::Enqueue(std::string description, std::function<void()> run) {

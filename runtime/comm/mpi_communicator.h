@@ -40,6 +40,7 @@ class MpiCommunicator final : public Communicator {
 
   std::unique_ptr<Communicator> Split(int color, int key) override;
   std::unique_ptr<Communicator> SplitNodeLocal() override;
+  std::unique_ptr<MessagePort> OpenMessagePort() override;
 
  private:
   // Queues `run` (the MPI call) on the progress thread; see MpiOp.

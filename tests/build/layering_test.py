@@ -20,9 +20,10 @@ LAYERS = [
     ("strategies/", 2),
     ("export/", 2),
     ("runtime/engine/", 3),
-    ("launcher/", 4),
-    ("tools/", 4),
-    ("bench/", 4),
+    ("search/", 4),
+    ("launcher/", 5),
+    ("tools/", 5),
+    ("bench/", 5),
 ]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
 
