@@ -4,6 +4,7 @@
     python3 bench/run_bench.py --only fmnist_quant --fmnist-model FLOAT.pt --fmnist-data DIR
     python3 bench/run_bench.py --only fmnist_sparsity --fmnist-model FLOAT.pt --fmnist-data DIR
     python3 bench/run_bench.py --only fmnist_channel_prune --fmnist-model FLOAT.pt --fmnist-data DIR
+    python3 bench/run_bench.py --only fmnist_quant_search --fmnist-model FLOAT.pt --fmnist-data DIR
 
 Prints one table (figure, ours, anchor, ratio, target) and writes results.json,
 results.md and allreduce_busbw.png under --out. --smoke runs every measurement at a
@@ -254,7 +255,8 @@ TrainConfig:
                 continue
             unit = r.get("unit", "ms" if "latency" in r["figure"] else "top-1")
             anchor = r["pytorch"] if r["pytorch"] is not None else float("nan")
-            self.row(r["figure"], r["ours"], anchor, "PyTorch's own" if r["pytorch"] is not None
+            named = r.get("anchor_name") or "PyTorch's own"
+            self.row(r["figure"], r["ours"], anchor, named if r["pytorch"] is not None
                      else fallback_anchor, r["target"], r["met"], unit)
 
     def plot_allreduce(self, result):
@@ -302,7 +304,7 @@ SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantizatio
 # Section -> anchor of its rows without a PyTorch figure; run only when asked for, on a
 # trained Fashion-MNIST model (--fmnist-model, --fmnist-data).
 FMNIST_SECTIONS = {"fmnist_quant": "FP32 top-1 - 0.5 pt", "fmnist_sparsity": "its target",
-                   "fmnist_channel_prune": "its target"}
+                   "fmnist_channel_prune": "its target", "fmnist_quant_search": "its target"}
 
 
 def main():

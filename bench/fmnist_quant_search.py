@@ -1,0 +1,238 @@
+"""SlimTrain's post-training quantization search (HyperParameterOptimization) on one
+trained FP32 Fashion-MNIST model, against random search and Optuna's TPE:
+
+    /usr/bin/python3 bench/fmnist_quant_search.py --build build --model FLOAT.pt --data DIR \\
+        --out OUTDIR [--quick] [--seeds 1 2 3] [--budgets 10 20] [--eval-samples 2000]
+
+FLOAT.pt and DIR as for fmnist_quant.py. Every search scores a trial by ACT's emd objective
+on the eval images (a subset of --eval-samples) over this space: ptq_algo [KL, hist, avg,
+mse, abs_max], bias_correct [true, false], weight_quantize_type [channel_wise_abs_max,
+abs_max], hist_percent [0.98, 0.9999], batch_num [4, 32] (batches of 64).
+
+  throughput  one random search of --throughput-trials trials with 1, 2 and 4 groups of one
+              rank (mpirun -np G, one intra-op thread per rank): trials per hour from the
+              search's wall time (exports of improving trials included); parallel efficiency
+              rate(G) / (G x rate(1)). This machine has os.cpu_count() cores; groups beyond
+              that share them.
+  quality     per budget and seed, the best objective of our TPE, of our random sampler, and
+              of Optuna's TPESampler (python3-optuna, its defaults) driving the same trial
+              function: each Optuna trial is one `slim-train` run of a one-point search (every
+              list one value, every range one value, max_quant_count 1), whose objective
+              trials.jsonl gives. Ours run with trial_group_size 2 on 2 ranks (sequential).
+  outcome     top-1 of the model our TPE kept at the largest budget against each single
+              PTQ algorithm at QuantPost's defaults (hist_percent 0.999, batch_num 10, no
+              bias correction; a grid over ptq_algo).
+
+Targets (issue 19): parallel efficiency >= 0.9 at 2 groups (and 4 where cores allow); our
+TPE's mean best objective at most random search's and within noise (one standard deviation
+over the seeds) of Optuna's. Prints a markdown table and writes OUTDIR/results.md and
+OUTDIR/results.json. --quick: one seed, budget 4, 3 throughput trials, 500 eval images.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fmnist_quant import log, run, split_facts, subset  # noqa: E402
+
+SPACE = {"ptq_algo": ["KL", "hist", "avg", "mse", "abs_max"], "bias_correct": ["true", "false"],
+         "weight_quantize_type": ["channel_wise_abs_max", "abs_max"],
+         "hist_percent": [0.98, 0.9999], "batch_num": [4, 32]}
+CHOICES = ("ptq_algo", "bias_correct", "weight_quantize_type")
+EFFICIENCY_WANTED = 0.9
+
+
+class Setup:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.out = os.path.abspath(args.out)
+        self.model = os.path.abspath(args.model)
+        for sub in ("data", "runs", "logs"):
+            os.makedirs(os.path.join(self.out, sub), exist_ok=True)
+        data = os.path.abspath(args.data)
+        self.train_data = os.path.join(data, "train.h5")
+        evaluation = os.path.join(data, "eval.h5")
+        self.eval_data = evaluation
+        if args.eval_samples < split_facts(evaluation)[2]:
+            self.eval_data = subset(evaluation, os.path.join(self.out, "data", "eval.h5"),
+                                    args.eval_samples, 7)
+        self.runs = 0
+
+    def search(self, name, ranks, section):
+        """One slim-train search with `section` under HyperParameterOptimization: its trial
+        records and the search's wall time."""
+        out_dir = os.path.join(self.out, "runs", name)
+        config = os.path.join(self.out, "runs", name + ".yaml")
+        with open(config, "w") as f:
+            f.write(f"""Global:
+  model: {self.model}
+  train_data: {self.train_data}
+  eval_data: {self.eval_data}
+  batch_size: 64
+  eval_batch_size: 250
+  intra_op_threads: 1
+  seed: 42
+  output_dir: {out_dir}
+QuantPost:
+  batch_size: 64
+HyperParameterOptimization:
+{section}""")
+        run([os.path.join(self.build, "slim-train"), config, "--resume", "none"],
+            os.path.join(self.out, "logs", name + ".log"), ranks=ranks)
+        self.runs += 1
+        with open(os.path.join(out_dir, "hpo", "trials.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+        with open(os.path.join(out_dir, "report.json")) as f:
+            report = json.load(f)["hpo"]
+        return records, report
+
+
+def space_section(space):
+    return "".join(f"  {key}: [{', '.join(map(str, values))}]\n" for key, values in space.items())
+
+
+def throughput(setup):
+    trials = setup.args.throughput_trials
+    rates = {}
+    for groups in (1, 2, 4):
+        _, report = setup.search(f"throughput_g{groups}", groups, space_section(SPACE) +
+                                 f"  sampler: random\n  seed: 1\n  max_quant_count: {trials}\n")
+        rates[groups] = trials / report["search_wall_s"] * 3600
+        log(f"throughput: {groups} group(s): {rates[groups]:.0f} trials/h")
+    return rates
+
+
+def ours(setup, sampler, seed, budget):
+    records, _ = setup.search(f"{sampler}_s{seed}_b{budget}", 2, space_section(SPACE) +
+                              f"  sampler: {sampler}\n  seed: {seed}\n  max_quant_count: "
+                              f"{budget}\n  trial_group_size: 2\n")
+    best = min(records, key=lambda r: r["objective"])
+    return {"objective": best["objective"], "top1": best["top1"], "params": best["params"]}
+
+
+def optuna_tpe(setup, seed, budget):
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial):
+        point = {key: trial.suggest_categorical(key, SPACE[key]) for key in CHOICES}
+        point["hist_percent"] = trial.suggest_float("hist_percent", *SPACE["hist_percent"])
+        point["batch_num"] = trial.suggest_int("batch_num", *SPACE["batch_num"])
+        one = {key: [value] if key in CHOICES else [value, value] for key, value in point.items()}
+        records, _ = setup.search(f"optuna_s{seed}_b{budget}_t{trial.number}", 2,
+                                  space_section(one) + "  max_quant_count: 1\n"
+                                  "  trial_group_size: 2\n")
+        return records[0]["objective"]
+
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=budget)
+    return {"objective": study.best_value, "params": study.best_params}
+
+
+def single_algorithms(setup):
+    records, _ = setup.search("single_algorithms", 2, "  ptq_algo: [KL, hist, avg, mse, abs_max]\n"
+                              "  bias_correct: [false]\n  hist_percent: 0.999\n  batch_num: 10\n"
+                              "  sampler: grid\n  max_quant_count: 5\n  trial_group_size: 2\n")
+    return {r["params"]["ptq_algo"]: {"objective": r["objective"], "top1": r["top1"]}
+            for r in records}
+
+
+def mean_sd(values):
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def make_rows(raw, args):
+    rows = []
+
+    def row(figure, ours_value, anchor, target, met, note, text=None, anchor_name=None):
+        rows.append({"figure": figure, "ours": ours_value, "pytorch": anchor, "target": target,
+                     "met": met, "note": note, "unit": "",
+                     "ours_text": text or f"{ours_value:.4g}",
+                     "pytorch_text": "—" if anchor is None else f"{anchor:.4g}",
+                     "anchor_name": anchor_name})
+
+    rates = raw["throughput"]
+    row("trials per hour, 1 group", rates["1"], None, "", None, "one rank, one thread")
+    cores = os.cpu_count()
+    for groups in ("2", "4"):
+        efficiency = rates[groups] / (int(groups) * rates["1"])
+        allowed = int(groups) <= cores
+        row(f"parallel efficiency, {groups} groups", efficiency, None,
+            f">= {EFFICIENCY_WANTED}" if allowed else "(cores allow fewer)",
+            efficiency >= EFFICIENCY_WANTED if allowed else None,
+            f"{rates[groups]:.0f} trials/h; {cores} cores")
+    for budget in args.budgets:
+        quality = raw["quality"][str(budget)]
+        tpe, tpe_sd = mean_sd([q["objective"] for q in quality["tpe"]])
+        random, _ = mean_sd([q["objective"] for q in quality["random"]])
+        optuna_mean, optuna_sd = mean_sd([q["objective"] for q in quality["optuna"]])
+        row(f"best emd in {budget} trials, TPE vs random", tpe, random, "<= random",
+            tpe <= random, f"mean of {len(args.seeds)} seed(s)", anchor_name="our random sampler")
+        row(f"best emd in {budget} trials, TPE vs Optuna TPE", tpe, optuna_mean,
+            "within noise", tpe <= optuna_mean + max(tpe_sd, optuna_sd),
+            f"sd ours {tpe_sd:.2g}, Optuna {optuna_sd:.2g}", anchor_name="Optuna's TPESampler")
+    singles = raw["single_algorithms"]
+    best_single = max(singles, key=lambda algo: singles[algo]["top1"])
+    kept = raw["quality"][str(max(args.budgets))]["tpe"]
+    kept_top1 = statistics.mean(q["top1"] for q in kept)
+    row(f"top-1 of the kept model ({max(args.budgets)} trials)", kept_top1,
+        singles[best_single]["top1"], ">= best single - 0.001",
+        kept_top1 >= singles[best_single]["top1"] - 0.001,
+        "singles: " + ", ".join(f"{a} {v['top1']:.4f}" for a, v in singles.items()),
+        anchor_name=f"best single PTQ algorithm ({best_single})")
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--budgets", type=int, nargs="+", default=[10, 20])
+    parser.add_argument("--throughput-trials", type=int, default=12)
+    parser.add_argument("--eval-samples", type=int, default=2000)
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.budgets, args.throughput_trials, args.eval_samples = [1], [4], 3, 500
+    setup = Setup(args)
+    start = time.perf_counter()
+    raw = {"args": vars(args), "throughput": {str(g): r for g, r in throughput(setup).items()},
+           "quality": {}}
+    for budget in args.budgets:
+        raw["quality"][str(budget)] = {name: [] for name in ("tpe", "random", "optuna")}
+        for seed in args.seeds:
+            log(f"quality: budget {budget}, seed {seed}")
+            results = raw["quality"][str(budget)]
+            results["tpe"].append(ours(setup, "tpe", seed, budget))
+            results["random"].append(ours(setup, "random", seed, budget))
+            results["optuna"].append(optuna_tpe(setup, seed, budget))
+    raw["single_algorithms"] = single_algorithms(setup)
+    raw["wall_s"] = time.perf_counter() - start
+    rows = make_rows(raw, args)
+    lines = ["| figure | ours | anchor | anchor is | target | met | note |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['figure']} | {r['ours_text']} | {r['pytorch_text']} | "
+              f"{r['anchor_name'] or '—'} | {r['target']} | "
+              f"{'—' if r['met'] is None else ('met' if r['met'] else 'MISSED')} | {r['note']} |"
+              for r in rows]
+    header = (f"{args.model}; emd on {split_facts(setup.eval_data)[2]} eval images; seeds "
+              f"{', '.join(map(str, args.seeds))}; {setup.runs} slim-train runs in "
+              f"{raw['wall_s'] / 60:.0f} min" + ("; QUICK mode, figures mean little"
+                                                if args.quick else ""))
+    table = header + "\n\n" + "\n".join(lines) + "\n"
+    print(table)
+    with open(os.path.join(setup.out, "results.md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(setup.out, "results.json"), "w") as f:
+        json.dump({"rows": rows, "raw": raw}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
