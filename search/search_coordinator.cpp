@@ -69,7 +69,7 @@ void SearchCoordinator::Serve(comm::MessagePort& port) {
     }
     port.Send(message.source, kLeaderTag, reply.dump());
   }
-  WriteReports();
+  WriteReports(/*final=*/true);
   const auto chosen = ChosenTrial(records_, options_.has_accuracy_criterion);
   logging::Info(fmt::format("search finished ({}): {} trial(s); chosen trial {}", stopped_by_,
                             records_.size(),
@@ -143,7 +143,7 @@ nlohmann::json SearchCoordinator::TakeResult(const nlohmann::json& json) {
   in_flight_.erase(record.trial);
   records_.push_back(record);
   WriteTrialLog(paths_.TrialLog(), records_);
-  WriteReports();
+  WriteReports(/*final=*/false);
   logging::Info(fmt::format(
       "trial {} (group {}, {:.1f} s) {}: {}", record.trial, record.group, record.seconds,
       record.params.dump(),
@@ -176,14 +176,16 @@ void SearchCoordinator::Promote(int64_t trial) {
   promoted_ = trial;
   logging::Info(fmt::format("trial {} is the best so far; its model is in {}", trial,
                             paths_.output_dir));
-  WriteReports();
+  WriteReports(/*final=*/false);
 }
 
-void SearchCoordinator::WriteReports() const {
+void SearchCoordinator::WriteReports(bool final) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool plots = final || !last_plots_ || now - *last_plots_ >= kPlotInterval;
+  if (plots) last_plots_ = now;
   SearchSummary summary{options_, records_, float_scores_, promoted_, stopped_by_,
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
-                            .count()};
-  WriteSearchSummary(paths_, summary);
+                        std::chrono::duration<double>(now - start_).count()};
+  WriteSearchSummary(paths_, summary, plots);
 }
 
 }  // namespace slim::search

@@ -49,7 +49,10 @@ class SearchCoordinator {
   void Promote(int64_t trial);
   // Why no further trial is handed out, or "" while trials remain.
   std::string StopReason() const;
-  void WriteReports() const;
+  static constexpr std::chrono::seconds kPlotInterval{10};
+  // The summary and report.json; the plots at the end and at most every kPlotInterval,
+  // so that drawing never holds up many groups' short trials.
+  void WriteReports(bool final);
   std::vector<Observation> Observations() const;
 
   hpo::HpoOptions options_;
@@ -68,6 +71,7 @@ class SearchCoordinator {
   bool space_exhausted_ = false;
   std::string stopped_by_;
   nlohmann::json float_scores_;
+  std::optional<std::chrono::steady_clock::time_point> last_plots_;
 };
 
 }  // namespace slim::search

@@ -114,9 +114,9 @@ nlohmann::json SearchReportJson(const SearchSummary& summary) {
           {"search_wall_s", summary.wall_s}};
 }
 
-void WriteSearchSummary(const SearchPaths& paths, const SearchSummary& summary) {
+void WriteSearchSummary(const SearchPaths& paths, const SearchSummary& summary, bool plots) {
   files::WriteAtomically(paths.Summary(), SummaryMarkdown(summary));
-  WritePlots(paths, summary);
+  if (plots) WritePlots(paths, summary);
   nlohmann::json report = nlohmann::json::object();
   if (summary.promoted) {
     std::ifstream in(paths.TrialDir(*summary.promoted) + "/report.json");

@@ -28,7 +28,8 @@ struct SearchSummary {
 // The "hpo" section of report.json.
 nlohmann::json SearchReportJson(const SearchSummary& summary);
 
-// Writes summary.md, both plots and report.json, each atomically. Throws OutputError.
-void WriteSearchSummary(const SearchPaths& paths, const SearchSummary& summary);
+// Writes summary.md, report.json and, with `plots`, both plots, each atomically. Throws
+// OutputError.
+void WriteSearchSummary(const SearchPaths& paths, const SearchSummary& summary, bool plots);
 
 }  // namespace slim::search
