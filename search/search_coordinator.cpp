@@ -47,6 +47,17 @@ SearchCoordinator::SearchCoordinator(const hpo::HpoOptions& options, SearchSpace
       start_(std::chrono::steady_clock::now()),
       records_(ReadTrialLog(paths_.TrialLog())),
       promoted_(ReadPromotedTrial(paths_.Best())) {
+  for (const auto& record : records_) {
+    try {
+      PointFromJson(space_, record.params);
+    } catch (const std::invalid_argument& error) {
+      throw ConfigError(fmt::format(
+          "{}: trial {} was run with settings outside this config's search space ({}); resume "
+          "with the HyperParameterOptimization section it was run with, or start afresh with "
+          "--resume none (the earlier search is moved aside)",
+          paths_.TrialLog(), record.trial, error.what()));
+    }
+  }
   if (!records_.empty()) {
     logging::Info(fmt::format("resuming the search of {}: {} trial(s) finished", paths_.TrialLog(),
                               records_.size()));
@@ -56,6 +67,7 @@ SearchCoordinator::SearchCoordinator(const hpo::HpoOptions& options, SearchSpace
 void SearchCoordinator::Serve(comm::MessagePort& port) {
   while (groups_left_ > 0) {
     const auto message = port.Receive(kCoordinatorTag, kNoDeadline);
+    const auto received = std::chrono::steady_clock::now();
     const auto request = nlohmann::json::parse(message.text);
     const auto type = request.at("type").get<std::string>();
     nlohmann::json reply = nlohmann::json::object();
@@ -68,6 +80,7 @@ void SearchCoordinator::Serve(comm::MessagePort& port) {
       Promote(request.at("trial").get<int64_t>());
     }
     port.Send(message.source, kLeaderTag, reply.dump());
+    busy_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
   }
   WriteReports(/*final=*/true);
   const auto chosen = ChosenTrial(records_, options_.has_accuracy_criterion);
@@ -184,7 +197,7 @@ void SearchCoordinator::WriteReports(bool final) {
   const bool plots = final || !last_plots_ || now - *last_plots_ >= kPlotInterval;
   if (plots) last_plots_ = now;
   SearchSummary summary{options_, records_, float_scores_, promoted_, stopped_by_,
-                        std::chrono::duration<double>(now - start_).count()};
+                        std::chrono::duration<double>(now - start_).count(), busy_s_};
   WriteSearchSummary(paths_, summary, plots);
 }
 

@@ -35,7 +35,8 @@ constexpr int kLeaderTag = 2;
 class SearchCoordinator {
  public:
   // Reads the trial log of `paths` (a resumed search continues it). `groups`: how many
-  // leaders will ask for trials. `resolved_seed`: the sampler's seed.
+  // leaders will ask for trials. `resolved_seed`: the sampler's seed. Throws DataError for
+  // a damaged log and ConfigError for a log of trials outside `space`.
   SearchCoordinator(const hpo::HpoOptions& options, SearchSpace space, uint64_t resolved_seed,
                     SearchPaths paths, int groups);
 
@@ -72,6 +73,7 @@ class SearchCoordinator {
   std::string stopped_by_;
   nlohmann::json float_scores_;
   std::optional<std::chrono::steady_clock::time_point> last_plots_;
+  double busy_s_ = 0;  // time spent answering requests
 };
 
 }  // namespace slim::search

@@ -111,7 +111,8 @@ nlohmann::json SearchReportJson(const SearchSummary& summary) {
           {"chosen_trial", chosen ? nlohmann::json(summary.records[*chosen].trial) : nlohmann::json()},
           {"exported_trial", summary.promoted ? nlohmann::json(*summary.promoted) : nlohmann::json()},
           {"stopped_by", summary.stopped_by},
-          {"search_wall_s", summary.wall_s}};
+          {"search_wall_s", summary.wall_s},
+          {"coordinator_busy_s", summary.coordinator_busy_s}};
 }
 
 void WriteSearchSummary(const SearchPaths& paths, const SearchSummary& summary, bool plots) {

@@ -23,6 +23,7 @@ struct SearchSummary {
   std::optional<int64_t> promoted;  // the trial whose model is in the output directory
   std::string stopped_by;           // "" while the search runs
   double wall_s = 0;                // this run's search time so far
+  double coordinator_busy_s = 0;    // of it, the coordinator's time answering the groups
 };
 
 // The "hpo" section of report.json.

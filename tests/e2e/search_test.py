@@ -6,9 +6,11 @@ Run by ctest, one test per case, e.g.:
 """
 import json
 import os
+import signal
+import subprocess
 import unittest
 
-from e2e_test import MPI_ENV, Workspace
+from e2e_test import MPI_ENV, SLIM_TRAIN, Workspace, rank_process
 from quantization_test import read_json, stock_torch_eval
 
 
@@ -18,11 +20,12 @@ def trial_log(out_dir):
 
 
 class SearchWorkspace(Workspace):
-    def search(self, name, ranks, section, expect=0, env=None):
-        config = self.write_config(name + ".yaml", f"""Global:
+    def search_config(self, name, section):
+        return self.write_config(name + ".yaml", f"""Global:
   model: builtin:resnet20
   train_data: @DATA@/train.h5
   eval_data: @DATA@/eval.h5
+  batch_size: 8
   eval_batch_size: 16
   output_dir: @OUT@/{name}
 QuantPost:
@@ -33,6 +36,9 @@ HyperParameterOptimization:
   hist_percent: [0.98, 0.9999]
   batch_num: [2, 6]
 {section}""")
+
+    def search(self, name, ranks, section, expect=0, env=None):
+        config = self.search_config(name, section)
         code, out, _ = self.train(config, ranks=ranks, env=env)
         if expect is not None:
             self.assertEqual(code, expect, out)
@@ -66,13 +72,13 @@ HyperParameterOptimization:
 
 class QuantSearchRun(SearchWorkspace):
     def test_groups_run_trials_in_parallel_and_choose_as_one_rank_does(self):
-        section = "  sampler: random\n  seed: 4\n  max_quant_count: 6\n"
+        section = "  sampler: random\n  seed: 4\n  max_quant_count: 5\n"
         runs = {}
         for name, ranks, group in [("one", 1, 1), ("pairs", 4, 2), ("singles", 4, 1)]:
             out_dir, out = self.search(name, ranks, section + f"  trial_group_size: {group}\n")
             self.assertIn(f"in {ranks // group} group(s) of {group} rank(s)", out)
             records = trial_log(out_dir)
-            self.assert_complete_log(records, 6)
+            self.assert_complete_log(records, 5)
             runs[name] = (records, self.assert_chosen_model_exported(out_dir))
         one_records, one_best = runs["one"]
         by_trial = {r["trial"]: r for r in one_records}
@@ -88,10 +94,10 @@ class QuantSearchRun(SearchWorkspace):
             self.assertEqual(len(groups), 2 if name == "pairs" else 4, (name, records))
 
     def test_tpe_search_learns_from_every_finished_trial(self):
-        out_dir, out = self.search("tpe", 2, "  max_quant_count: 8\n  objective: metric\n"
+        out_dir, out = self.search("tpe", 2, "  max_quant_count: 6\n  objective: metric\n"
                                    "  accuracy_criterion: {absolute: 0.5}\n")
         records = trial_log(out_dir)
-        self.assertEqual(sorted(r["trial"] for r in records), list(range(8)))
+        self.assertEqual(sorted(r["trial"] for r in records), list(range(6)))
         finished = set()
         for record in records:  # in the order they finished
             self.assertTrue(set(record["known"]) <= finished, record)
@@ -104,21 +110,50 @@ class QuantSearchRun(SearchWorkspace):
 
 
 class QuantSearchResume(SearchWorkspace):
-    SECTION = "  seed: 3\n  max_quant_count: 7\n  trial_group_size: 2\n"
+    SECTION = "  seed: 3\n  max_quant_count: 5\n  trial_group_size: 2\n"
 
     def test_killed_search_resumes_without_repeats_and_the_same_choice(self):
         whole, _ = self.search("whole", 2, self.SECTION)
-        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="1:5:exit")
+        env = dict(MPI_ENV, SLIMTRAIN_INJECT_FAULT="1:4:exit")
         killed, _ = self.search("killed", 2, self.SECTION, expect=None, env=env)
-        self.assertEqual(len(trial_log(killed)), 4)
+        self.assertEqual(len(trial_log(killed)), 3)
         resumed, out = self.search("killed", 2, self.SECTION)
-        self.assertIn("4 trial(s) finished", out)
+        self.assertIn("3 trial(s) finished", out)
         expected = {r["trial"]: r["params"] for r in trial_log(whole)}
         records = trial_log(resumed)
-        self.assert_complete_log(records, 7)
+        self.assert_complete_log(records, 5)
         self.assertEqual({r["trial"]: r["params"] for r in records}, expected)
         self.assertEqual(self.assert_chosen_model_exported(resumed)["trial"],
                          self.assert_chosen_model_exported(whole)["trial"])
+
+    def test_sigterm_stops_with_75_keeping_the_best_model_and_the_search_resumes(self):
+        config = self.search_config("signal", self.SECTION)
+        job = subprocess.Popen(["mpirun", "-np", "2", SLIM_TRAIN, config], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=MPI_ENV)
+        lines = []
+        for line in job.stdout:
+            lines.append(line)
+            if "is the best so far" in line:
+                os.kill(rank_process(job.pid, 1), signal.SIGTERM)
+                break
+        out = "".join(lines) + job.communicate(timeout=120)[0]
+        self.assertEqual(job.returncode, 75, out)
+        out_dir = self.path("out", "signal")
+        logged = trial_log(out_dir)
+        self.assertGreaterEqual(len(logged), 1)
+        self.assertLess(len(logged), 5)
+        self.assertIn(read_json(out_dir, "hpo", "best.json")["trial"], [r["trial"] for r in logged])
+        self.assertTrue(os.path.exists(os.path.join(out_dir, "model.pt")))
+        _, out = self.search("signal", 2, self.SECTION)
+        self.assertIn(f"{len(logged)} trial(s) finished", out)
+        self.assert_complete_log(trial_log(out_dir), 5)
+        self.assert_chosen_model_exported(out_dir)
+
+    def test_resume_with_another_search_space_is_refused(self):
+        self.search("changed", 1, "  max_quant_count: 2\n")
+        _, out = self.search("changed", 1, "  weight_quantize_type: [abs_max]\n  max_quant_count: 3\n", expect=2)
+        self.assertIn("outside this config's search space", out)
+        self.assertIn("--resume none", out)
 
     def test_time_budget_stops_the_search_and_keeps_the_best_model(self):
         out_dir, _ = self.search("budget", 1, "  max_quant_count: 50\n  time_budget_minutes: 0.0001\n")
