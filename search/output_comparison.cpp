@@ -25,7 +25,7 @@ std::vector<std::vector<int64_t>> RankBatches(int64_t size, int64_t batch_size, 
 
 OutputComparison::OutputComparison(std::shared_ptr<const data::Hdf5Dataset> eval_data,
                                    int64_t batch_size, comm::Communicator& group,
-                                   torch::Device device, torch::jit::Module& float_model)
+                                   torch::Device device, torch::jit::Module float_model)
     : group_(group),
       device_(device),
       batches_((eval_data->info().size + batch_size - 1) / batch_size),

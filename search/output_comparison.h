@@ -28,7 +28,7 @@ class OutputComparison {
   // size times the classes, in float32). Collective over `group` (the float scores).
   OutputComparison(std::shared_ptr<const data::Hdf5Dataset> eval_data, int64_t batch_size,
                    comm::Communicator& group, torch::Device device,
-                   torch::jit::Module& float_model);
+                   torch::jit::Module float_model);
 
   // The float model's scores (emd 0).
   const OutputScores& Float() const { return float_scores_; }

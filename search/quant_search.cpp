@@ -28,14 +28,23 @@ const hpo::HpoOptions& SearchOptions(const config::Config& config) {
   return config.StrategyOptionsOf<hpo::HpoOptions>("HyperParameterOptimization");
 }
 
-// `text` of the group's rank 0 on every rank of the group.
-std::string BroadcastText(comm::Communicator& group, const std::string& text) {
+// `text` of the group's rank 0 on every rank of the group, waiting up to `timeout`.
+std::string BroadcastText(comm::Communicator& group, const std::string& text,
+                          std::chrono::milliseconds timeout) {
   auto length = torch::tensor({static_cast<int64_t>(text.size())}, torch::kInt64);
-  group.BroadcastSync(length, 0);
+  group.Broadcast(length, 0)->Wait(timeout);
   auto bytes = torch::zeros({length.item<int64_t>()}, torch::kUInt8);
   if (group.Rank() == 0) std::memcpy(bytes.data_ptr(), text.data(), text.size());
-  group.BroadcastSync(bytes, 0);
+  group.Broadcast(bytes, 0)->Wait(timeout);
   return {reinterpret_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel())};
+}
+
+// How long a group waits for its leader between trials: the leader may be exporting a
+// model (every format, evaluated and timed) and waiting for the coordinator, which may be
+// copying one: the communication deadline plus the output deadline.
+std::chrono::milliseconds BetweenTrialsTimeout(const engine::TrainingSetup& setup) {
+  return setup.comm->DefaultTimeout() +
+         std::chrono::milliseconds(static_cast<int64_t>(setup.config->global.io_timeout_s * 1000));
 }
 
 // One request to the coordinator and its reply.
@@ -73,20 +82,19 @@ class GroupWorker {
         context_(context),
         group_(group),
         group_index_(group_index),
-        float_model_(FloatModel(setup)),
         comparison_(setup.eval_data, setup.config->global.eval_batch_size, group, setup.device,
-                    float_model_),
+                    FloatModel(setup)),
         faults_(setup.comm->Rank()) {}
 
   // The group's loop; the leader (group rank 0) talks to the coordinator over `port`.
   void Run(comm::MessagePort* port) {
-    const auto timeout = setup_.comm->DefaultTimeout();
+    const auto timeout = BetweenTrialsTimeout(setup_);
     const nlohmann::json float_scores = {{"top1", comparison_.Float().top1},
                                          {"loss", comparison_.Float().loss}};
     while (true) {
       nlohmann::json next;
       if (port) next = Ask(*port, {{"type", "next"}, {"group", group_index_}, {"float", float_scores}}, timeout);
-      next = nlohmann::json::parse(BroadcastText(group_, next.dump()));
+      next = nlohmann::json::parse(BroadcastText(group_, next.dump(), timeout));
       if (next.at("type") == "stop") return;
       const int64_t trial = next.at("trial").get<int64_t>();
       faults_.AtStep(trial + 1);
@@ -138,7 +146,7 @@ class GroupWorker {
     TrialRecord record;
     record.trial = next.at("trial").get<int64_t>();
     record.params = next.at("params");
-    record.known = next.at("known").get<std::vector<int64_t>>();
+    record.learnt_from = next.at("learnt_from").get<int64_t>();
     record.group = group_index_;
     record.seconds = std::chrono::duration<double>(elapsed).count();
     record.failed = !scores.finite;
@@ -174,7 +182,6 @@ class GroupWorker {
   const strategies::JobContext& context_;
   comm::Communicator& group_;
   int group_index_;
-  torch::jit::Module float_model_;
   OutputComparison comparison_;
   FaultInjector faults_;
 };
@@ -190,17 +197,29 @@ void MoveAsideEarlierSearch(const SearchPaths& paths) {
   logging::Info("--resume none: the earlier search was moved to " + moved);
 }
 
+// Logs the error in flight and ends the whole job with its exit code: on rank 0 the
+// coordinator's thread must not outlive a failure of either thread.
+[[noreturn]] void AbortSearch(const std::string& where) {
+  try {
+    throw;
+  } catch (const SlimError& error) {
+    logging::Error(error.what());
+    comm::MpiSession::AbortJob(static_cast<int>(error.exit_code()));
+  } catch (const c10::Error& error) {
+    logging::Error(where + ": LibTorch: " + error.what_without_backtrace());
+  } catch (const std::exception& error) {
+    logging::Error(where + ": " + error.what());
+  }
+  comm::MpiSession::AbortJob(static_cast<int>(ExitCode::kDataOrModel));
+}
+
 // Runs `coordinator` on a thread of its own; a failure there ends the whole job.
 std::thread StartCoordinator(SearchCoordinator& coordinator, comm::MessagePort& port) {
   return std::thread([&coordinator, &port] {
     try {
       coordinator.Serve(port);
-    } catch (const SlimError& error) {
-      logging::Error(error.what());
-      comm::MpiSession::AbortJob(static_cast<int>(error.exit_code()));
-    } catch (const std::exception& error) {
-      logging::Error(std::string("the search coordinator failed: ") + error.what());
-      comm::MpiSession::AbortJob(static_cast<int>(ExitCode::kDataOrModel));
+    } catch (...) {
+      AbortSearch("the search coordinator failed");
     }
   });
 }
@@ -256,12 +275,18 @@ void RunQuantSearch(const engine::TrainingSetup& setup, const strategies::JobCon
   std::thread serving;
   if (world.Rank() == 0) {
     const auto seed = static_cast<uint64_t>(options.seed >= 0 ? options.seed : config.global.seed);
+    const double slack_s = config.global.comm_timeout_s + config.global.io_timeout_s;
     coordinator = std::make_unique<SearchCoordinator>(options, QuantSearchSpace(options), seed,
-                                                      paths, groups);
+                                                      paths, groups, slack_s);
     serving = StartCoordinator(*coordinator, *port);
   }
-  GroupWorker worker(setup, context, *group, group_index);
-  worker.Run(group->Rank() == 0 ? port.get() : nullptr);
+  try {
+    GroupWorker worker(setup, context, *group, group_index);
+    worker.Run(group->Rank() == 0 ? port.get() : nullptr);
+  } catch (...) {
+    if (!serving.joinable()) throw;
+    AbortSearch("trial of group 0");
+  }
   if (serving.joinable()) serving.join();
   const auto io_deadline = std::chrono::duration<double>(config.global.io_timeout_s);
   world.Barrier()->Wait(std::chrono::duration_cast<std::chrono::milliseconds>(io_deadline));

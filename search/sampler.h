@@ -1,7 +1,8 @@
 // Samplers: which point of a search space trial k evaluates, given the trials finished so
 // far. A proposal depends only on (seed, k, the finished trials), never on the order in
-// which results arrived, so a search rebuilt from its trial log proposes what the
-// uninterrupted search would have.
+// which results arrived, so a one-group search rebuilt from its trial log proposes what
+// the uninterrupted search would have (with several groups, which trials had finished
+// when a trial was proposed depends on timing).
 #pragma once
 
 #include <cstdint>

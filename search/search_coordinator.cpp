@@ -15,35 +15,78 @@ namespace slim::search {
 
 namespace {
 
-// As long as any trial may take: the leaders ask again when their trial is done.
-constexpr auto kNoDeadline = std::chrono::hours(24 * 365);
+// Before the first trial has finished nothing says how long one takes: wait this long.
+constexpr auto kFirstTrialDeadline = std::chrono::hours(24);
+// Afterwards a group that has not reported for this many times the longest trial so far
+// (plus the communication and output deadlines) is taken as lost.
+constexpr double kTrialDeadlineFactor = 4;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;
   bytes << in.rdbuf();
+  if (!in || !bytes) throw OutputError("cannot read " + path);
   return bytes.str();
 }
 
+// The trial whose model is in the output directory, unless its copy was under way.
 std::optional<int64_t> ReadPromotedTrial(const std::string& path) {
   if (!std::filesystem::exists(path)) return std::nullopt;
   try {
-    return nlohmann::json::parse(ReadFile(path)).at("trial").get<int64_t>();
-  } catch (const nlohmann::json::exception&) {
+    const auto best = nlohmann::json::parse(ReadFile(path));
+    if (best.value("pending", false)) return std::nullopt;
+    return best.at("trial").get<int64_t>();
+  } catch (const std::exception&) {
     logging::Warning(path + " is not readable; the chosen trial's model is exported again");
     return std::nullopt;
   }
 }
 
+// The settings a trial log is only valid under.
+nlohmann::json SearchSettings(const hpo::HpoOptions& options, uint64_t seed) {
+  return {{"sampler", options.sampler},
+          {"seed", seed},
+          {"objective", options.objective},
+          {"accuracy_criterion", options.has_accuracy_criterion
+                                     ? nlohmann::json{{options.relative_criterion ? "relative"
+                                                                                  : "absolute",
+                                                       options.allowed_drop}}
+                                     : nlohmann::json()}};
+}
+
+// Writes the settings next to a new log, or refuses a log written under others.
+void CheckSettings(const SearchPaths& paths, const nlohmann::json& settings, bool has_trials) {
+  if (!has_trials || !std::filesystem::exists(paths.Settings())) {
+    files::WriteAtomically(paths.Settings(), settings.dump(2) + "\n");
+    return;
+  }
+  const auto earlier = nlohmann::json::parse(ReadFile(paths.Settings()), nullptr, false);
+  if (earlier != settings) {
+    throw ConfigError(fmt::format(
+        "{} was searched with {}, this config asks for {}; resume with the "
+        "HyperParameterOptimization section it was run with, or start afresh with --resume none "
+        "(the earlier search is moved aside)",
+        paths.TrialLog(), earlier.dump(), settings.dump()));
+  }
+}
+
+std::string JoinedTrials(const std::set<int64_t>& trials) {
+  std::string text;
+  for (const auto trial : trials) text += (text.empty() ? "" : ", ") + std::to_string(trial);
+  return text.empty() ? "none" : text;
+}
+
 }  // namespace
 
 SearchCoordinator::SearchCoordinator(const hpo::HpoOptions& options, SearchSpace space,
-                                     uint64_t resolved_seed, SearchPaths paths, int groups)
+                                     uint64_t resolved_seed, SearchPaths paths, int groups,
+                                     double wait_slack_s)
     : options_(options),
       space_(std::move(space)),
       sampler_(MakeSampler(options.sampler, space_, resolved_seed, options.max_quant_count)),
       paths_(std::move(paths)),
       groups_left_(groups),
+      wait_slack_s_(wait_slack_s),
       start_(std::chrono::steady_clock::now()),
       records_(ReadTrialLog(paths_.TrialLog())),
       promoted_(ReadPromotedTrial(paths_.Best())) {
@@ -58,15 +101,31 @@ SearchCoordinator::SearchCoordinator(const hpo::HpoOptions& options, SearchSpace
           paths_.TrialLog(), record.trial, error.what()));
     }
   }
+  CheckSettings(paths_, SearchSettings(options_, resolved_seed), !records_.empty());
   if (!records_.empty()) {
     logging::Info(fmt::format("resuming the search of {}: {} trial(s) finished", paths_.TrialLog(),
                               records_.size()));
   }
 }
 
+std::chrono::milliseconds SearchCoordinator::ReportDeadline() const {
+  double longest = 0;
+  for (const auto& record : records_) longest = std::max(longest, record.seconds);
+  if (longest == 0) return kFirstTrialDeadline;
+  return std::chrono::milliseconds(
+      static_cast<int64_t>((kTrialDeadlineFactor * longest + wait_slack_s_) * 1000));
+}
+
 void SearchCoordinator::Serve(comm::MessagePort& port) {
   while (groups_left_ > 0) {
-    const auto message = port.Receive(kCoordinatorTag, kNoDeadline);
+    comm::Message message;
+    try {
+      message = port.Receive(kCoordinatorTag, ReportDeadline());
+    } catch (const CommError&) {
+      throw CommError(fmt::format("the search coordinator heard from no rank group for {} s "
+                                  "while trial(s) {} ran; a rank stopped answering",
+                                  ReportDeadline().count() / 1000.0, JoinedTrials(in_flight_)));
+    }
     const auto received = std::chrono::steady_clock::now();
     const auto request = nlohmann::json::parse(message.text);
     const auto type = request.at("type").get<std::string>();
@@ -78,6 +137,10 @@ void SearchCoordinator::Serve(comm::MessagePort& port) {
       reply = TakeResult(request.at("record"));
     } else if (type == "exported") {
       Promote(request.at("trial").get<int64_t>());
+    } else {
+      throw CommError(fmt::format("the search coordinator got an unknown request '{}' from rank "
+                                  "{}",
+                                  type, message.source));
     }
     port.Send(message.source, kLeaderTag, reply.dump());
     busy_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
@@ -121,7 +184,7 @@ nlohmann::json SearchCoordinator::NextTrial(int group) {
                               "group {} runs it again to export it",
                               record.trial, group));
     return {{"type", "trial"}, {"trial", record.trial}, {"params", record.params},
-            {"known", record.known}, {"replay", true}};
+            {"learnt_from", record.learnt_from}, {"replay", true}};
   }
   std::optional<int64_t> free;
   std::set<int64_t> taken = in_flight_;
@@ -143,12 +206,10 @@ nlohmann::json SearchCoordinator::NextTrial(int group) {
     --groups_left_;
     return {{"type", "stop"}};
   }
-  std::vector<int64_t> known;
-  for (const auto& record : records_) known.push_back(record.trial);
   in_flight_.insert(*free);
   if (!first_trial_start_) first_trial_start_ = std::chrono::steady_clock::now();
   return {{"type", "trial"}, {"trial", *free}, {"params", PointToJson(space_, *point)},
-          {"known", known}, {"replay", false}};
+          {"learnt_from", records_.size()}, {"replay", false}};
 }
 
 nlohmann::json SearchCoordinator::TakeResult(const nlohmann::json& json) {
@@ -179,7 +240,18 @@ void SearchCoordinator::Promote(int64_t trial) {
     fs::remove_all(paths_.TrialDir(trial), ignored);  // overtaken while it was exported
     return;
   }
-  for (const auto& entry : fs::directory_iterator(paths_.TrialDir(trial))) {
+  // Marked pending first: a crash half-way leaves a mix of two trials' files, which a
+  // resumed search sees and exports again.
+  files::WriteAtomically(paths_.Best(),
+                         nlohmann::json{{"trial", trial}, {"pending", true}}.dump() + "\n");
+  std::error_code error;
+  fs::directory_iterator files(paths_.TrialDir(trial), error);
+  if (error) {
+    throw OutputError(fmt::format("rank 0 cannot read {} ({}), which a rank group exported; "
+                                  "Global.output_dir must be a directory every rank shares",
+                                  paths_.TrialDir(trial), error.message()));
+  }
+  for (const auto& entry : files) {
     const auto name = entry.path().filename().string();
     if (!entry.is_regular_file() || name.rfind("model", 0) != 0) continue;
     files::WriteAtomically(paths_.output_dir + "/" + name, ReadFile(entry.path().string()));

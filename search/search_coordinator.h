@@ -4,7 +4,7 @@
 //
 // Protocol (JSON texts over a MessagePort; every request gets one reply):
 //   leader -> {"type": "next", "group": g, "float": {top1, loss}}
-//          <- {"type": "trial", "trial": k, "params": {...}, "known": [...], "replay": b}
+//          <- {"type": "trial", "trial": k, "params": {...}, "learnt_from": n, "replay": b}
 //             or {"type": "stop"}
 //   leader -> {"type": "result", "record": {...}}  <- {"export": b}
 //   leader -> {"type": "exported", "trial": k}     <- {}
@@ -35,13 +35,16 @@ constexpr int kLeaderTag = 2;
 class SearchCoordinator {
  public:
   // Reads the trial log of `paths` (a resumed search continues it). `groups`: how many
-  // leaders will ask for trials. `resolved_seed`: the sampler's seed. Throws DataError for
-  // a damaged log and ConfigError for a log of trials outside `space`.
+  // leaders will ask for trials. `resolved_seed`: the sampler's seed. `wait_slack_s`: the
+  // communication and output deadlines, added to how long a trial may go unreported.
+  // Throws DataError for a damaged log and ConfigError for a log of trials outside `space`
+  // or searched with another sampler, seed, objective or accuracy_criterion.
   SearchCoordinator(const hpo::HpoOptions& options, SearchSpace space, uint64_t resolved_seed,
-                    SearchPaths paths, int groups);
+                    SearchPaths paths, int groups, double wait_slack_s);
 
-  // Serves the leaders until each was told to stop, then writes the final report.
-  // Throws SlimError subclasses (a log or output that cannot be written).
+  // Serves the leaders until each was told to stop, then writes the final report. Not
+  // thread-safe: one thread serves. Throws SlimError subclasses: a log or output that
+  // cannot be written, or CommError when no group reported within ReportDeadline().
   void Serve(comm::MessagePort& port);
 
  private:
@@ -55,12 +58,16 @@ class SearchCoordinator {
   // so that drawing never holds up many groups' short trials.
   void WriteReports(bool final);
   std::vector<Observation> Observations() const;
+  // How long to wait for the next request: a day before any trial finished, then
+  // kTrialDeadlineFactor times the longest trial plus wait_slack_s.
+  std::chrono::milliseconds ReportDeadline() const;
 
   hpo::HpoOptions options_;
   SearchSpace space_;
   std::unique_ptr<Sampler> sampler_;
   SearchPaths paths_;
   int groups_left_;
+  double wait_slack_s_;
   std::chrono::steady_clock::time_point start_;
   // When this run handed out its first trial: time_budget_minutes counts from here, so
   // every run starts at least one trial.

@@ -5,8 +5,8 @@
 // from l and the one with the largest l(x) / g(x) is proposed.
 //
 // Densities, as Optuna's univariate Parzen estimators: a choice gets a mixture of one
-// component per value (half its weight on the value's candidate, half spread over all)
-// and a uniform prior; a range gets a mixture of Gaussians truncated to [low, high] (an
+// component per value (one count on the value's candidate and 1 / (n + 1) on every
+// candidate, normalised) and a uniform prior; a range gets a mixture of Gaussians truncated to [low, high] (an
 // integer range to [low - 0.5, high + 0.5], rounded after drawing), one per value with
 // sigma the larger gap to its sorted neighbours, plus a prior centred on the range with
 // its width as sigma, every sigma clipped to [width / min(100, n + 2), width]. Failed

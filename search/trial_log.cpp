@@ -19,7 +19,7 @@ nlohmann::json RecordToJson(const TrialRecord& record) {
                          {"top1", record.top1},     {"top1_drop", record.top1_drop},
                          {"passed", record.passed}, {"state_bytes", record.state_bytes},
                          {"seconds", record.seconds}, {"group", record.group},
-                         {"known", record.known}};
+                         {"learnt_from", record.learnt_from}};
   json["objective"] = record.failed ? nlohmann::json() : nlohmann::json(record.objective);
   if (record.failed) json["failure"] = record.failure;
   return json;
@@ -41,7 +41,7 @@ TrialRecord RecordFromJson(const nlohmann::json& json) {
     record.state_bytes = json.at("state_bytes").get<int64_t>();
     record.seconds = json.at("seconds").get<double>();
     record.group = json.at("group").get<int>();
-    record.known = json.at("known").get<std::vector<int64_t>>();
+    record.learnt_from = json.at("learnt_from").get<int64_t>();
     return record;
   } catch (const nlohmann::json::exception& error) {
     throw std::invalid_argument(error.what());

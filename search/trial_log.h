@@ -26,7 +26,9 @@ struct TrialRecord {
   int64_t state_bytes = 0;     // bytes of the quantized model's parameters and buffers
   double seconds = 0;          // calibration and scoring
   int group = 0;               // the rank group that ran it
-  std::vector<int64_t> known;  // trials the sampler had learnt from when it proposed this one
+  // The sampler had learnt from the first `learnt_from` trials of the log (those finished
+  // before) when it proposed this one.
+  int64_t learnt_from = 0;
 };
 
 nlohmann::json RecordToJson(const TrialRecord& record);

@@ -26,9 +26,11 @@ void MpiMessagePort::Send(int destination, int tag, const std::string& text) {
 Message MpiMessagePort::Receive(int tag, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   MPI_Status status;
+  MPI_Message matched;
   int arrived = 0;
   while (true) {
-    SLIM_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, tag, comm_, &arrived, &status));
+    // A matched probe: no other thread can receive the message between probe and receive.
+    SLIM_MPI_CHECK(MPI_Improbe(MPI_ANY_SOURCE, tag, comm_, &arrived, &matched, &status));
     if (arrived) break;
     if (std::chrono::steady_clock::now() > deadline) {
       throw CommError(fmt::format("rank {}: no message with tag {} arrived within {} s; a peer "
@@ -40,8 +42,7 @@ Message MpiMessagePort::Receive(int tag, std::chrono::milliseconds timeout) {
   int length = 0;
   SLIM_MPI_CHECK(MPI_Get_count(&status, MPI_CHAR, &length));
   Message message{status.MPI_SOURCE, std::string(static_cast<size_t>(length), '\0')};
-  SLIM_MPI_CHECK(MPI_Recv(message.text.data(), length, MPI_CHAR, status.MPI_SOURCE, tag, comm_,
-                          MPI_STATUS_IGNORE));
+  SLIM_MPI_CHECK(MPI_Mrecv(message.text.data(), length, MPI_CHAR, &matched, MPI_STATUS_IGNORE));
   return message;
 }
 

@@ -72,6 +72,7 @@ void ParseHpo(config::ConfigSection section, HpoOptions& out) {
   out.sampler = section.Get<std::string>("sampler", out.sampler);
   section.CheckChoice("sampler", out.sampler, {"tpe", "random", "grid"});
   out.seed = section.Get<int64_t>("seed", out.seed);
+  section.CheckRange<int64_t>("seed", out.seed, -1, std::numeric_limits<int64_t>::max());
   out.objective = section.Get<std::string>("objective", out.objective);
   section.CheckChoice("objective", out.objective, {"emd", "metric"});
   if (section.Has("accuracy_criterion")) {

@@ -98,11 +98,11 @@ class QuantSearchRun(SearchWorkspace):
                                    "  accuracy_criterion: {absolute: 0.5}\n")
         records = trial_log(out_dir)
         self.assertEqual(sorted(r["trial"] for r in records), list(range(6)))
-        finished = set()
-        for record in records:  # in the order they finished
-            self.assertTrue(set(record["known"]) <= finished, record)
+        for position, record in enumerate(records):  # in the order they finished
+            self.assertLessEqual(record["learnt_from"], position, record)
             self.assertTrue(record["passed"])
-            finished.add(record["trial"])
+        self.assertEqual(records[0]["learnt_from"], 0)
+        self.assertGreater(records[-1]["learnt_from"], 0)
         report = read_json(out_dir, "report.json")
         self.assertIn("smallest model", report["hpo"]["selection"])
         self.assertEqual(report["hpo"]["stopped_by"], "max_quant_count")
@@ -154,6 +154,8 @@ class QuantSearchResume(SearchWorkspace):
         _, out = self.search("changed", 1, "  weight_quantize_type: [abs_max]\n  max_quant_count: 3\n", expect=2)
         self.assertIn("outside this config's search space", out)
         self.assertIn("--resume none", out)
+        _, out = self.search("changed", 1, "  objective: metric\n  max_quant_count: 3\n", expect=2)
+        self.assertIn('was searched with {"accuracy_criterion":null,"objective":"emd"', out)
 
     def test_time_budget_stops_the_search_and_keeps_the_best_model(self):
         out_dir, _ = self.search("budget", 1, "  max_quant_count: 50\n  time_budget_minutes: 0.0001\n")

@@ -199,7 +199,7 @@ TrialRecord Trial(int64_t k, double objective, bool passed, int64_t bytes) {
   record.objective = objective;
   record.passed = passed;
   record.state_bytes = bytes;
-  record.known = {0, 1};
+  record.learnt_from = 2;
   return record;
 }
 
@@ -226,7 +226,7 @@ TEST(TrialLog, RoundTripsAndNamesTheDamagedLine) {
   const auto records = ReadTrialLog(path);
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].objective, 0.25);
-  EXPECT_EQ(records[0].known, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(records[0].learnt_from, 2);
   EXPECT_TRUE(std::isinf(records[1].objective));
   EXPECT_EQ(records[1].failure, "not finite");
   dir.Write("trials.jsonl", RecordToJson(records[0]).dump() + "\n{\"trial\": 1\n");
