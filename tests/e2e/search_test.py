@@ -149,13 +149,20 @@ class QuantSearchResume(SearchWorkspace):
         self.assert_complete_log(trial_log(out_dir), 5)
         self.assert_chosen_model_exported(out_dir)
 
-    def test_resume_with_another_search_space_is_refused(self):
+    def test_resume_under_other_settings_is_refused_and_resume_none_starts_afresh(self):
         self.search("changed", 1, "  max_quant_count: 2\n")
         _, out = self.search("changed", 1, "  weight_quantize_type: [abs_max]\n  max_quant_count: 3\n", expect=2)
         self.assertIn("outside this config's search space", out)
         self.assertIn("--resume none", out)
         _, out = self.search("changed", 1, "  objective: metric\n  max_quant_count: 3\n", expect=2)
         self.assertIn('was searched with {"accuracy_criterion":null,"objective":"emd"', out)
+        out_dir = self.path("out", "changed")
+        self.train(self.path("changed.yaml"), "--resume", "none")
+        moved = [d for d in os.listdir(out_dir) if d.startswith("hpo.moved-")]
+        self.assertEqual(len(moved), 1)
+        self.assertEqual(len(trial_log(out_dir)), 3)
+        with open(os.path.join(out_dir, moved[0], "trials.jsonl")) as f:
+            self.assertEqual(len(f.readlines()), 2)
 
     def test_time_budget_stops_the_search_and_keeps_the_best_model(self):
         out_dir, _ = self.search("budget", 1, "  max_quant_count: 50\n  time_budget_minutes: 0.0001\n")
@@ -164,13 +171,6 @@ class QuantSearchResume(SearchWorkspace):
         self.assertEqual(read_json(out_dir, "report.json")["hpo"]["stopped_by"],
                          "time_budget_minutes")
         self.assert_chosen_model_exported(out_dir)
-
-    def test_resume_none_moves_the_earlier_search_aside(self):
-        out_dir, _ = self.search("again", 1, "  max_quant_count: 2\n")
-        self.train(self.path("again.yaml"), "--resume", "none")
-        moved = [d for d in os.listdir(out_dir) if d.startswith("hpo.moved-")]
-        self.assertEqual(len(moved), 1)
-        self.assertEqual(len(trial_log(out_dir)), 2)
 
 
 class QuantSearchBadInput(SearchWorkspace):
