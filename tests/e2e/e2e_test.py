@@ -483,6 +483,21 @@ class RankFailure(Workspace):
         self.assertLess(seconds, 60)
 
 
+def signal_rank_when(args, ranks, trigger, rank, signum):
+    """Runs `args` under mpirun -np `ranks` and sends `signum` to MPI rank `rank` as soon as
+    a line containing `trigger` is printed; returns (exit code, whole output)."""
+    job = subprocess.Popen(["mpirun", "-np", str(ranks)] + args, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, env=MPI_ENV)
+    lines = []
+    for line in job.stdout:
+        lines.append(line)
+        if trigger in line:
+            os.kill(rank_process(job.pid, rank), signum)
+            break
+    out = "".join(lines) + job.communicate(timeout=120)[0]
+    return job.returncode, out
+
+
 def rank_process(launcher_pid, rank):
     """The pid of MPI rank `rank` among the descendants of `launcher_pid`, found by the rank
     Open MPI puts in each process' environment (pids say nothing of the rank order)."""

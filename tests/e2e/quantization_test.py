@@ -13,8 +13,8 @@ from xml.etree import ElementTree
 import h5py
 import numpy as np
 
-from e2e_test import (MPI_ENV, SLIM_TRAIN, CheckpointRuns, Workspace, checkpoint_tensors,
-                      rank_process)
+from e2e_test import (SLIM_TRAIN, CheckpointRuns, Workspace, checkpoint_tensors,
+                      signal_rank_when)
 
 QAT = """QuantAware:
   quantize_op_types: [conv2d, linear]
@@ -273,16 +273,9 @@ QuantPost:
   batch_num: 24
   batch_size: 16
 """)
-        job = subprocess.Popen(["mpirun", "-np", "1", SLIM_TRAIN, config], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=MPI_ENV)
-        lines = []
-        for line in job.stdout:
-            lines.append(line)
-            if "QuantPost: 22 layer(s)" in line:
-                os.kill(rank_process(job.pid, 0), signal.SIGINT)
-                break
-        out = "".join(lines) + job.communicate(timeout=60)[0]
-        self.assertEqual(job.returncode, 75, out)
+        code, out = signal_rank_when([SLIM_TRAIN, config], 1, "QuantPost: 22 layer(s)", 0,
+                                     signal.SIGINT)
+        self.assertEqual(code, 75, out)
         self.assertIn("stopped by a signal outside the training loop", out)
         self.assertFalse(os.path.exists(self.path("out", "ptq-interrupted", "model.pt")), out)
 

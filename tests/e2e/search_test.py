@@ -7,10 +7,9 @@ Run by ctest, one test per case, e.g.:
 import json
 import os
 import signal
-import subprocess
 import unittest
 
-from e2e_test import MPI_ENV, SLIM_TRAIN, Workspace, rank_process
+from e2e_test import MPI_ENV, SLIM_TRAIN, Workspace, signal_rank_when
 from quantization_test import read_json, stock_torch_eval
 
 
@@ -128,16 +127,9 @@ class QuantSearchResume(SearchWorkspace):
 
     def test_sigterm_stops_with_75_keeping_the_best_model_and_the_search_resumes(self):
         config = self.search_config("signal", self.SECTION)
-        job = subprocess.Popen(["mpirun", "-np", "2", SLIM_TRAIN, config], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=MPI_ENV)
-        lines = []
-        for line in job.stdout:
-            lines.append(line)
-            if "is the best so far" in line:
-                os.kill(rank_process(job.pid, 1), signal.SIGTERM)
-                break
-        out = "".join(lines) + job.communicate(timeout=120)[0]
-        self.assertEqual(job.returncode, 75, out)
+        code, out = signal_rank_when([SLIM_TRAIN, config], 2, "is the best so far", 1,
+                                     signal.SIGTERM)
+        self.assertEqual(code, 75, out)
         out_dir = self.path("out", "signal")
         logged = trial_log(out_dir)
         self.assertGreaterEqual(len(logged), 1)
