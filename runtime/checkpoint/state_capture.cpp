@@ -82,12 +82,11 @@ std::unordered_map<std::string, std::string> ParameterNamesByKey(const torch::ji
 }
 
 template <typename AdamState>
-TensorMap CaptureAdamState(const AdamState& adam) {
-  TensorMap tensors = {{"step", torch::tensor(adam.step(), torch::kInt64)},
-                       {"exp_avg", CpuCopy(adam.exp_avg())},
-                       {"exp_avg_sq", CpuCopy(adam.exp_avg_sq())}};
-  if (adam.max_exp_avg_sq().defined()) tensors["max_exp_avg_sq"] = CpuCopy(adam.max_exp_avg_sq());
-  return tensors;
+void VisitAdamState(const AdamState& adam, const StateTensorVisitor& visit) {
+  visit("step", torch::tensor(adam.step(), torch::kInt64));
+  visit("exp_avg", adam.exp_avg());
+  visit("exp_avg_sq", adam.exp_avg_sq());
+  if (adam.max_exp_avg_sq().defined()) visit("max_exp_avg_sq", adam.max_exp_avg_sq());
 }
 
 template <typename AdamState>
@@ -102,22 +101,40 @@ std::unique_ptr<torch::optim::OptimizerParamState> RestoreAdamState(const Tensor
   return adam;
 }
 
-TensorMap CaptureParamState(const torch::optim::OptimizerParamState& state,
-                            const std::string& name) {
+}  // namespace
+
+void VisitParamState(const torch::optim::OptimizerParamState& state, const std::string& name,
+                     const StateTensorVisitor& visit) {
   if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(&state)) {
-    return {{"momentum_buffer", CpuCopy(sgd->momentum_buffer())}};
+    visit("momentum_buffer", sgd->momentum_buffer());
+  } else if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(&state)) {
+    VisitAdamState(*adam, visit);
+  } else if (const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(&state)) {
+    VisitAdamState(*adamw, visit);
+  } else {
+    throw ModelError("cannot checkpoint the optimizer state of parameter " + name +
+                     ": unknown optimizer state type");
   }
-  if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(&state)) {
-    return CaptureAdamState(*adam);
-  }
-  if (const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(&state)) {
-    return CaptureAdamState(*adamw);
-  }
-  throw ModelError("cannot checkpoint the optimizer state of parameter " + name +
-                   ": unknown optimizer state type");
 }
 
-}  // namespace
+TensorMap CaptureParamState(const torch::optim::OptimizerParamState& state,
+                            const std::string& name) {
+  TensorMap tensors;
+  VisitParamState(state, name, [&](const std::string& key, const torch::Tensor& tensor) {
+    tensors[key] = CpuCopy(tensor);
+  });
+  return tensors;
+}
+
+std::unique_ptr<torch::optim::OptimizerParamState> RestoreParamState(const TensorMap& tensors,
+                                                                    const std::string& type,
+                                                                    const torch::Device& device) {
+  if (type == "Adam") return RestoreAdamState<torch::optim::AdamParamState>(tensors, device);
+  if (type == "AdamW") return RestoreAdamState<torch::optim::AdamWParamState>(tensors, device);
+  auto sgd = std::make_unique<torch::optim::SGDParamState>();
+  sgd->momentum_buffer(tensors.at("momentum_buffer").to(device, false, true));
+  return sgd;
+}
 
 void CaptureModel(const torch::jit::Module& model, CheckpointState& state) {
   for (const auto& [name, tensor] : NamedState(model, false)) state.parameters[name] = CpuCopy(tensor);
@@ -161,24 +178,12 @@ std::vector<std::string> RestoreMatchingWeights(const CheckpointState& state,
 
 void RestoreOptimizer(const CheckpointState& state, torch::optim::Optimizer& optimizer,
                       const torch::jit::Module& model) {
-  const bool adam = state.optimizer_type == "Adam";
-  const bool adamw = state.optimizer_type == "AdamW";
   auto& live = optimizer.state();
   live.clear();
   for (const auto& item : model.named_parameters()) {
     const auto saved = state.optimizer_state.find(item.name);
     if (saved == state.optimizer_state.end()) continue;
-    const auto device = item.value.device();
-    std::unique_ptr<torch::optim::OptimizerParamState> restored;
-    if (adam) {
-      restored = RestoreAdamState<torch::optim::AdamParamState>(saved->second, device);
-    } else if (adamw) {
-      restored = RestoreAdamState<torch::optim::AdamWParamState>(saved->second, device);
-    } else {
-      auto sgd = std::make_unique<torch::optim::SGDParamState>();
-      sgd->momentum_buffer(saved->second.at("momentum_buffer").to(device, false, true));
-      restored = std::move(sgd);
-    }
+    auto restored = RestoreParamState(saved->second, state.optimizer_type, item.value.device());
     live[compat::OptimizerStateKey(item.value)] = std::move(restored);
   }
 }

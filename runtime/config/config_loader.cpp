@@ -337,9 +337,21 @@ void ParseCheckpoint(ConfigSection section, CheckpointOptions& out) {
 const std::vector<std::pair<std::string, std::string>> kActOnlyTrainKeys = {
     {"amp_config", "SlimTrain trains in float32 (no automatic mixed precision)"},
     {"recompute_config", "SlimTrain keeps the activations for backward (no recomputation)"},
-    {"sharding_config", "every rank holds the whole optimizer state (no sharding)"},
     {"sparse_model", "the exported model always holds pruned weights as zeros, without masks"},
 };
+
+// sharding_config: {stage: 1}. Without `stage` (absent, or {}) sharding stays off.
+void ParseSharding(ConfigSection section, TrainOptions& out) {
+  section.Ignore("sharding_degree",
+                 "the optimizer state is sharded over all data-parallel ranks of the run");
+  out.sharding_stage = section.Get<int64_t>("stage", out.sharding_stage);
+  if (section.Has("stage") && out.sharding_stage != 1) {
+    section.Fail("stage", fmt::format("stage {} is not supported (stage 2/3 not supported): "
+                                      "SlimTrain shards the optimizer state only; write stage: 1",
+                                      out.sharding_stage));
+  }
+  section.RejectUnknownKeys();
+}
 
 void ParseTrain(ConfigSection section, TrainOptions& out) {
   for (const auto& [key, why] : kActOnlyTrainKeys) section.Ignore(key, why);
@@ -360,6 +372,7 @@ void ParseTrain(ConfigSection section, TrainOptions& out) {
   out.learning_rate = ParseLearningRate(section, out.learning_rate.learning_rate);
   ParseOptimizer(section.Section("optimizer_builder"), out.optimizer);
   ParseCheckpoint(section.Section("checkpoint"), out.checkpoint);
+  ParseSharding(section.Section("sharding_config"), out);
   section.RejectUnknownKeys();
 }
 

@@ -139,6 +139,9 @@ struct TrainOptions {
   // bucket_cap_mb: size of the fused gradient buckets. Default 25 (as PyTorch DDP);
   // smaller buckets start communicating earlier, larger ones make fewer calls.
   double bucket_cap_mb = 25;
+  // sharding_config.stage: 1 = ZeRO stage 1, each rank holds the optimizer state of its
+  // share of the parameters; 0 (absent or {}) = every rank holds all of it.
+  int64_t sharding_stage = 0;
   LrScheduleOptions learning_rate;
   OptimizerOptions optimizer;
   CheckpointOptions checkpoint;

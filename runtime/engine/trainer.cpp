@@ -20,6 +20,7 @@
 #include "runtime/base/errors.h"
 #include "runtime/base/fault_injection.h"
 #include "runtime/base/logging.h"
+#include "runtime/base/memory_usage.h"
 #include "runtime/base/stop_signals.h"
 #include "runtime/models/model_loader.h"
 #include "runtime/base/torch_compat.h"
@@ -27,6 +28,7 @@
 #include "runtime/engine/lr_schedule.h"
 #include "runtime/engine/metrics_log.h"
 #include "runtime/engine/optimizer_factory.h"
+#include "runtime/engine/optimizer_sharding.h"
 #include "runtime/engine/rank_state.h"
 #include "runtime/engine/run_report.h"
 #include "runtime/engine/resume_point.h"
@@ -73,7 +75,10 @@ class TrainingRun {
   void MaybeLog(int64_t step, double step_loss, int64_t epoch);
   // Evaluates (collective); returns true when target_metric is reached.
   bool EvaluateAndKeepBest(int64_t step);
-  void WriteReport(int64_t steps_done, bool stopped_early);
+  void WriteReport(int64_t steps_done, bool stopped_early, json memory);
+  // Every rank's peak resident memory and optimizer-state size in MiB, in rank order:
+  // {"peak_rss_mb": [...], "optimizer_state_mb": [...]}. Collective.
+  json MemoryByRank() const;
   // Where the loop stands, for the strategies' hooks.
   strategies::HookContext Context(int64_t steps_done);
   // After a strategy replaced parameters: the optimizer's groups and the gradient buckets
@@ -116,6 +121,7 @@ class TrainingRun {
   torch::jit::Module& model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<ddp::GradientBucketer> bucketer_;
+  std::unique_ptr<OptimizerSharding> sharding_;  // with sharding_config
   data::DistributedSampler sampler_;
   data::BatchLoader loader_;
   std::unique_ptr<Evaluator> evaluator_;
@@ -178,6 +184,13 @@ TrainingRun::TrainingRun(TrainingSetup setup)
   window_loss_ = 0;
   AgreeOnResumeStep();
   if (setup_.resume) Resume(*setup_.resume);
+  if (options_.train.sharding_stage == 1) {
+    sharding_ = std::make_unique<OptimizerSharding>(*optimizer_, options_.train.optimizer.type,
+                                                    comm_);
+    logging::Info(fmt::format("ZeRO stage 1: the optimizer state is sharded over {} rank(s); "
+                              "this rank steps {} parameter tensor(s)",
+                              comm_.Size(), sharding_->OwnedParameterCount()));
+  }
   if (WritesOutputs()) {
     const int64_t keep_lines = setup_.resume ? setup_.resume->trainer.metrics_lines : 0;
     metrics_ = std::make_unique<MetricsLog>(OutputPath("metrics.jsonl"), keep_lines);
@@ -268,11 +281,17 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   const auto window_losses = GatherValues(window_loss_, comm_);
   agreement_.MarkCheckpointed();
   last_checkpoint_step_ = steps_done;
+  // The checkpoint holds the whole optimizer state in the unsharded layout.
+  auto state = std::make_shared<checkpoint::CheckpointState>();
+  if (sharding_) sharding_->GatherStateOnRankZero();
+  if (WritesOutputs()) {
+    checkpoint::CaptureOptimizer(*optimizer_, options_.train.optimizer.type, model_, *state);
+  }
+  if (sharding_) sharding_->Reshard();
   if (!WritesOutputs()) {
     WaitForRankZeroIo();  // rank 0 may first wait for its previous write
     return;
   }
-  auto state = std::make_shared<checkpoint::CheckpointState>();
   state->libtorch_version = compat::TorchVersionString();
   state->world_size = comm_.Size();
   state->created = UtcNow();
@@ -296,7 +315,6 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   checkpoint::CaptureModel(model_, *state);
   for (const auto& [name, values] : rank_buffers) state->buffers[name] = values.mean(0);
   state->rank_buffers = std::move(rank_buffers);
-  checkpoint::CaptureOptimizer(*optimizer_, options_.train.optimizer.type, model_, *state);
   state->cpu_rng_states = rng_states;
   writer_->Start(std::move(state));
   logging::Info("checkpoint at step " + std::to_string(steps_done) + ": training paused " +
@@ -345,6 +363,7 @@ void TrainingRun::MaybeBeginEpoch(int64_t steps_done) {
 void TrainingRun::FollowRestructuredModel() {
   auto parameters = models::TrainableParameters(model_);
   RepointParameterGroups(*optimizer_, parameters, setup_.compressor->ParameterGroups());
+  if (sharding_) sharding_->Reshard();
   bucketer_ = std::make_unique<ddp::GradientBucketer>(parameters, comm_,
                                                       options_.train.bucket_cap_mb);
   logging::Info("the model's structure changed: " + std::to_string(models::ParameterCount(model_)) +
@@ -397,7 +416,9 @@ double TrainingRun::Step(int64_t step) {
   }
   SetLearningRate(*optimizer_,
                   LearningRateAt(options_.train.learning_rate, step, plan_.total_steps));
+  if (sharding_) sharding_->DropForeignGradients();
   optimizer_->step();
+  if (sharding_) sharding_->ShareUpdatedParameters();
   optimizer_->zero_grad();
   auto after = Context(step + 1);
   setup_.compressor->OnAfterOptimizerStep(after);
@@ -422,13 +443,16 @@ void TrainingRun::MaybeLog(int64_t step, double step_loss, int64_t epoch) {
   const double samples_per_s = window_steps_ * plan_.global_batch / std::max(seconds, 1e-9);
   const double lr = LearningRateAt(options_.train.learning_rate, step, plan_.total_steps);
   const double eta_s = (plan_.total_steps - done) * seconds / window_steps_;
+  const json memory = MemoryByRank();
   logging::Info("step " + std::to_string(done) + "/" + std::to_string(plan_.total_steps) +
                 " epoch " + std::to_string(epoch) + " loss " + Fixed(loss, 4) + " lr " +
                 Fixed(lr, 6) + " " + Fixed(samples_per_s, 1) + " samples/s eta " +
                 Fixed(eta_s, 0) + " s");
   if (metrics_) {
-    metrics_->Write({{"event", "train"}, {"step", done}, {"epoch", epoch}, {"loss", loss},
-                     {"lr", lr}, {"samples_per_s", samples_per_s}, {"eta_s", eta_s}});
+    json line = {{"event", "train"}, {"step", done}, {"epoch", epoch}, {"loss", loss},
+                 {"lr", lr}, {"samples_per_s", samples_per_s}, {"eta_s", eta_s}};
+    line.update(memory);
+    metrics_->Write(line);
   }
   window_loss_ = 0;
   window_steps_ = 0;
@@ -520,14 +544,31 @@ TrainingOutcome TrainingRun::Run() {
   }
   auto end = Context(step);
   if (!finished_) setup_.compressor->OnTrainEnd(end);
-  if (WritesOutputs()) WriteReport(step, stopped_early);
+  const json memory = MemoryByRank();
+  if (WritesOutputs()) WriteReport(step, stopped_early, memory);
   FinishCheckpoints();
   logging::Info("done in " + Fixed(SecondsSince(run_start_), 1) + " s; outputs in " +
                 options_.global.output_dir);
   return TrainingOutcome::kCompleted;
 }
 
-void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early) {
+json TrainingRun::MemoryByRank() const {
+  const auto mine = torch::tensor({static_cast<double>(PeakResidentBytes()),
+                                   static_cast<double>(OptimizerStateBytes(*optimizer_))},
+                                  torch::kFloat64);
+  auto all = torch::empty({comm_.Size(), 2}, torch::kFloat64);
+  comm_.AllGather(mine, all)->Wait(comm_.DefaultTimeout());
+  constexpr double kMiB = 1 << 20;
+  json rss = json::array();
+  json state = json::array();
+  for (int rank = 0; rank < comm_.Size(); ++rank) {
+    rss.push_back(all[rank][0].item<double>() / kMiB);
+    state.push_back(all[rank][1].item<double>() / kMiB);
+  }
+  return {{"peak_rss_mb", rss}, {"optimizer_state_mb", state}};
+}
+
+void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early, json memory) {
   json fields = {
       {"steps", steps_done},
       {"global_batch", plan_.global_batch},
@@ -535,6 +576,8 @@ void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early) {
       {"train_wall_time_s", train_seconds_},
       {"wall_time_s", SecondsSince(run_start_)},
       {"train_samples_per_s", steps_done * plan_.global_batch / std::max(train_seconds_, 1e-9)},
+      {"sharding_stage", options_.train.sharding_stage},
+      {"memory", std::move(memory)},
   };
   if (evaluated_) {
     fields["final"] = {{"eval_loss", last_eval_.loss}, {"eval_top1", last_eval_.top1}};

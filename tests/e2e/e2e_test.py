@@ -589,6 +589,50 @@ class CheckpointRuns(Workspace):
         self.resumed_run(config, resumed, fault, ranks)
         self.assert_same_run(full, resumed)
 
+    def mlp_model(self):
+        """A model without BatchNorm, so the numbers do not depend on the per-rank batch."""
+        model = self.path("mlp.pt")
+        if not os.path.exists(model):
+            script = self.write_config("mlp.py", f"""
+import torch
+torch.manual_seed(0)
+m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 32), torch.nn.ReLU(),
+                        torch.nn.Linear(32, 10))
+torch.jit.script(m).save({model!r})
+""")
+            code, out, _ = run(["/usr/bin/python3", script])
+            self.assertEqual(code, 0, out)
+        return model
+
+    def check_rank_change(self, name, first_ranks, second_ranks, first_args=(), second_args=()):
+        """A run stopped at step 6 on first_ranks (with first_args) and resumed on
+        second_ranks (with second_args) ends as one that ran on first_ranks throughout, up
+        to float summation order: the global batch stays 32 samples."""
+        config = self.ckpt_config(name + ".yaml")
+        batch = {1: "32", 2: "16", 4: "8"}
+        model = ["--set", "Global.model=" + self.mlp_model()]
+        first = [*model, *first_args, "--set", "Global.batch_size=" + batch[first_ranks]]
+        second = [*model, *second_args, "--set", "Global.batch_size=" + batch[second_ranks]]
+        full, resumed = self.path("out", name + "-full"), self.path("out", name + "-resumed")
+        code, out, _ = self.train(config, "--output-dir", full, *first, ranks=first_ranks)
+        self.assertEqual(code, 0, out)
+        self.stop_by_signal(config, resumed, "0:6:sigterm", *first, ranks=first_ranks)
+        code, out, _ = self.train(config, "--output-dir", resumed, *second, ranks=second_ranks)
+        self.assertEqual(code, 0, out)
+        self.assertIn("written by %d rank(s)" % first_ranks, out)
+        self.assertNotIn("batch arithmetic changed", out)
+        # Same samples in the same global batches: equal up to float summation order.
+        expected, actual = loss_lines(full), loss_lines(resumed)
+        self.assertEqual([l[:2] for l in expected], [l[:2] for l in actual])
+        for e, a in zip(expected, actual):
+            for x, y in zip(e[2:], a[2:]):
+                if x is not None:
+                    self.assertAlmostEqual(x, y, places=4)
+        final = lambda d: checkpoint_tensors(os.path.join(d, "checkpoints", "ckpt-16.h5"))
+        for key, value in final(full).items():
+            np.testing.assert_allclose(final(resumed)[key], value, rtol=1e-4, atol=1e-5,
+                                       err_msg=key)
+
 
 
 class Checkpoints(CheckpointRuns):
@@ -618,48 +662,6 @@ class Checkpoints(CheckpointRuns):
             per_rank = f["model/rank_buffers/bn1.running_mean"][()]
         self.assertEqual(per_rank.shape[0], 2)
         self.assertFalse(np.array_equal(per_rank[0], per_rank[1]))
-
-    def mlp_model(self):
-        """A model without BatchNorm, so the numbers do not depend on the per-rank batch."""
-        model = self.path("mlp.pt")
-        if not os.path.exists(model):
-            script = self.write_config("mlp.py", f"""
-import torch
-torch.manual_seed(0)
-m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 32), torch.nn.ReLU(),
-                        torch.nn.Linear(32, 10))
-torch.jit.script(m).save({model!r})
-""")
-            code, out, _ = run(["/usr/bin/python3", script])
-            self.assertEqual(code, 0, out)
-        return model
-
-    def check_rank_change(self, name, first_ranks, second_ranks):
-        config = self.ckpt_config(name + ".yaml")
-        batch = {1: "32", 2: "16"}
-        model = ["--set", "Global.model=" + self.mlp_model()]
-        full, resumed = self.path("out", name + "-full"), self.path("out", name + "-resumed")
-        code, out, _ = self.train(config, "--output-dir", full, *model, "--set",
-                                  "Global.batch_size=" + batch[first_ranks], ranks=first_ranks)
-        self.assertEqual(code, 0, out)
-        self.stop_by_signal(config, resumed, "0:6:sigterm", *model, "--set",
-                            "Global.batch_size=" + batch[first_ranks], ranks=first_ranks)
-        code, out, _ = self.train(config, "--output-dir", resumed, *model, "--set",
-                                  "Global.batch_size=" + batch[second_ranks], ranks=second_ranks)
-        self.assertEqual(code, 0, out)
-        self.assertIn("written by %d rank(s)" % first_ranks, out)
-        self.assertNotIn("batch arithmetic changed", out)
-        # Same samples in the same global batches: equal up to float summation order.
-        expected, actual = loss_lines(full), loss_lines(resumed)
-        self.assertEqual([l[:2] for l in expected], [l[:2] for l in actual])
-        for e, a in zip(expected, actual):
-            for x, y in zip(e[2:], a[2:]):
-                if x is not None:
-                    self.assertAlmostEqual(x, y, places=4)
-        final = lambda d: checkpoint_tensors(os.path.join(d, "checkpoints", "ckpt-16.h5"))
-        for key, value in final(full).items():
-            np.testing.assert_allclose(final(resumed)[key], value, rtol=1e-4, atol=1e-5,
-                                       err_msg=key)
 
     def test_resume_from_two_ranks_on_one(self):
         self.check_rank_change("two-to-one", 2, 1)

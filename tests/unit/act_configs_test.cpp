@@ -298,13 +298,29 @@ TEST(ActConfigs, TrainConfigKeysWithoutCounterpartWarn) {
 TrainConfig:
   amp_config: {custom_white_list: [conv2d]}
   recompute_config: {}
-  sharding_config: {}
   sparse_model: false
 )");
-  for (const auto* key : {"amp_config", "recompute_config", "sharding_config", "sparse_model"}) {
+  for (const auto* key : {"amp_config", "recompute_config", "sparse_model"}) {
     EXPECT_TRUE(Contains(loaded.warnings, std::string("TrainConfig.") + key + ": ignored"))
         << key << "\n" << loaded.warnings;
   }
+}
+
+TEST(ActConfigs, ShardingConfigStageOneShardsTheOptimizerStateAndOtherStagesAreRefused) {
+  const std::string global = std::string("Global:\n  model: builtin:resnet20\n") + kData;
+  EXPECT_EQ(Load(global + "TrainConfig: {sharding_config: {stage: 1}}\n").config.train.sharding_stage, 1);
+  const auto empty = Load(global + "TrainConfig: {sharding_config: {sharding_degree: 8}}\n");
+  EXPECT_EQ(empty.config.train.sharding_stage, 0);
+  EXPECT_TRUE(Contains(empty.warnings, "TrainConfig.sharding_config.sharding_degree: ignored"))
+      << empty.warnings;
+  for (const char* stage : {"0", "2", "3"}) {
+    EXPECT_TRUE(Contains(ErrorOf(global + "TrainConfig: {sharding_config: {stage: " + stage + "}}\n"),
+                         "TrainConfig.sharding_config.stage: stage " + std::string(stage) +
+                             " is not supported (stage 2/3 not supported)"))
+        << stage;
+  }
+  EXPECT_TRUE(Contains(ErrorOf(global + "TrainConfig: {sharding_config: {stag: 1}}\n"),
+                       "did you mean 'stage'?"));
 }
 
 TEST(ActConfigs, KeysWithoutMeaningHereWarnOrAreRefusedWithTheReason) {
