@@ -33,6 +33,11 @@ def run(args, ranks=None):
     return done.stdout
 
 
+def read_json(directory, name):
+    with open(os.path.join(directory, name)) as f:
+        return json.load(f)
+
+
 def last_json(output):
     return json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
 
@@ -233,6 +238,29 @@ TrainConfig:
         self.row("masked step (UnstructurePrune 50 %), 1 rank", ours, dense, "our dense step",
                  "<= 1.1", ours <= 1.1 * dense)
 
+    def sharding(self):
+        """ZeRO stage 1 against unsharded data parallelism on 2 and 4 ranks (4 share two
+        cores here): step time from interleaved trials, and the largest rank's optimizer
+        state against 1/N of the whole, from report.json."""
+        zero = "  sharding_config: {stage: 1}\n"
+        measure = {}
+        for ranks in (2, 4):
+            measure[f"plain_{ranks}"] = lambda r=ranks: self.slim_train_step(r, name="ddp")
+            measure[f"zero_{ranks}"] = lambda r=ranks: self.slim_train_step(r, zero, "zero")
+        trials = self.interleaved(measure)
+        self.results["sharding"] = {"trials": trials}
+        for ranks in (2, 4):
+            plain, ours = (statistics.median(trials[f"{k}_{ranks}"]) for k in ("plain", "zero"))
+            self.row(f"ZeRO-1 step, {ranks} ranks", ours, plain, "unsharded step", "<= 1.1",
+                     ours <= 1.1 * plain)
+            state = lambda name: read_json(self.path(f"{name}_np{ranks}"), "report.json")[
+                "memory"]["optimizer_state_mb"]
+            whole, shares = state("ddp")[0], state("zero")
+            self.results["sharding"][f"state_mb_{ranks}"] = {"unsharded": whole, "zero": shares}
+            self.row(f"ZeRO-1 optimizer state, largest rank of {ranks}", max(shares),
+                     whole / ranks, f"1/{ranks} of the unsharded state", "<= 1.1",
+                     max(shares) <= 1.1 * whole / ranks, "MiB")
+
     def fmnist_script(self, section, model, data, fallback_anchor):
         """bench/<section>.py (ours against PyTorch's own on a trained Fashion-MNIST model;
         --quick under --smoke): its rows that carry a target, those without a PyTorch figure
@@ -300,7 +328,7 @@ TrainConfig:
 
 
 SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantization",
-            "distillation", "pruning"]
+            "distillation", "pruning", "sharding"]
 # Section -> anchor of its rows without a PyTorch figure; run only when asked for, on a
 # trained Fashion-MNIST model (--fmnist-model, --fmnist-data).
 FMNIST_SECTIONS = {"fmnist_quant": "FP32 top-1 - 0.5 pt", "fmnist_sparsity": "its target",
@@ -325,7 +353,7 @@ def main():
     bench.prepare()
     step = bench.training_step() if {"step", "loader"} & set(args.only) else None
     for section in ("allreduce", "overlap", "checkpoint", "quantization", "distillation",
-                    "pruning"):
+                    "pruning", "sharding"):
         if section in args.only:
             getattr(bench, section)()
     if "loader" in args.only:
