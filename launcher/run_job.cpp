@@ -18,6 +18,7 @@
 #include "runtime/checkpoint/state_capture.h"
 #include "runtime/engine/calibration_run.h"
 #include "runtime/engine/evaluator.h"
+#include "runtime/engine/mixed_precision.h"
 #include "runtime/engine/trainer.h"
 #include "runtime/models/model_loader.h"
 #include "search/quant_search.h"
@@ -187,6 +188,7 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   job->comm = session.World(std::chrono::milliseconds(
       static_cast<int64_t>(config.global.comm_timeout_s * 1000)));
   const torch::Device device = comm::SelectDevice(config.global.device, placement.local_rank);
+  engine::AutocastType(config.train.amp, device, config.file);  // refuses float16 on a CPU
 
   auto train_data = std::make_shared<const data::Hdf5Dataset>(config.global.train_data);
   std::shared_ptr<const data::Hdf5Dataset> eval_data;

@@ -223,6 +223,8 @@ void WriteTrainerValues(hid_t file, const TrainerValues& values, const std::stri
   hdf5::WriteInt64Attribute(id, "best_step", values.best_step, path);
   hdf5::WriteInt64Attribute(id, "metrics_lines", values.metrics_lines, path);
   hdf5::WriteInt64Attribute(id, "finished", values.finished, path);
+  hdf5::WriteDoubleAttribute(id, "loss_scale", values.loss_scale, path);
+  hdf5::WriteInt64Attribute(id, "loss_scale_growth", values.loss_scale_growth, path);
 }
 
 TrainerValues ReadTrainerValues(hid_t file, const std::string& path) {
@@ -236,6 +238,10 @@ TrainerValues ReadTrainerValues(hid_t file, const std::string& path) {
   values.best_step = hdf5::ReadInt64Attribute(id, "best_step", path);
   values.metrics_lines = hdf5::ReadInt64Attribute(id, "metrics_lines", path);
   values.finished = hdf5::ReadInt64Attribute(id, "finished", path) != 0;
+  if (hdf5::HasAttribute(id, "loss_scale", path)) {  // written since mixed precision
+    values.loss_scale = hdf5::ReadDoubleAttribute(id, "loss_scale", path);
+    values.loss_scale_growth = hdf5::ReadInt64Attribute(id, "loss_scale_growth", path);
+  }
   return values;
 }
 

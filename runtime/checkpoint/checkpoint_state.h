@@ -42,6 +42,9 @@ struct TrainerValues {
   // The training loop had ended (all steps done or target_metric reached): a resume only
   // evaluates and exports.
   bool finished = false;
+  // float16 autocast's loss scale and its good steps in a row; 0 without a loss scaler.
+  double loss_scale = 0;
+  int64_t loss_scale_growth = 0;
 };
 
 struct CheckpointState {

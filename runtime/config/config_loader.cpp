@@ -335,7 +335,6 @@ void ParseCheckpoint(ConfigSection section, CheckpointOptions& out) {
 
 // TrainConfig keys of ACT with no counterpart here, and why they change nothing.
 const std::vector<std::pair<std::string, std::string>> kActOnlyTrainKeys = {
-    {"amp_config", "SlimTrain trains in float32 (no automatic mixed precision)"},
     {"recompute_config", "SlimTrain keeps the activations for backward (no recomputation)"},
     {"sparse_model", "the exported model always holds pruned weights as zeros, without masks"},
 };
@@ -351,6 +350,37 @@ void ParseSharding(ConfigSection section, TrainOptions& out) {
                                       out.sharding_stage));
   }
   section.RejectUnknownKeys();
+}
+
+// amp_config: written = on (unless enable: false), as ACT turns AMP on by its presence.
+void ParseAmp(ConfigSection& train, AmpOptions& out) {
+  if (!train.IsWritten("amp_config")) return;
+  ConfigSection amp = train.Section("amp_config");
+  for (const char* key : {"custom_white_list", "custom_black_list"}) {
+    amp.Ignore(key, "LibTorch's autocast lists are fixed: convolutions, linear and matrix "
+                    "products run in the lower precision, losses and reductions in float32 "
+                    "(docs/configuration.md)");
+  }
+  amp.Ignore("use_fp16_guard", "the whole forward of the student is autocast");
+  amp.Ignore("decr_every_n_nan_or_inf", "the scale shrinks at every overflow, as PyTorch's "
+                                        "GradScaler does");
+  if (amp.Get<bool>("use_pure_fp16", false)) {
+    amp.Fail("use_pure_fp16", "pure float16 training is not supported; amp_config autocasts "
+                              "the forward and keeps float32 weights and optimizer state");
+  }
+  out.enable = amp.Get<bool>("enable", true);
+  out.dtype = amp.Get<std::string>("dtype", out.dtype);
+  if (!out.dtype.empty()) amp.CheckChoice("dtype", out.dtype, {"float16", "bfloat16"});
+  out.init_loss_scaling = amp.Get<double>("init_loss_scaling", out.init_loss_scaling);
+  amp.CheckRange<double>("init_loss_scaling", out.init_loss_scaling, 1, 1e30);
+  out.incr_every_n_steps = amp.Get<int64_t>("incr_every_n_steps", out.incr_every_n_steps);
+  amp.CheckRange<int64_t>("incr_every_n_steps", out.incr_every_n_steps, 1, kMaxInt);
+  out.incr_ratio = amp.Get<double>("incr_ratio", out.incr_ratio);
+  amp.CheckRange<double>("incr_ratio", out.incr_ratio, 1, 1e6);
+  out.decr_ratio = amp.Get<double>("decr_ratio", out.decr_ratio);
+  amp.CheckRange<double>("decr_ratio", out.decr_ratio, 1e-6, 1);
+  out.dynamic_loss_scaling = amp.Get<bool>("use_dynamic_loss_scaling", out.dynamic_loss_scaling);
+  amp.RejectUnknownKeys();
 }
 
 void ParseTrain(ConfigSection section, TrainOptions& out) {
@@ -373,6 +403,7 @@ void ParseTrain(ConfigSection section, TrainOptions& out) {
   ParseOptimizer(section.Section("optimizer_builder"), out.optimizer);
   ParseCheckpoint(section.Section("checkpoint"), out.checkpoint);
   ParseSharding(section.Section("sharding_config"), out);
+  ParseAmp(section, out.amp);
   section.RejectUnknownKeys();
 }
 

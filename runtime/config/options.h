@@ -120,6 +120,23 @@ struct CheckpointOptions {
   int64_t keep = 3;
 };
 
+// TrainConfig.amp_config: automatic mixed precision of the student's forward
+// (docs/configuration.md).
+struct AmpOptions {
+  // On when amp_config is written (ACT's convention), unless enable: false.
+  bool enable = false;
+  // dtype: float16 (CUDA only) or bfloat16; empty = the device's default (float16 on
+  // CUDA, bfloat16 on CPU, as torch.autocast).
+  std::string dtype;
+  // float16's dynamic loss scaling, with PyTorch GradScaler's defaults (ACT starts at 128).
+  double init_loss_scaling = 65536;
+  int64_t incr_every_n_steps = 2000;
+  double incr_ratio = 2;
+  double decr_ratio = 0.5;
+  // use_dynamic_loss_scaling: false keeps init_loss_scaling for the whole run.
+  bool dynamic_loss_scaling = true;
+};
+
 // TrainConfig: how long and how to train.
 struct TrainOptions {
   // epochs: passes over the training data. Default 1 unless train_iter is set.
@@ -142,6 +159,7 @@ struct TrainOptions {
   // sharding_config.stage: 1 = ZeRO stage 1, each rank holds the optimizer state of its
   // share of the parameters; 0 (absent or {}) = every rank holds all of it.
   int64_t sharding_stage = 0;
+  AmpOptions amp;
   LrScheduleOptions learning_rate;
   OptimizerOptions optimizer;
   CheckpointOptions checkpoint;

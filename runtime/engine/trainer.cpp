@@ -25,8 +25,10 @@
 #include "runtime/models/model_loader.h"
 #include "runtime/base/torch_compat.h"
 #include "runtime/engine/evaluator.h"
+#include "runtime/engine/loss_scaler.h"
 #include "runtime/engine/lr_schedule.h"
 #include "runtime/engine/metrics_log.h"
+#include "runtime/engine/mixed_precision.h"
 #include "runtime/engine/optimizer_factory.h"
 #include "runtime/engine/optimizer_sharding.h"
 #include "runtime/engine/rank_state.h"
@@ -81,6 +83,8 @@ class TrainingRun {
   json MemoryByRank() const;
   // Where the loop stands, for the strategies' hooks.
   strategies::HookContext Context(int64_t steps_done);
+  // Every parameter of every optimizer group.
+  std::vector<torch::Tensor> OptimizerParameters() const;
   // After a strategy replaced parameters: the optimizer's groups and the gradient buckets
   // follow the model's current tensors.
   void FollowRestructuredModel();
@@ -122,6 +126,8 @@ class TrainingRun {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<ddp::GradientBucketer> bucketer_;
   std::unique_ptr<OptimizerSharding> sharding_;  // with sharding_config
+  torch::ScalarType autocast_type_ = torch::kFloat;  // of the student's forward
+  std::unique_ptr<LossScaler> scaler_;              // with float16 autocast
   data::DistributedSampler sampler_;
   data::BatchLoader loader_;
   std::unique_ptr<Evaluator> evaluator_;
@@ -168,7 +174,14 @@ TrainingRun::TrainingRun(TrainingSetup setup)
                                        static_cast<uint64_t>(options_.global.seed)}),
               options_.global.loader_threads, options_.global.prefetch_batches),
       faults_(comm_.Rank()),
-      agreement_(options_.train.checkpoint, comm_) {
+      agreement_(options_.train.checkpoint, comm_),
+      autocast_type_(AutocastType(options_.train.amp, setup_.device, options_.file)) {
+  if (autocast_type_ != torch::kFloat) {
+    logging::Info(fmt::format("mixed precision: the student's forward autocasts to {}{}",
+                              c10::toString(autocast_type_),
+                              autocast_type_ == torch::kHalf ? " with dynamic loss scaling" : ""));
+  }
+  if (autocast_type_ == torch::kHalf) scaler_ = std::make_unique<LossScaler>(options_.train.amp);
   ddp::BroadcastModelState(model_, comm_);
   auto parameters = models::TrainableParameters(model_);
   const auto groups = setup_.compressor->ParameterGroups();
@@ -248,6 +261,9 @@ void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
     window_steps_ = saved.trainer.window_steps;
   }
   if (same_ranks) RestoreOwnBuffers(saved.rank_buffers);
+  if (scaler_ && saved.trainer.loss_scale > 0) {
+    scaler_->Restore(saved.trainer.loss_scale, saved.trainer.loss_scale_growth);
+  }
   RestoreCpuGeneratorState(saved.cpu_rng_states, comm_.Rank());
   logging::Info("resuming from " + setup_.resume_path + " at step " + std::to_string(first_step_) +
                 " (epoch " + std::to_string(micro_batch_ / plan_.batches_per_epoch) + ", written by " +
@@ -312,6 +328,10 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
                      plan_.total_steps);
   state->trainer = {window_losses, window_steps_, best_top1_, best_step_,
                     metrics_->LinesWritten(), finished};
+  if (scaler_) {
+    state->trainer.loss_scale = scaler_->scale();
+    state->trainer.loss_scale_growth = scaler_->growth_tracker();
+  }
   checkpoint::CaptureModel(model_, *state);
   for (const auto& [name, values] : rank_buffers) state->buffers[name] = values.mean(0);
   state->rank_buffers = std::move(rank_buffers);
@@ -360,6 +380,14 @@ void TrainingRun::MaybeBeginEpoch(int64_t steps_done) {
   setup_.compressor->OnEpochBegin(context);
 }
 
+std::vector<torch::Tensor> TrainingRun::OptimizerParameters() const {
+  std::vector<torch::Tensor> parameters;
+  for (const auto& group : optimizer_->param_groups()) {
+    parameters.insert(parameters.end(), group.params().begin(), group.params().end());
+  }
+  return parameters;
+}
+
 void TrainingRun::FollowRestructuredModel() {
   auto parameters = models::TrainableParameters(model_);
   RepointParameterGroups(*optimizer_, parameters, setup_.compressor->ParameterGroups());
@@ -397,28 +425,39 @@ double TrainingRun::Step(int64_t step) {
     const int64_t micro_batch = micro_batch_;
     auto batch = NextBatch();
     bucketer_->SetSyncEnabled(micro == accumulate - 1);
-    auto logits = model_.forward({batch.inputs}).toTensor();
-    auto loss = setup_.compressor->Loss(batch.inputs, logits, batch.labels) / accumulate;
-    loss.backward();
+    torch::Tensor logits;
+    {
+      AutocastScope autocast(setup_.device, autocast_type_);
+      logits = model_.forward({batch.inputs}).toTensor();
+    }
+    // The losses (and teachers' forwards) run in float32 outside the autocast scope.
+    auto loss = setup_.compressor->Loss(batch.inputs, logits.to(torch::kFloat), batch.labels) /
+                accumulate;
+    (scaler_ ? scaler_->Scale(loss) : loss).backward();
     const double value = loss.item<double>();
     if (!std::isfinite(value)) CheckFiniteInputs(batch.inputs, micro_batch);
     step_loss += value;
   }
   bucketer_->FinishGradientSync();
+  const bool overflow = scaler_ && scaler_->UnscaleAndUpdate(OptimizerParameters(), comm_);
+  if (overflow) {
+    logging::Warning(fmt::format("step {}: float16 gradients overflowed; the step is skipped on "
+                                 "every rank and the loss scale is now {}",
+                                 step + 1, scaler_->scale()));
+  }
   auto before = Context(step);
   setup_.compressor->OnBeforeOptimizerStep(before);
   if (options_.train.optimizer.grad_clip_norm > 0) {
-    std::vector<torch::Tensor> clipped;
-    for (const auto& group : optimizer_->param_groups()) {
-      clipped.insert(clipped.end(), group.params().begin(), group.params().end());
-    }
-    torch::nn::utils::clip_grad_norm_(clipped, options_.train.optimizer.grad_clip_norm);
+    torch::nn::utils::clip_grad_norm_(OptimizerParameters(),
+                                      options_.train.optimizer.grad_clip_norm);
   }
   SetLearningRate(*optimizer_,
                   LearningRateAt(options_.train.learning_rate, step, plan_.total_steps));
-  if (sharding_) sharding_->DropForeignGradients();
-  optimizer_->step();
-  if (sharding_) sharding_->ShareUpdatedParameters();
+  if (!overflow) {
+    if (sharding_) sharding_->DropForeignGradients();
+    optimizer_->step();
+    if (sharding_) sharding_->ShareUpdatedParameters();
+  }
   optimizer_->zero_grad();
   auto after = Context(step + 1);
   setup_.compressor->OnAfterOptimizerStep(after);
@@ -577,12 +616,14 @@ void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early, json memor
       {"wall_time_s", SecondsSince(run_start_)},
       {"train_samples_per_s", steps_done * plan_.global_batch / std::max(train_seconds_, 1e-9)},
       {"sharding_stage", options_.train.sharding_stage},
+      {"autocast_dtype", c10::toString(autocast_type_)},
       {"memory", std::move(memory)},
   };
   if (evaluated_) {
     fields["final"] = {{"eval_loss", last_eval_.loss}, {"eval_top1", last_eval_.top1}};
     fields["best"] = {{"step", best_step_}, {"eval_top1", best_top1_}};
   }
+  if (scaler_) fields["loss_scale"] = scaler_->scale();
   if (!std::isnan(options_.train.origin_metric)) {
     fields["origin_metric"] = options_.train.origin_metric;
   }

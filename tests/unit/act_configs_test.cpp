@@ -300,10 +300,26 @@ TrainConfig:
   recompute_config: {}
   sparse_model: false
 )");
-  for (const auto* key : {"amp_config", "recompute_config", "sparse_model"}) {
+  for (const auto* key : {"recompute_config", "sparse_model", "amp_config.custom_white_list"}) {
     EXPECT_TRUE(Contains(loaded.warnings, std::string("TrainConfig.") + key + ": ignored"))
         << key << "\n" << loaded.warnings;
   }
+}
+
+TEST(ActConfigs, AmpConfigTurnsMixedPrecisionOnByItsPresence) {
+  const std::string global = std::string("Global:\n  model: builtin:resnet20\n") + kData;
+  const auto amp = Load(global + "TrainConfig:\n  amp_config: {init_loss_scaling: 128}\n").config.train.amp;
+  EXPECT_TRUE(amp.enable);
+  EXPECT_EQ(amp.dtype, "");
+  EXPECT_EQ(amp.init_loss_scaling, 128);
+  EXPECT_FALSE(Load(global).config.train.amp.enable);
+  EXPECT_FALSE(Load(global + "TrainConfig: {amp_config: {enable: false}}\n").config.train.amp.enable);
+  EXPECT_TRUE(Contains(ErrorOf(global + "TrainConfig: {amp_config: {dtype: float8}}\n"),
+                       "TrainConfig.amp_config.dtype"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "TrainConfig: {amp_config: {use_pure_fp16: true}}\n"),
+                       "TrainConfig.amp_config.use_pure_fp16: pure float16 training is not supported"));
+  EXPECT_TRUE(Contains(ErrorOf(global + "TrainConfig: {amp_config: {decr_ratio: 2}}\n"),
+                       "TrainConfig.amp_config.decr_ratio"));
 }
 
 TEST(ActConfigs, ShardingConfigStageOneShardsTheOptimizerStateAndOtherStagesAreRefused) {

@@ -1,0 +1,52 @@
+#include "runtime/engine/mixed_precision.h"
+
+#include <ATen/autocast_mode.h>
+
+#include "runtime/base/errors.h"
+
+namespace slim::engine {
+
+torch::ScalarType AutocastType(const config::AmpOptions& options, torch::Device device,
+                               const std::string& config_file) {
+  if (!options.enable) return torch::kFloat;
+  const bool cuda = device.is_cuda();
+  const std::string dtype = options.dtype.empty() ? (cuda ? "float16" : "bfloat16") : options.dtype;
+  if (dtype == "bfloat16") return torch::kBFloat16;
+  if (!cuda) {
+    throw ConfigError(config_file + ": TrainConfig.amp_config.dtype: float16 autocast needs a "
+                      "CUDA device and this run trains on the CPU; use dtype: bfloat16 there");
+  }
+  return torch::kHalf;
+}
+
+AutocastScope::AutocastScope(torch::Device device, torch::ScalarType type)
+    : active_(type != torch::kFloat), cuda_(device.is_cuda()) {
+  if (!active_) return;
+  if (cuda_) {
+    was_enabled_ = at::autocast::is_enabled();
+    previous_type_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(type);
+  } else {
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    previous_type_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(type);
+  }
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  // Leaving the outermost scope drops the cached lower-precision copies of the weights.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  if (cuda_) {
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(previous_type_);
+  } else {
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(previous_type_);
+  }
+}
+
+}  // namespace slim::engine
