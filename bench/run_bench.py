@@ -238,6 +238,25 @@ TrainConfig:
         self.row("masked step (UnstructurePrune 50 %), 1 rank", ours, dense, "our dense step",
                  "<= 1.1", ours <= 1.1 * dense)
 
+    def mixed_precision(self):
+        """bfloat16 autocast against float32, ours and eager PyTorch's on the same model
+        file, one rank, from interleaved trials."""
+        amp = "  amp_config: {dtype: bfloat16}\n"
+        pytorch = ["/usr/bin/python3", os.path.join(ROOT, "bench", "pytorch_amp.py"), "--model",
+                   self.path("resnet20.pt"), "--batch", str(self.batch), "--steps",
+                   str(self.steps)]
+        trials = self.interleaved({"fp32": lambda: self.slim_train_step(1),
+                                   "bf16": lambda: self.slim_train_step(1, amp, "amp"),
+                                   "pytorch": lambda: last_json(run(pytorch))})
+        self.results["mixed_precision"] = trials
+        fp32, ours = statistics.median(trials["fp32"]), statistics.median(trials["bf16"])
+        theirs = statistics.median(r["ratio"] for r in trials["pytorch"])
+        self.row("bf16 autocast step, 1 rank", ours, fp32, "our float32 step", "report",
+                 True)
+        self.row("bf16/float32 step ratio", ours / fp32, theirs,
+                 "eager PyTorch autocast bf16/float32", "<= 1.05", ours / fp32 <= 1.05 * theirs,
+                 "x")
+
     def sharding(self):
         """ZeRO stage 1 against unsharded data parallelism on 2 and 4 ranks (4 share two
         cores here): step time from interleaved trials, and the largest rank's optimizer
@@ -328,7 +347,7 @@ TrainConfig:
 
 
 SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantization",
-            "distillation", "pruning", "sharding"]
+            "distillation", "pruning", "sharding", "mixed_precision"]
 # Section -> anchor of its rows without a PyTorch figure; run only when asked for, on a
 # trained Fashion-MNIST model (--fmnist-model, --fmnist-data).
 FMNIST_SECTIONS = {"fmnist_quant": "FP32 top-1 - 0.5 pt", "fmnist_sparsity": "its target",
@@ -353,7 +372,7 @@ def main():
     bench.prepare()
     step = bench.training_step() if {"step", "loader"} & set(args.only) else None
     for section in ("allreduce", "overlap", "checkpoint", "quantization", "distillation",
-                    "pruning", "sharding"):
+                    "pruning", "sharding", "mixed_precision"):
         if section in args.only:
             getattr(bench, section)()
     if "loader" in args.only:
