@@ -194,18 +194,25 @@ TrainConfig:
             self.row(f"checkpoint training pause ({label})", result["snapshot_s"], synchronous,
                      "pause of a synchronous write", "< 1", result["snapshot_s"] < synchronous)
 
+    def overhead_trials(self, section, sections, name, pytorch):
+        """Interleaved trials of our float32 step, our step with `sections` (a run called
+        `name`) and the PyTorch anchor command `pytorch`, which prints its own "ratio";
+        kept under results[section]. Returns the medians: (float32 step, our step, PyTorch's
+        ratio)."""
+        trials = self.interleaved({"fp32": lambda: self.slim_train_step(1),
+                                   name: lambda: self.slim_train_step(1, sections, name),
+                                   "pytorch": lambda: last_json(run(pytorch))})
+        self.results[section] = trials
+        return (statistics.median(trials["fp32"]), statistics.median(trials[name]),
+                statistics.median(r["ratio"] for r in trials["pytorch"]))
+
     def quantization(self):
         """QAT step time over FP32 step time, ours and PyTorch eager QAT's (same model
         architecture, batch and thread count), from interleaved trials."""
         qat = "QuantAware:\n  quantize_op_types: [conv2d, linear]\n"
         pytorch = ["/usr/bin/python3", os.path.join(ROOT, "bench", "pytorch_quant.py"), "qat-step",
                    "--batch", str(self.batch), "--steps", str(self.steps), "--threads", "1"]
-        trials = self.interleaved({"fp32": lambda: self.slim_train_step(1),
-                                   "qat": lambda: self.slim_train_step(1, qat, "qat"),
-                                   "pytorch": lambda: last_json(run(pytorch))})
-        self.results["quantization"] = trials
-        fp32, ours = statistics.median(trials["fp32"]), statistics.median(trials["qat"])
-        theirs = statistics.median(r["ratio"] for r in trials["pytorch"])
+        fp32, ours, theirs = self.overhead_trials("quantization", qat, "qat", pytorch)
         self.row("QAT step, 1 rank", ours, fp32, "our FP32 step", "<= 1.3", ours <= 1.3 * fp32)
         self.row("QAT/FP32 step ratio", ours / fp32, theirs, "PyTorch eager QAT/FP32 ratio", "< 1",
                  ours / fp32 < theirs, "x")
@@ -245,12 +252,7 @@ TrainConfig:
         pytorch = ["/usr/bin/python3", os.path.join(ROOT, "bench", "pytorch_amp.py"), "--model",
                    self.path("resnet20.pt"), "--batch", str(self.batch), "--steps",
                    str(self.steps)]
-        trials = self.interleaved({"fp32": lambda: self.slim_train_step(1),
-                                   "bf16": lambda: self.slim_train_step(1, amp, "amp"),
-                                   "pytorch": lambda: last_json(run(pytorch))})
-        self.results["mixed_precision"] = trials
-        fp32, ours = statistics.median(trials["fp32"]), statistics.median(trials["bf16"])
-        theirs = statistics.median(r["ratio"] for r in trials["pytorch"])
+        fp32, ours, theirs = self.overhead_trials("mixed_precision", amp, "amp", pytorch)
         self.row("bf16 autocast step, 1 rank", ours, fp32, "our float32 step", "report",
                  True)
         self.row("bf16/float32 step ratio", ours / fp32, theirs,

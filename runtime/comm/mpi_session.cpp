@@ -52,8 +52,9 @@ void MpiSession::AbortJob(int exit_code) {
 
 torch::Device SelectDevice(const std::string& setting, int local_rank) {
   if (setting == "cuda") {
-    throw ConfigError("Global.device is 'cuda', but this version communicates over MPI with "
-                      "CPU tensors only (no NCCL backend yet); use device: cpu or auto");
+    throw ConfigError("Global.device is 'cuda', but this version trains on the CPU only (the "
+                      "NCCL communicator is built, the CUDA training loop is not); use device: "
+                      "cpu or auto");
   }
   if (setting == "auto" && torch::cuda::is_available() && local_rank == 0) {
     logging::Info("CUDA is available, but this version trains on the CPU (MPI communicator)");
