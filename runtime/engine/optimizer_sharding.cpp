@@ -105,8 +105,23 @@ void OptimizerSharding::Redistribute(const std::function<bool(int rank, size_t i
   }
   comm_.AllReduceSync(votes, comm::ReduceOp::kMax);
 
+  // The transfers go in batches of about kBatchBytes, so that a rank that only passes
+  // state on (a checkpoint gathering on rank 0) never holds more than one batch of it.
+  constexpr int64_t kBatchBytes = 64 << 20;
   std::vector<comm::WorkPtr> works;
   std::vector<std::pair<int64_t, checkpoint::TensorMap>> received;
+  int64_t batch_bytes = 0;
+  const auto finish_batch = [&] {
+    comm::WaitAll(works, comm_);
+    for (const auto& [i, tensors] : received) {
+      if (keep(rank, i) && !held[i]) {
+        states[keys[i]] = checkpoint::RestoreParamState(tensors, type_, parameters[i].device());
+      }
+    }
+    works.clear();
+    received.clear();
+    batch_bytes = 0;
+  };
   for (int64_t i = 0; i < count; ++i) {
     if (vote[0][i] == 0 || vote[1][i] == 0) continue;  // no state, or no rank lacks it
     const int source = static_cast<int>(vote[0][i] - 1);
@@ -121,16 +136,15 @@ void OptimizerSharding::Redistribute(const std::function<bool(int rank, size_t i
       }
       tensors = std::move(own);
     }
-    for (auto& [name, tensor] : tensors) works.push_back(comm_.Broadcast(tensor, source));
-    received.emplace_back(i, std::move(tensors));
-  }
-  comm::WaitAll(works, comm_);
-
-  for (const auto& [i, tensors] : received) {
-    if (keep(rank, i) && !held[i]) {
-      states[keys[i]] = checkpoint::RestoreParamState(tensors, type_, parameters[i].device());
+    for (auto& [name, tensor] : tensors) {
+      works.push_back(comm_.Broadcast(tensor, source));
+      batch_bytes += tensor.numel() * static_cast<int64_t>(tensor.element_size());
     }
+    received.emplace_back(i, std::move(tensors));
+    if (batch_bytes >= kBatchBytes) finish_batch();
   }
+  finish_batch();
+
   for (int64_t i = 0; i < count; ++i) {
     if (held[i] && !keep(rank, i)) states.erase(keys[i]);
   }

@@ -1,8 +1,8 @@
 """End-to-end tests of ZeRO stage 1 (TrainConfig.sharding_config) through the real binary:
 sharded runs are unsharded runs bit for bit, with each rank holding its share of the
 optimizer state; they resume exactly, on other rank counts and without sharding, and with
-the strategies that add parameters (QuantAware's PACT alphas) or change the model's
-structure (ChannelPrune).
+the strategies that add parameters (QuantAware's PACT alphas), mask the optimizer state
+(UnstructurePrune) or change the model's structure (ChannelPrune).
 
     SLIM_BUILD_DIR=build python3 tests/e2e/sharding_test.py -v ShardingRun
 """
@@ -11,6 +11,7 @@ import unittest
 from channel_prune_test import ITERATIVE
 from distillation_test import SELF_DISTILLATION
 from e2e_test import CheckpointRuns
+from prune_test import GMP
 from quantization_test import QAT, read_json
 
 SHARDED = ["--set", "TrainConfig.sharding_config.stage=1"]
@@ -76,6 +77,11 @@ class ShardingStrategies(ShardingRuns):
         self.check_bitwise_resume("zero-qat-distill", 2, "1:6:sigterm",
                                   extra_train="  sharding_config: {stage: 1}\n",
                                   sections=QAT + SELF_DISTILLATION)
+
+    def test_gradual_magnitude_pruning_is_unsharded_pruning_bit_for_bit(self):
+        # The masks zero each rank's share of the momentum; the pruned weights stay zero.
+        plain, sharded = self.check_sharding_changes_nothing("zero-gmp", 2, sections=GMP)
+        self.assertEqual(sharded["sparsity"], plain["sparsity"])
 
     def test_channel_pruning_during_training_is_unsharded_pruning_bit_for_bit(self):
         # Eight rises reshape the parameters during the run; the state follows each time.
