@@ -2,6 +2,8 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <fmt/format.h>
+
 #include "runtime/base/errors.h"
 
 namespace slim::engine {
@@ -17,6 +19,18 @@ torch::ScalarType AutocastType(const config::AmpOptions& options, torch::Device 
                       "CUDA device and this run trains on the CPU; use dtype: bfloat16 there");
   }
   return torch::kHalf;
+}
+
+void RefuseMissingLowPrecisionKernel(const c10::Error& error, torch::ScalarType type,
+                                     const std::string& config_file) {
+  if (type == torch::kFloat) return;
+  const std::string name = c10::toString(type);
+  const std::string message = error.what_without_backtrace();
+  if (message.find("not implemented for '" + name + "'") == std::string::npos) return;
+  throw ConfigError(fmt::format(
+      "{}: TrainConfig.amp_config: the model uses an op that this LibTorch cannot run in {} "
+      "on this device ({}); train it in float32 (amp_config: {{enable: false}}) or replace the op",
+      config_file, name, message.substr(0, message.find('\n'))));
 }
 
 AutocastScope::AutocastScope(torch::Device device, torch::ScalarType type)

@@ -7,6 +7,7 @@
 // the type of its input. Weights, gradients and optimizer state stay float32.
 #pragma once
 
+#include <c10/util/Exception.h>
 #include <torch/types.h>
 
 #include <string>
@@ -21,9 +22,15 @@ namespace slim::engine {
 torch::ScalarType AutocastType(const config::AmpOptions& options, torch::Device device,
                                const std::string& config_file);
 
-// While alive, ops on `device` autocast to `type`; the previous autocast state comes
-// back on destruction. Thread-local, like torch.autocast. REQUIRES: type is kHalf or
-// kBFloat16 (kFloat: the scope does nothing).
+// Throws ConfigError naming `config_file`'s TrainConfig.amp_config when `error` says that
+// LibTorch has no kernel of some op for the autocast type `type` (ReLU6's backward in
+// bfloat16 on the CPU, for one); returns otherwise, for the caller to rethrow `error`.
+void RefuseMissingLowPrecisionKernel(const c10::Error& error, torch::ScalarType type,
+                                     const std::string& config_file);
+
+// While alive, ops on `device` autocast to `type` (kHalf or kBFloat16; kFloat: the scope
+// does nothing); the previous autocast state comes back on destruction. Thread-local, like
+// torch.autocast.
 class AutocastScope {
  public:
   AutocastScope(torch::Device device, torch::ScalarType type);

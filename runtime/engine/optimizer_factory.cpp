@@ -77,6 +77,14 @@ void RepointParameterGroups(torch::optim::Optimizer& optimizer,
   }
 }
 
+std::vector<torch::Tensor> OptimizerParameters(const torch::optim::Optimizer& optimizer) {
+  std::vector<torch::Tensor> parameters;
+  for (const auto& group : optimizer.param_groups()) {
+    parameters.insert(parameters.end(), group.params().begin(), group.params().end());
+  }
+  return parameters;
+}
+
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   optimizer.param_groups().front().options().set_lr(lr);
 }

@@ -34,6 +34,9 @@ void RepointParameterGroups(torch::optim::Optimizer& optimizer,
                             const std::vector<torch::Tensor>& parameters,
                             const std::vector<strategies::ParameterGroup>& groups);
 
+// Every parameter of every group of `optimizer`, in group order.
+std::vector<torch::Tensor> OptimizerParameters(const torch::optim::Optimizer& optimizer);
+
 // Sets the learning rate of the first parameter group (the model's); strategy groups keep
 // their own rate.
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);

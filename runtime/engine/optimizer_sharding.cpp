@@ -10,6 +10,7 @@
 #include "runtime/base/errors.h"
 #include "runtime/base/torch_compat.h"
 #include "runtime/checkpoint/state_capture.h"
+#include "runtime/engine/optimizer_factory.h"
 
 namespace slim::engine {
 
@@ -61,17 +62,9 @@ OptimizerSharding::OptimizerSharding(torch::optim::Optimizer& optimizer, std::st
   Reshard();
 }
 
-std::vector<torch::Tensor> OptimizerSharding::Parameters() const {
-  std::vector<torch::Tensor> parameters;
-  for (const auto& group : optimizer_.param_groups()) {
-    parameters.insert(parameters.end(), group.params().begin(), group.params().end());
-  }
-  return parameters;
-}
-
 void OptimizerSharding::Reshard() {
   std::vector<int64_t> bytes;
-  for (const auto& parameter : Parameters()) {
+  for (const auto& parameter : OptimizerParameters(optimizer_)) {
     bytes.push_back(parameter.numel() * static_cast<int64_t>(parameter.element_size()));
   }
   owners_ = BalancedOwners(bytes, comm_.Size());
@@ -87,7 +80,7 @@ int64_t OptimizerSharding::OwnedParameterCount() const {
 }
 
 void OptimizerSharding::Redistribute(const std::function<bool(int rank, size_t index)>& keep) {
-  const auto parameters = Parameters();
+  const auto parameters = OptimizerParameters(optimizer_);
   const int rank = comm_.Rank();
   const auto count = static_cast<int64_t>(parameters.size());
   auto& states = optimizer_.state();
@@ -151,7 +144,7 @@ void OptimizerSharding::Redistribute(const std::function<bool(int rank, size_t i
 }
 
 void OptimizerSharding::DropForeignGradients() {
-  const auto parameters = Parameters();
+  const auto parameters = OptimizerParameters(optimizer_);
   for (size_t i = 0; i < parameters.size(); ++i) {
     if (owners_[i] != comm_.Rank()) parameters[i].mutable_grad() = torch::Tensor();
   }
@@ -159,7 +152,7 @@ void OptimizerSharding::DropForeignGradients() {
 
 void OptimizerSharding::ShareUpdatedParameters() {
   torch::NoGradGuard no_grad;
-  const auto parameters = Parameters();
+  const auto parameters = OptimizerParameters(optimizer_);
   // One broadcast per owner and dtype, of that owner's parameters flattened in order.
   std::map<std::pair<int, int>, std::vector<size_t>> shares;
   for (size_t i = 0; i < parameters.size(); ++i) {

@@ -56,7 +56,6 @@ class OptimizerSharding {
   int64_t OwnedParameterCount() const;
 
  private:
-  std::vector<torch::Tensor> Parameters() const;
   // Moves state so that rank r holds parameter i's state exactly when keep(r, i). A rank
   // that holds state it should not keep drops it. Collective.
   void Redistribute(const std::function<bool(int rank, size_t index)>& keep);

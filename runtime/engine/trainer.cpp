@@ -83,8 +83,6 @@ class TrainingRun {
   json MemoryByRank() const;
   // Where the loop stands, for the strategies' hooks.
   strategies::HookContext Context(int64_t steps_done);
-  // Every parameter of every optimizer group.
-  std::vector<torch::Tensor> OptimizerParameters() const;
   // After a strategy replaced parameters: the optimizer's groups and the gradient buckets
   // follow the model's current tensors.
   void FollowRestructuredModel();
@@ -126,14 +124,14 @@ class TrainingRun {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<ddp::GradientBucketer> bucketer_;
   std::unique_ptr<OptimizerSharding> sharding_;  // with sharding_config
-  torch::ScalarType autocast_type_ = torch::kFloat;  // of the student's forward
-  std::unique_ptr<LossScaler> scaler_;              // with float16 autocast
+  std::unique_ptr<LossScaler> scaler_;  // with float16 autocast
   data::DistributedSampler sampler_;
   data::BatchLoader loader_;
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<MetricsLog> metrics_;
   FaultInjector faults_;
   StepAgreement agreement_;
+  torch::ScalarType autocast_type_;  // of the student's forward
   std::unique_ptr<checkpoint::CheckpointWriter> writer_;  // rank 0
 
   int64_t first_step_ = 0;
@@ -380,14 +378,6 @@ void TrainingRun::MaybeBeginEpoch(int64_t steps_done) {
   setup_.compressor->OnEpochBegin(context);
 }
 
-std::vector<torch::Tensor> TrainingRun::OptimizerParameters() const {
-  std::vector<torch::Tensor> parameters;
-  for (const auto& group : optimizer_->param_groups()) {
-    parameters.insert(parameters.end(), group.params().begin(), group.params().end());
-  }
-  return parameters;
-}
-
 void TrainingRun::FollowRestructuredModel() {
   auto parameters = models::TrainableParameters(model_);
   RepointParameterGroups(*optimizer_, parameters, setup_.compressor->ParameterGroups());
@@ -425,21 +415,28 @@ double TrainingRun::Step(int64_t step) {
     const int64_t micro_batch = micro_batch_;
     auto batch = NextBatch();
     bucketer_->SetSyncEnabled(micro == accumulate - 1);
-    torch::Tensor logits;
-    {
-      AutocastScope autocast(setup_.device, autocast_type_);
-      logits = model_.forward({batch.inputs}).toTensor();
+    torch::Tensor loss;
+    try {
+      torch::Tensor logits;
+      {
+        AutocastScope autocast(setup_.device, autocast_type_);
+        logits = model_.forward({batch.inputs}).toTensor();
+      }
+      // The losses (and teachers' forwards) run in float32 outside the autocast scope.
+      loss = setup_.compressor->Loss(batch.inputs, logits.to(torch::kFloat), batch.labels) /
+             accumulate;
+      (scaler_ ? scaler_->Scale(loss) : loss).backward();
+    } catch (const c10::Error& error) {
+      RefuseMissingLowPrecisionKernel(error, autocast_type_, options_.file);
+      throw;
     }
-    // The losses (and teachers' forwards) run in float32 outside the autocast scope.
-    auto loss = setup_.compressor->Loss(batch.inputs, logits.to(torch::kFloat), batch.labels) /
-                accumulate;
-    (scaler_ ? scaler_->Scale(loss) : loss).backward();
     const double value = loss.item<double>();
     if (!std::isfinite(value)) CheckFiniteInputs(batch.inputs, micro_batch);
     step_loss += value;
   }
   bucketer_->FinishGradientSync();
-  const bool overflow = scaler_ && scaler_->UnscaleAndUpdate(OptimizerParameters(), comm_);
+  const bool overflow =
+      scaler_ && scaler_->UnscaleAndUpdate(OptimizerParameters(*optimizer_), comm_);
   if (overflow) {
     logging::Warning(fmt::format("step {}: float16 gradients overflowed; the step is skipped on "
                                  "every rank and the loss scale is now {}",
@@ -448,7 +445,7 @@ double TrainingRun::Step(int64_t step) {
   auto before = Context(step);
   setup_.compressor->OnBeforeOptimizerStep(before);
   if (options_.train.optimizer.grad_clip_norm > 0) {
-    torch::nn::utils::clip_grad_norm_(OptimizerParameters(),
+    torch::nn::utils::clip_grad_norm_(OptimizerParameters(*optimizer_),
                                       options_.train.optimizer.grad_clip_norm);
   }
   SetLearningRate(*optimizer_,

@@ -7,7 +7,7 @@ with quantization-aware training and distillation, and float16 on the CPU is ref
 import unittest
 
 from distillation_test import SELF_DISTILLATION
-from e2e_test import CheckpointRuns, loss_lines
+from e2e_test import CheckpointRuns, loss_lines, run
 from quantization_test import QAT, read_json
 
 BFLOAT16 = "  amp_config: {dtype: bfloat16}\n"
@@ -37,6 +37,23 @@ class MixedPrecisionRun(CheckpointRuns):
     def test_quant_aware_training_with_distillation_under_autocast(self):
         self.check_bitwise_resume("amp-qat-distill", 2, "1:6:sigterm", extra_train=BFLOAT16,
                                   sections=QAT + SELF_DISTILLATION)
+
+    def test_an_op_without_a_bfloat16_kernel_is_a_config_error(self):
+        # LibTorch 1.13 has no bfloat16 backward of ReLU6 (hardtanh) on the CPU, which
+        # MobileNetV2 uses: the run must say so and name the key, not fail in LibTorch.
+        model = self.path("relu6.pt")
+        script = self.write_config("relu6.py", f"""
+import torch
+m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU6(), torch.nn.Flatten(),
+                        torch.nn.Linear(8 * 30 * 30, 10))
+torch.jit.script(m).save({model!r})
+""")
+        code, out, _ = run(["/usr/bin/python3", script])
+        self.assertEqual(code, 0, out)
+        config = self.tiny_config("amp-relu6.yaml", extra_train=BFLOAT16)
+        self.assert_fails(self.train(config, "--set", "Global.model=" + model, ranks=2), 2,
+                          "TrainConfig.amp_config: the model uses an op that this LibTorch "
+                          "cannot run in BFloat16", "amp_config: {enable: false}")
 
     def test_float16_on_the_cpu_is_refused(self):
         config = self.tiny_config("amp-fp16.yaml", extra_train="  amp_config: {dtype: float16}\n")
