@@ -16,6 +16,7 @@
 #include "runtime/base/output_file.h"
 #include "runtime/base/text.h"
 #include "runtime/checkpoint/state_capture.h"
+#include "runtime/engine/activation_recompute.h"
 #include "runtime/engine/calibration_run.h"
 #include "runtime/engine/evaluator.h"
 #include "runtime/engine/mixed_precision.h"
@@ -220,6 +221,10 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   // Graph passes first: a method that ran once keeps its compiled plan.
   job->compressor->Prepare(model);
   models::CheckModelOutput(model, config.global.model, example, shape.num_classes);
+  if (!config.train.recompute_modules.empty()) {  // refuses unknown modules before any data
+    engine::ActivationRecompute(model, config.train.recompute_modules,
+                                job->compressor->TappedModules(), config.file);
+  }
   exporting::CheckExportable(job->compressor->Finalized(model), config.global.export_formats,
                              example,
                              config.HasStrategy("QuantAware") || config.HasStrategy("QuantPost"));

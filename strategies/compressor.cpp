@@ -66,6 +66,14 @@ std::vector<ParameterGroup> Compressor::ParameterGroups() const {
   return groups;
 }
 
+std::vector<std::string> Compressor::TappedModules() const {
+  std::vector<std::string> paths;
+  for (const auto& strategy : strategies_) {
+    for (auto& path : strategy->TappedModules()) paths.push_back(std::move(path));
+  }
+  return paths;
+}
+
 void Compressor::OnTrainBegin(HookContext& context) {
   ForEach([&](Strategy& strategy) { strategy.OnTrainBegin(context); });
 }

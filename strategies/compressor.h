@@ -42,6 +42,7 @@ class Compressor {
   void LoadState(const std::map<std::string, checkpoint::TensorMap>& state,
                  torch::jit::Module& model);
   std::vector<ParameterGroup> ParameterGroups() const;
+  std::vector<std::string> TappedModules() const;
 
   void OnTrainBegin(HookContext& context);
   void OnTrainEnd(HookContext& context);

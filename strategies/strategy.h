@@ -109,6 +109,10 @@ class Strategy {
   // Parameters Prepare added that need their own optimizer settings (PACT alphas).
   virtual std::vector<ParameterGroup> ParameterGroups() const { return {}; }
 
+  // Module paths of the model whose outputs a loss term reads through autograd after the
+  // forward (distillation's taps): activation recompute must keep them. After Prepare.
+  virtual std::vector<std::string> TappedModules() const { return {}; }
+
   // Training begins (also after a resume, at the resumed step) / ends (all steps done or
   // early stop; not when a stop signal ends the run).
   virtual void OnTrainBegin(HookContext& context) {}

@@ -335,7 +335,6 @@ void ParseCheckpoint(ConfigSection section, CheckpointOptions& out) {
 
 // TrainConfig keys of ACT with no counterpart here, and why they change nothing.
 const std::vector<std::pair<std::string, std::string>> kActOnlyTrainKeys = {
-    {"recompute_config", "SlimTrain keeps the activations for backward (no recomputation)"},
     {"sparse_model", "the exported model always holds pruned weights as zeros, without masks"},
 };
 
@@ -349,6 +348,20 @@ void ParseSharding(ConfigSection section, TrainOptions& out) {
                                       "SlimTrain shards the optimizer state only; write stage: 1",
                                       out.sharding_stage));
   }
+  section.RejectUnknownKeys();
+}
+
+// recompute_config: {modules: [...]}. ACT's `checkpoints` name Paddle program variables,
+// which a TorchScript model does not have.
+void ParseRecompute(ConfigSection section, TrainOptions& out) {
+  if (section.Has("checkpoints")) {
+    section.Fail("checkpoints", "names Paddle program variables; SlimTrain recomputes modules: "
+                                "write modules: [module paths or patterns, e.g. layer2 or "
+                                "enc.layers.*]");
+  }
+  section.Ignore("enable_offload", "recomputed activations are not kept anywhere, host or device");
+  section.Ignore("checkpoint_shape", "TorchScript models carry their own shapes");
+  out.recompute_modules = section.Get<std::vector<std::string>>("modules", out.recompute_modules);
   section.RejectUnknownKeys();
 }
 
@@ -404,6 +417,7 @@ void ParseTrain(ConfigSection section, TrainOptions& out) {
   ParseCheckpoint(section.Section("checkpoint"), out.checkpoint);
   ParseSharding(section.Section("sharding_config"), out);
   ParseAmp(section, out.amp);
+  ParseRecompute(section.Section("recompute_config"), out);
   section.RejectUnknownKeys();
 }
 

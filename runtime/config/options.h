@@ -159,6 +159,9 @@ struct TrainOptions {
   // sharding_config.stage: 1 = ZeRO stage 1, each rank holds the optimizer state of its
   // share of the parameters; 0 (absent or {}) = every rank holds all of it.
   int64_t sharding_stage = 0;
+  // recompute_config.modules: module paths or shell patterns (layer2, enc.layers.*) whose
+  // activations are freed after the forward and recomputed in backward. Empty = none.
+  std::vector<std::string> recompute_modules;
   AmpOptions amp;
   LrScheduleOptions learning_rate;
   OptimizerOptions optimizer;

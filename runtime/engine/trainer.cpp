@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "data/batch_loader.h"
 #include "data/distributed_sampler.h"
@@ -24,6 +25,7 @@
 #include "runtime/base/stop_signals.h"
 #include "runtime/models/model_loader.h"
 #include "runtime/base/torch_compat.h"
+#include "runtime/engine/activation_recompute.h"
 #include "runtime/engine/evaluator.h"
 #include "runtime/engine/loss_scaler.h"
 #include "runtime/engine/lr_schedule.h"
@@ -86,6 +88,9 @@ class TrainingRun {
   // After a strategy replaced parameters: the optimizer's groups and the gradient buckets
   // follow the model's current tensors.
   void FollowRestructuredModel();
+  // The student's training forward: recomputes recompute_config's modules in backward.
+  void BuildRecompute();
+  torch::jit::IValue StudentForward(const torch::Tensor& inputs);
   // Throws DataError when micro-batch `micro_batch`'s inputs hold NaN or Inf, naming the
   // file and the first such sample.
   void CheckFiniteInputs(const torch::Tensor& inputs, int64_t micro_batch);
@@ -125,6 +130,7 @@ class TrainingRun {
   std::unique_ptr<ddp::GradientBucketer> bucketer_;
   std::unique_ptr<OptimizerSharding> sharding_;  // with sharding_config
   std::unique_ptr<LossScaler> scaler_;  // with float16 autocast
+  std::unique_ptr<ActivationRecompute> recompute_;  // with recompute_config
   data::DistributedSampler sampler_;
   data::BatchLoader loader_;
   std::unique_ptr<Evaluator> evaluator_;
@@ -201,6 +207,12 @@ TrainingRun::TrainingRun(TrainingSetup setup)
     logging::Info(fmt::format("ZeRO stage 1: the optimizer state is sharded over {} rank(s); "
                               "this rank steps {} parameter tensor(s)",
                               comm_.Size(), sharding_->OwnedParameterCount()));
+  }
+  BuildRecompute();
+  if (recompute_) {
+    logging::Info(fmt::format("activation recompute: the activations of {} are recomputed in "
+                              "backward",
+                              fmt::join(recompute_->Paths(), ", ")));
   }
   if (WritesOutputs()) {
     const int64_t keep_lines = setup_.resume ? setup_.resume->trainer.metrics_lines : 0;
@@ -378,7 +390,20 @@ void TrainingRun::MaybeBeginEpoch(int64_t steps_done) {
   setup_.compressor->OnEpochBegin(context);
 }
 
+void TrainingRun::BuildRecompute() {
+  if (options_.train.recompute_modules.empty()) return;
+  recompute_.reset();  // its regions go before the new ones come
+  recompute_ = std::make_unique<ActivationRecompute>(
+      model_, options_.train.recompute_modules, setup_.compressor->TappedModules(),
+      options_.file);
+}
+
+torch::jit::IValue TrainingRun::StudentForward(const torch::Tensor& inputs) {
+  return recompute_ ? recompute_->Forward(inputs) : model_.forward({inputs});
+}
+
 void TrainingRun::FollowRestructuredModel() {
+  BuildRecompute();
   auto parameters = models::TrainableParameters(model_);
   RepointParameterGroups(*optimizer_, parameters, setup_.compressor->ParameterGroups());
   if (sharding_) sharding_->Reshard();
@@ -420,7 +445,7 @@ double TrainingRun::Step(int64_t step) {
       torch::Tensor logits;
       {
         AutocastScope autocast(setup_.device, autocast_type_);
-        logits = model_.forward({batch.inputs}).toTensor();
+        logits = StudentForward(batch.inputs).toTensor();
       }
       // The losses (and teachers' forwards) run in float32 outside the autocast scope.
       loss = setup_.compressor->Loss(batch.inputs, logits.to(torch::kFloat), batch.labels) /

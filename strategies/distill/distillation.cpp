@@ -120,6 +120,9 @@ void Distillation::Prepare(torch::jit::Module& model) {
     }
   }
   student_taps_ = std::make_unique<FeatureTaps>(model, student_paths, "student");
+  for (const auto& path : student_paths) {
+    if (path != kLogits) tapped_modules_.push_back(path);
+  }
   for (size_t t = 0; t < teachers_.size(); ++t) {
     teachers_[t].teacher = LoadTeacher(t, teacher_paths[t]);
   }

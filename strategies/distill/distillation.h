@@ -35,6 +35,8 @@ class Distillation : public strategies::Strategy {
   // a teacher_precision the device cannot run.
   void Prepare(torch::jit::Module& model) override;
   double LabelLossWeight() const override { return options_.label_loss_weight; }
+  // The student's tapped module paths (not the logits).
+  std::vector<std::string> TappedModules() const override { return tapped_modules_; }
   torch::Tensor ExtraLoss(const torch::Tensor& inputs, const torch::Tensor& outputs) override;
   // Drops the taps and the adapters.
   void Finalize(torch::jit::Module& model) const override;
@@ -77,6 +79,7 @@ class Distillation : public strategies::Strategy {
   std::optional<torch::jit::Module> original_;  // the student as loaded, for `self`
   std::vector<TeacherTerms> teachers_;
   std::unique_ptr<FeatureTaps> student_taps_;
+  std::vector<std::string> tapped_modules_;
   AdapterFactory adapter_factory_;
   std::vector<std::string> adapter_names_;
 };

@@ -297,10 +297,13 @@ TEST(ActConfigs, TrainConfigKeysWithoutCounterpartWarn) {
   const auto loaded = Load(std::string("Global:\n  model: builtin:resnet20\n") + kData + R"(
 TrainConfig:
   amp_config: {custom_white_list: [conv2d]}
-  recompute_config: {}
+  recompute_config: {enable_offload: true, modules: [layer2, 'layer3.*']}
   sparse_model: false
 )");
-  for (const auto* key : {"recompute_config", "sparse_model", "amp_config.custom_white_list"}) {
+  EXPECT_EQ(loaded.config.train.recompute_modules,
+            (std::vector<std::string>{"layer2", "layer3.*"}));
+  for (const auto* key : {"recompute_config.enable_offload", "sparse_model",
+                          "amp_config.custom_white_list"}) {
     EXPECT_TRUE(Contains(loaded.warnings, std::string("TrainConfig.") + key + ": ignored"))
         << key << "\n" << loaded.warnings;
   }
