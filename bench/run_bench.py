@@ -12,6 +12,7 @@ tiny size (CI uses it to check that the harness still works); its figures mean n
 Uses Debian's python3 with python3-torch, python3-h5py and python3-matplotlib.
 """
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -68,15 +69,16 @@ class Bench:
              "--train", "1024" if self.smoke else "4096", "--eval", "64", "--seed", "3"])
         run([self.binary("slim-model"), "save", "resnet20", self.path("resnet20.pt")])
 
-    def slim_train_step(self, ranks, sections="", name="train"):
+    def slim_train_step(self, ranks, sections="", name="train", model=None, data=None):
         """Median step time of slim-train (per rank, steady state), from metrics.jsonl;
-        `sections` adds strategy sections to the config."""
+        `sections` adds strategy sections (or TrainConfig lines) to the config; `model`
+        and `data` default to resnet20 on the generated images."""
         out_dir = self.path(f"{name}_np{ranks}")
         config = self.path(f"{name}.yaml")
         with open(config, "w") as f:
             f.write(f"""Global:
-  model: {self.path('resnet20.pt')}
-  train_data: {self.path('data/train.h5')}
+  model: {model or self.path('resnet20.pt')}
+  train_data: {data or self.path('data/train.h5')}
   batch_size: {self.batch}
   output_dir: {out_dir}
   intra_op_threads: 1
@@ -282,6 +284,46 @@ TrainConfig:
                      whole / ranks, f"1/{ranks} of the unsharded state", "<= 1.1",
                      max(shares) <= 1.1 * whole / ranks, "MiB")
 
+    def recompute(self):
+        """Activation recompute of every residual block of ResNet-56 (generated 32x32
+        images) and of every encoder layer of the builtin transformer (256-byte sequences)
+        against keeping the activations, one rank: step time from interleaved trials, peak
+        CPU tensor memory and peak resident memory from report.json."""
+        run([self.binary("slim-model"), "save", "resnet56", self.path("resnet56.pt")])
+        licenses = "/usr/share/common-licenses"
+        run([self.binary("slim-data"), "text", "--out", self.path("text"), "--seq-len", "256",
+             "--train-per-class", "256", "--eval-per-class", "16",
+             *(os.path.join(licenses, n) for n in ["Apache-2.0", "GPL-3", "MPL-2.0"])])
+        setups = {
+            "ResNet-56": (self.path("resnet56.pt"), None, "['layer1.*', 'layer2.*', 'layer3.*']"),
+            "transformer": ("builtin:transformer", self.path("text/train.h5"), "['layers.*']"),
+        }
+        measure = {}
+        for label, (model, data, modules) in setups.items():
+            tag = label.lower().replace("-", "")
+            recompute = f"  recompute_config: {{modules: {modules}}}\n"
+            for mode, lines in [("keep", ""), ("recompute", recompute)]:
+                measure[f"{tag}_{mode}"] = functools.partial(
+                    self.slim_train_step, 1, lines, f"{tag}_{mode}", model, data)
+        trials = self.interleaved(measure)
+        self.results["recompute"] = {"trials": trials}
+        for label in setups:
+            tag = label.lower().replace("-", "")
+            keep, ours = (statistics.median(trials[f"{tag}_{m}"]) for m in ("keep", "recompute"))
+            memory = {m: read_json(self.path(f"{tag}_{m}_np1"), "report.json")["memory"]
+                      for m in ("keep", "recompute")}
+            self.results["recompute"][f"{tag}_memory"] = memory
+            self.row(f"recompute step, {label}", ours, keep, "step keeping activations",
+                     "<= 1.5", ours <= 1.5 * keep)
+            tensors = {m: memory[m]["peak_tensor_mb"][0] for m in memory}
+            self.row(f"recompute peak tensor memory, {label}", tensors["recompute"],
+                     tensors["keep"], "keeping activations", "<= 0.7",
+                     tensors["recompute"] <= 0.7 * tensors["keep"], "MiB")
+            # glibc keeps freed tensor memory in its heap: resident memory falls less.
+            rss = {m: memory[m]["peak_rss_mb"][0] for m in memory}
+            self.row(f"recompute peak RSS, {label}", rss["recompute"], rss["keep"],
+                     "keeping activations", "report", True, "MiB")
+
     def fmnist_script(self, section, model, data, fallback_anchor):
         """bench/<section>.py (ours against PyTorch's own on a trained Fashion-MNIST model;
         --quick under --smoke): its rows that carry a target, those without a PyTorch figure
@@ -349,7 +391,7 @@ TrainConfig:
 
 
 SECTIONS = ["step", "allreduce", "overlap", "loader", "checkpoint", "quantization",
-            "distillation", "pruning", "sharding", "mixed_precision"]
+            "distillation", "pruning", "sharding", "mixed_precision", "recompute"]
 # Section -> anchor of its rows without a PyTorch figure; run only when asked for, on a
 # trained Fashion-MNIST model (--fmnist-model, --fmnist-data).
 FMNIST_SECTIONS = {"fmnist_quant": "FP32 top-1 - 0.5 pt", "fmnist_sparsity": "its target",
@@ -374,7 +416,7 @@ def main():
     bench.prepare()
     step = bench.training_step() if {"step", "loader"} & set(args.only) else None
     for section in ("allreduce", "overlap", "checkpoint", "quantization", "distillation",
-                    "pruning", "sharding", "mixed_precision"):
+                    "pruning", "sharding", "mixed_precision", "recompute"):
         if section in args.only:
             getattr(bench, section)()
     if "loader" in args.only:

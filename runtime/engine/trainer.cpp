@@ -37,6 +37,7 @@
 #include "runtime/engine/run_report.h"
 #include "runtime/engine/resume_point.h"
 #include "runtime/engine/step_agreement.h"
+#include "runtime/engine/tensor_memory.h"
 
 namespace slim::engine {
 
@@ -80,8 +81,9 @@ class TrainingRun {
   // Evaluates (collective); returns true when target_metric is reached.
   bool EvaluateAndKeepBest(int64_t step);
   void WriteReport(int64_t steps_done, bool stopped_early, json memory);
-  // Every rank's peak resident memory and optimizer-state size in MiB, in rank order:
-  // {"peak_rss_mb": [...], "optimizer_state_mb": [...]}. Collective.
+  // Every rank's peak resident memory, peak CPU tensor memory since training began
+  // (tensor_memory.h) and optimizer-state size in MiB, in rank order: {"peak_rss_mb":
+  // [...], "peak_tensor_mb": [...], "optimizer_state_mb": [...]}. Collective.
   json MemoryByRank() const;
   // Where the loop stands, for the strategies' hooks.
   strategies::HookContext Context(int64_t steps_done);
@@ -180,6 +182,7 @@ TrainingRun::TrainingRun(TrainingSetup setup)
       faults_(comm_.Rank()),
       agreement_(options_.train.checkpoint, comm_),
       autocast_type_(AutocastType(options_.train.amp, setup_.device, options_.file)) {
+  CountCpuTensorMemory();
   if (autocast_type_ != torch::kFloat) {
     logging::Info(fmt::format("mixed precision: the student's forward autocasts to {}{}",
                               c10::toString(autocast_type_),
@@ -553,6 +556,7 @@ TrainingOutcome TrainingRun::Run() {
                 std::to_string(plan_.global_batch) + " samples, " +
                 std::to_string(bucketer_->BucketCount()) + " gradient bucket(s)");
   run_start_ = window_start_ = Clock::now();
+  ResetPeakCpuTensorBytes();
   bool stop_loop = finished_;
   auto begin = Context(first_step_);
   setup_.compressor->OnTrainBegin(begin);
@@ -614,19 +618,23 @@ TrainingOutcome TrainingRun::Run() {
 }
 
 json TrainingRun::MemoryByRank() const {
+  const std::vector<std::string> names = {"peak_rss_mb", "peak_tensor_mb", "optimizer_state_mb"};
   const auto mine = torch::tensor({static_cast<double>(PeakResidentBytes()),
+                                   static_cast<double>(PeakCpuTensorBytes()),
                                    static_cast<double>(OptimizerStateBytes(*optimizer_))},
                                   torch::kFloat64);
-  auto all = torch::empty({comm_.Size(), 2}, torch::kFloat64);
+  auto all = torch::empty({comm_.Size(), static_cast<int64_t>(names.size())}, torch::kFloat64);
   comm_.AllGather(mine, all)->Wait(comm_.DefaultTimeout());
   constexpr double kMiB = 1 << 20;
-  json rss = json::array();
-  json state = json::array();
-  for (int rank = 0; rank < comm_.Size(); ++rank) {
-    rss.push_back(all[rank][0].item<double>() / kMiB);
-    state.push_back(all[rank][1].item<double>() / kMiB);
+  json memory;
+  for (size_t i = 0; i < names.size(); ++i) {
+    json by_rank = json::array();
+    for (int rank = 0; rank < comm_.Size(); ++rank) {
+      by_rank.push_back(all[rank][static_cast<int64_t>(i)].item<double>() / kMiB);
+    }
+    memory[names[i]] = by_rank;
   }
-  return {{"peak_rss_mb", rss}, {"optimizer_state_mb", state}};
+  return memory;
 }
 
 void TrainingRun::WriteReport(int64_t steps_done, bool stopped_early, json memory) {

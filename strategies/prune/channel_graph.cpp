@@ -278,9 +278,17 @@ class ChannelWalker {
     const auto path = prefix + node->s(c10::attr::name);
     if (node->output()->type()->cast<c10::ClassType>()) {
       object_paths_[node->output()] = path;
-    } else if (IsTensor(node->output())) {
-      tensor_paths_[node->output()] = path;
+    } else if (IsTensor(node->output()) || HoldsTensor(path)) {
+      tensor_paths_[node->output()] = path;  // also Optional[Tensor] (nn.Conv2d's bias)
     }
+  }
+
+  // True when the attribute at `path` holds a tensor now (whatever its declared type).
+  bool HoldsTensor(const std::string& path) const {
+    const auto [module_path, name] = SplitTensorPath(path);
+    const auto found = modules_.find(module_path);
+    return found != modules_.end() && found->second.hasattr(name) &&
+           found->second.attr(name).isTensor();
   }
 
   // --- operations ---

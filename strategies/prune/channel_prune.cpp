@@ -11,6 +11,7 @@
 #include "runtime/base/text.h"
 #include "runtime/config/config_section.h"
 #include "runtime/models/model_loader.h"
+#include "strategies/graph/conv_groups.h"
 #include "strategies/graph/layer_finder.h"
 #include "strategies/prune/channel_importance.h"
 #include "strategies/prune/channel_selection.h"
@@ -122,6 +123,8 @@ int64_t ChannelPrune::Rises() const {
 }
 
 void ChannelPrune::Prepare(torch::jit::Module& model) {
+  // Scripted depthwise convolutions become prunable (the model has not run yet).
+  graph::ReadConvolutionGroupsFromAttributes(model);
   graph_ = BuildChannelGraph(model, example_);
   originals_ = AxisTensors(model, graph_);
   ratios_ = GroupRatios(graph_, options_);

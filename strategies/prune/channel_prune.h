@@ -38,7 +38,8 @@ class ChannelPrune : public strategies::Strategy {
   static strategies::StrategyRegistration Registration();
 
   std::string Name() const override;
-  // Builds the channel graph, removes the channels of the first rise (all of them with
+  // Makes scripted convolutions read `groups` from an attribute (graph/conv_groups.h),
+  // builds the channel graph, removes the channels of the first rise (all of them with
   // one_shot), checks the pruned model runs and that every rank chose the same channels,
   // and logs the groups, the channels kept per layer, the groups that stay whole (and
   // why), and MACs and parameters before and after. Throws ConfigError for selection keys

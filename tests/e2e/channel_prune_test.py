@@ -6,7 +6,7 @@ Run by ctest, one test per case, e.g.:
 import os
 import unittest
 
-from e2e_test import CheckpointRuns, Workspace
+from e2e_test import CheckpointRuns, Workspace, run
 from distillation_test import SELF_DISTILLATION
 from quantization_test import (QAT, check_stock_torch_agrees, read_json, script_torchvision,
                                stock_python_json)
@@ -114,10 +114,33 @@ class ChannelPruneArchitectures(ChannelPruneWorkspace):
 
     def test_torchvision_mobilenet_v2(self):
         pruned, _ = self.run_pruned("tv-mobilenet_v2", model=script_torchvision(self, "mobilenet_v2"))
-        # Scripted nn.Conv2d holds groups as a constant of its code: the depthwise
-        # convolutions keep their channels, the bottleneck streams are pruned.
-        self.assertIn(["features.1.conv.0.0.weight"], [k["producers"] for k in pruned["kept_whole"]])
-        self.assertGreaterEqual(len(pruned["groups"]), 7)
+        # Scripted nn.Conv2d holds groups as a constant of its code; ChannelPrune makes it an
+        # attribute, so each depthwise convolution is pruned with the expansion before it
+        # (the first one with the stem).
+        producers = [group["producers"] for group in pruned["groups"]]
+        self.assertIn(["features.0.0.weight", "features.1.conv.0.0.weight"], producers)
+        self.assertIn(["features.2.conv.0.0.weight", "features.2.conv.1.0.weight"], producers)
+        self.assertNotIn("features.2.conv.1.0.weight",
+                         [p for k in pruned["kept_whole"] for p in k["producers"]])
+        # Expansions and bottleneck streams both halve: well over 2x fewer MACs.
+        self.assertLess(pruned["macs_after"], 0.4 * pruned["macs_before"])
+
+    def test_scripted_convolutions_with_bias_and_a_depthwise_one(self):
+        # nn.Conv2d's bias is an Optional[Tensor] attribute; its groups a class constant.
+        model = self.path("biased.pt")
+        script = self.write_config("biased.py", f"""
+import torch
+from torch import nn
+torch.manual_seed(0)
+m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=8), nn.ReLU(),
+                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+torch.jit.script(m).save({model!r})
+""")
+        code, out, _ = run(["/usr/bin/python3", script])
+        self.assertEqual(code, 0, out)
+        pruned, _ = self.run_pruned("biased", model=model)
+        self.assertEqual([g["producers"] for g in pruned["groups"]], [["0.weight", "2.weight"]])
+        self.assertEqual(pruned["groups"][0]["channels_after"], 4)
 
     def test_torchvision_shufflenet_v2(self):
         pruned, _ = self.run_pruned("tv-shufflenet", model=script_torchvision(self, "shufflenet_v2_x0_5"))
@@ -209,11 +232,21 @@ class ChannelPruneBadInput(Workspace):
                            "did you mean 'layer1.0.conv")
 
     def test_named_layer_behind_an_unsupported_operation(self):
-        model = script_torchvision(self, "mobilenet_v2")
-        self.check_refused("dw.yaml", "ChannelPrune:\n  prune_params_name: [features.1.conv.0.0.weight]\n",
-                           3, "dw.yaml:", "ChannelPrune.prune_params_name: the output channels of "
-                           "'features.1.conv.0.0.weight' cannot be removed",
-                           "aten::conv2d in features.1.conv.0.0",
+        # A grouped convolution that is not depthwise keeps its channels.
+        model = self.path("grouped.pt")
+        script = self.write_config("grouped.py", f"""
+import torch
+from torch import nn
+m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3, groups=2), nn.Flatten(),
+                  nn.Linear(8 * 28 * 28, 10))
+torch.jit.script(m).save({model!r})
+""")
+        code, out, _ = run(["/usr/bin/python3", script])
+        self.assertEqual(code, 0, out)
+        self.check_refused("grouped.yaml", "ChannelPrune:\n  prune_params_name: [1.weight]\n",
+                           3, "grouped.yaml:", "ChannelPrune.prune_params_name: the output "
+                           "channels of '1.weight' cannot be removed", "a grouped convolution",
+                           "aten::conv2d in 1",
                            args=("--set", f"Global.model={model}"))
 
     def test_macs_target_that_pruning_cannot_reach(self):

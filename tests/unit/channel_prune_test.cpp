@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/base/torch_compat.h"
+#include "strategies/graph/conv_groups.h"
 #include "strategies/prune/channel_graph.h"
 #include "strategies/prune/channel_importance.h"
 #include "strategies/prune/channel_removal.h"
@@ -202,6 +203,39 @@ TEST(ChannelGraph, UnknownOperationKeepsItsInputWholeAndNamesIt) {
   ASSERT_EQ(graph.fixed.size(), 2u);
   EXPECT_EQ(graph.fixed[0].producers, std::vector<std::string>{"w1"});
   EXPECT_EQ(graph.fixed[0].reason, "read by aten::pixel_shuffle in the model's forward");
+}
+
+TEST(ChannelGraph, DepthwiseConvolutionWithConstantGroupsBecomesPrunable) {
+  torch::manual_seed(0);
+  // As scripted nn.Conv2d: `groups` is a constant of the class and a literal in its code.
+  torch::jit::Module depthwise("__torch__.ConstantGroupsConv");
+  depthwise.type()->addConstant("groups", 6);
+  depthwise.register_parameter("weight", Weight(6, 1), false);
+  depthwise.define("def forward(self, x):\n    return " + Conv("x", "weight", 1, "6") + "\n");
+  torch::jit::Module model("__torch__.ConstantGroupsModel");
+  model.register_parameter("w1", Weight(6, 3, 1), false);
+  model.register_parameter("w3", Weight(4, 6, 1), false);
+  model.register_module("dw", depthwise);
+  model.define("def forward(self, x):\n    y = self.dw.forward(" + Conv("x", "w1") +
+               ")\n    return " + Conv("y", "w3") + ".mean([2, 3])\n");
+  model.eval();
+  const auto example = torch::randn({1, 3, 5, 5});
+  EXPECT_TRUE(BuildChannelGraph(model, example).depthwise_weights.empty())
+      << "a literal group count keeps the channels";
+
+  EXPECT_EQ(graph::ReadConvolutionGroupsFromAttributes(model), 1);
+  EXPECT_FALSE(depthwise.type()->hasConstant("groups"));
+  EXPECT_EQ(depthwise.attr("groups").toInt(), 6);
+  const auto graph = Prune(model, example, 2);
+  EXPECT_EQ(graph.depthwise_weights, std::vector<std::string>{"dw.weight"});
+  EXPECT_EQ(depthwise.attr("groups").toInt(), 4);
+  const auto w1 = model.attr("w1").toTensor(), w3 = model.attr("w3").toTensor();
+  const auto dw = depthwise.attr("weight").toTensor();
+  ASSERT_EQ(dw.size(0), 4);
+  torch::NoGradGuard no_grad;
+  const auto expected = torch::conv2d(
+      torch::conv2d(torch::conv2d(example, w1, {}, 1, 1), dw, {}, 1, 1, 1, 4), w3, {}, 1, 1);
+  EXPECT_TRUE(torch::allclose(Forward(model, example), expected.mean({2, 3})));
 }
 
 TEST(ChannelRemoval, RemovingAZeroChannelKeepsTheOutputs) {
