@@ -173,6 +173,25 @@ void AnalyzePruning(const PreparedJob& job) {
       model, *setup.config, [&] { return evaluator.Evaluate(model); }, *setup.comm);
 }
 
+// JobContext::labelled_batches over `data`: batch b of rank r holds the samples from
+// (b x ranks + r) x batch_size on, wrapping around the data's end.
+std::function<std::vector<strategies::LabelledBatch>(int64_t)> LabelledBatches(
+    std::shared_ptr<const data::Hdf5Dataset> data, int64_t batch_size,
+    const comm::ProcessPlacement& placement) {
+  return [data, batch_size, placement](int64_t count) {
+    const data::BatchTransform transform(data->info(), data::AugmentSettings{});
+    std::vector<strategies::LabelledBatch> batches;
+    for (int64_t batch = 0; batch < count; ++batch) {
+      const int64_t first = (batch * placement.world_size + placement.rank) * batch_size;
+      std::vector<int64_t> indices;
+      for (int64_t i = 0; i < batch_size; ++i) indices.push_back((first + i) % data->info().size);
+      batches.push_back({transform.Apply(data->ReadInputs(indices), indices, 0),
+                         data->Labels(indices)});
+    }
+    return batches;
+  };
+}
+
 }  // namespace
 
 std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
@@ -214,7 +233,8 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   const auto example = data::BatchTransform(info, data::AugmentSettings{})
                           .Apply(train_data->ReadInputs(first), first, 0);
   job->example = example;
-  job->context = {config.global.model, shape, example};
+  job->context = {config.global.model, shape, example,
+                  LabelledBatches(train_data, config.global.batch_size, placement)};
   job->compressor = std::make_unique<strategies::Compressor>(
       config, strategies::StrategyEnvironment{job->comm.get(), job->context});
   job->setup.compressor = job->compressor.get();

@@ -9,6 +9,7 @@
 #include "strategies/hpo/hpo_config.h"
 #include "strategies/prune/asp_prune.h"
 #include "strategies/prune/channel_prune.h"
+#include "strategies/prune/transformer_prune.h"
 #include "strategies/prune/unstructure_prune.h"
 #include "strategies/quant/quant_aware.h"
 #include "strategies/quant/quant_post.h"
@@ -16,9 +17,6 @@
 namespace slim::strategies {
 
 namespace {
-
-// Sections of the ACT vocabulary whose strategies this version does not have yet.
-const std::vector<std::string> kPlannedSections = {"TransformerPrune"};
 
 // Top-level sections of ACT's example configs that ACT itself ignores (its example
 // scripts read them for Paddle data readers, post-processing and metrics; Prune is a
@@ -52,11 +50,25 @@ std::string RefusalReason(const StrategyRegistration& a, const StrategyRegistrat
 
 }  // namespace
 
+StrategyRegistration StructurePruningRegistration(const std::string& section) {
+  StrategyRegistration registration;
+  registration.section = section;
+  registration.order = PassOrder::kStructure;
+  registration.combines_with = {"QuantAware", "Distillation", "MultiTeacherDistillation"};
+  registration.refusals = {
+      {"QuantPost", fmt::format("{} needs fine-tuning and QuantPost only calibrates: prune in one "
+                                "run, then quantize its model.pt with QuantPost in a second, or "
+                                "use QuantAware",
+                                section)}};
+  return registration;
+}
+
 const std::vector<StrategyRegistration>& RegisteredStrategies() {
   static const auto registrations = SortedByPassOrder({
       prune::ChannelPrune::Registration(),
       prune::UnstructurePrune::Registration(),
       prune::AspPrune::Registration(),
+      prune::TransformerPrune::Registration(),
       quant::QuantAware::Registration(),
       quant::QuantPost::Registration(),
       distill::Distillation::Registration(),
@@ -71,13 +83,6 @@ void ParseStrategySections(config::ConfigSection& top, config::Config& config) {
     top.Ignore(name, fmt::format("ACT does not read the {} section (its example scripts do) "
                                  "and SlimTrain does not use it",
                                  name));
-  }
-  for (const auto& name : kPlannedSections) {
-    if (top.IsWritten(name)) {
-      top.Fail(name, fmt::format("the {} strategy is not available in this version of "
-                                 "slim-train; remove the section to run without it",
-                                 name));
-    }
   }
   std::vector<const StrategyRegistration*> present;
   for (const auto& registration : RegisteredStrategies()) {

@@ -66,6 +66,12 @@ auto FactoryOf() {
   };
 }
 
+// The registration of a strategy that changes the model's structure before training and
+// needs fine-tuning afterwards (ChannelPrune, TransformerPrune): structure pass order;
+// runs with QuantAware, Distillation and MultiTeacherDistillation; refuses QuantPost, which
+// only calibrates, saying to quantize in a second run.
+StrategyRegistration StructurePruningRegistration(const std::string& section);
+
 // Every registered strategy, in pass order.
 const std::vector<StrategyRegistration>& RegisteredStrategies();
 

@@ -24,6 +24,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,11 +41,21 @@ struct ParameterGroup {
   double weight_decay = 0;
 };
 
+// Training samples with their labels, for strategies that rank weights by the loss.
+struct LabelledBatch {
+  torch::Tensor inputs;  // transformed without augmentation
+  torch::Tensor labels;  // int64 [n]
+};
+
 // What strategies may use besides the model, known before Prepare.
 struct JobContext {
   std::string model_reference;  // Global.model
   models::ModelShape shape;     // what builtin models are built for
   torch::Tensor example;        // a transformed batch of training inputs, for probes
+  // This rank's share of `count` batches of Global.batch_size training samples per rank:
+  // the same samples in every run, different ones on each rank. Empty where a job has no
+  // data (unit tests).
+  std::function<std::vector<LabelledBatch>(int64_t count)> labelled_batches;
 };
 
 // What a strategy is constructed with, besides its options.

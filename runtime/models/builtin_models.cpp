@@ -161,12 +161,16 @@ class ModuleFactory {
     return Composite("Sequential", named, body);
   }
 
-  // Module of class kind `kind` holding `children` under their names, whose forward has
-  // the body `forward_body` (see ForwardSource).
+  // Module of class kind `kind` holding `children` under their names and the int
+  // attributes `sizes`, whose forward has the body `forward_body` (see ForwardSource).
   Module Composite(const std::string& kind, const NamedModules& children,
-                   const std::vector<std::string>& forward_body) {
+                   const std::vector<std::string>& forward_body,
+                   const std::vector<std::pair<std::string, int64_t>>& sizes = {}) {
     Module module = NewModule(kind);
     for (const auto& [name, child] : children) module.register_module(name, child);
+    for (const auto& [name, value] : sizes) {
+      module.register_attribute(name, c10::IntType::get(), value);
+    }
     module.define(ForwardSource(forward_body));
     return module;
   }
@@ -330,21 +334,22 @@ Module MobileNetV2(const ModelShape& shape) {
 }
 
 // Multi-head self-attention over [B, L, dim]: qkv projects to queries, keys and values,
-// softmax(q k^T / sqrt(head_dim)) v per head, proj mixes the heads.
+// softmax(q k^T / sqrt(head_dim)) v per head, proj mixes the heads. The head count is the
+// attribute num_heads, as in nn.MultiheadAttention, so that head pruning can lower it.
 Module SelfAttention(ModuleFactory& factory, int64_t dim, int64_t heads) {
-  const int64_t head_dim = dim / heads;
-  const std::string split =
-      "[b, l, 3, " + std::to_string(heads) + ", " + std::to_string(head_dim) + "]";
+  const std::string head_dim = std::to_string(dim / heads);
   std::ostringstream scale;
-  scale << std::setprecision(17) << 1.0 / std::sqrt(static_cast<double>(head_dim));
+  scale << std::setprecision(17) << 1.0 / std::sqrt(static_cast<double>(dim / heads));
   return factory.Composite(
       "SelfAttention", {{"qkv", factory.Linear(dim, 3 * dim)}, {"proj", factory.Linear(dim, dim)}},
       {"b = x.size(0)", "l = x.size(1)",
-       "qkv = " + Call("qkv", "x") + ".reshape(" + split + ").permute([2, 0, 3, 1, 4])",
+       "qkv = " + Call("qkv", "x") + ".reshape([b, l, 3, self.num_heads, " + head_dim +
+           "]).permute([2, 0, 3, 1, 4])",
        "scores = torch.matmul(qkv[0], qkv[1].transpose(-2, -1)) * " + scale.str(),
        "heads = torch.matmul(torch.softmax(scores, -1), qkv[2])",
-       "return " +
-           Call("proj", "heads.transpose(1, 2).reshape([b, l, " + std::to_string(dim) + "])")});
+       "return " + Call("proj", "heads.transpose(1, 2).reshape([b, l, self.num_heads * " +
+                                    head_dim + "])")},
+      {{"num_heads", heads}});
 }
 
 // Pre-norm transformer encoder layer: x + attn(norm1(x)), then + ffn(norm2(x)) where ffn

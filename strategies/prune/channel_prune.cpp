@@ -91,14 +91,7 @@ std::vector<double> GroupRatios(const ChannelGraph& graph, const ChannelPruneOpt
 }
 
 strategies::StrategyRegistration ChannelPrune::Registration() {
-  strategies::StrategyRegistration registration;
-  registration.section = kSection;
-  registration.order = strategies::PassOrder::kStructure;
-  registration.combines_with = {"QuantAware", "Distillation", "MultiTeacherDistillation"};
-  registration.refusals = {
-      {"QuantPost", "ChannelPrune needs fine-tuning and QuantPost only calibrates: prune in one "
-                    "run, then quantize its model.pt with QuantPost in a second, or use "
-                    "QuantAware"}};
+  auto registration = strategies::StructurePruningRegistration(kSection);
   registration.refuses_with = [](const config::StrategyOptions& options, const std::string& other) {
     const auto& prune = static_cast<const ChannelPruneOptions&>(options);
     if (prune.prune_schedule != "iterative" || other == kSection) return std::string();

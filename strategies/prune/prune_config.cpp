@@ -31,6 +31,13 @@ void CheckChannelRatio(const config::ConfigSection& section, const std::string& 
   }
 }
 
+void CheckUnitRatio(const config::ConfigSection& section, const std::string& key, double ratio) {
+  if (!(ratio >= 0 && ratio < 1)) {
+    section.Fail(key, "must lie in [0, 1): the share of each layer's heads or feed-forward "
+                      "units removed");
+  }
+}
+
 void ParseGmp(config::ConfigSection section, double ratio, GmpOptions& out) {
   for (auto [key, value] : {std::pair{"stable_iterations", &out.stable_iterations},
                             std::pair{"pruning_iterations", &out.pruning_iterations},
@@ -131,6 +138,28 @@ void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out) 
   } else if (section.Has("n_steps")) {
     section.Fail("n_steps", "is read with prune_schedule: iterative");
   }
+  section.RejectUnknownKeys();
+}
+
+
+void ParseTransformerPrune(config::ConfigSection section, TransformerPruneOptions& out) {
+  out.pruned_ratio = section.Get<double>("pruned_ratio", out.pruned_ratio);
+  CheckUnitRatio(section, "pruned_ratio", out.pruned_ratio);
+  for (auto [key, ratio] : {std::pair{"head_ratio", &out.head_ratio},
+                            std::pair{"ffn_ratio", &out.ffn_ratio}}) {
+    *ratio = section.Get<double>(key, out.pruned_ratio);
+    CheckUnitRatio(section, key, *ratio);
+  }
+  out.importance = section.Get<std::string>("importance", out.importance);
+  section.CheckChoice("importance", out.importance, {"weight_norm", "loss_sensitivity"});
+  if (out.importance == "loss_sensitivity") {
+    out.batch_num = section.Get<int64_t>("batch_num", out.batch_num);
+    section.CheckRange<int64_t>("batch_num", out.batch_num, 1, 100000);
+  } else if (section.Has("batch_num")) {
+    section.Fail("batch_num", "is read with importance: loss_sensitivity");
+  }
+  out.layers = section.Get<std::vector<std::string>>("layers", out.layers);
+  out.layers_at = section.Where("layers");
   section.RejectUnknownKeys();
 }
 

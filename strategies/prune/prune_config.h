@@ -22,4 +22,9 @@ void ParseAspPrune(config::ConfigSection section, AspPruneOptions& out);
 // without iterative, and unknown keys.
 void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out);
 
+// Reads TransformerPrune into `out`; throws ConfigError naming the key for a ratio outside
+// [0, 1), an unknown importance, batch_num outside [1, 100000] or without
+// loss_sensitivity, and unknown keys.
+void ParseTransformerPrune(config::ConfigSection section, TransformerPruneOptions& out);
+
 }  // namespace slim::prune

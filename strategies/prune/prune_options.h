@@ -120,4 +120,29 @@ struct ChannelPruneOptions : config::StrategyOptions {
   std::string target_macs_ratio_at;
 };
 
+
+// TransformerPrune: attention heads and feed-forward hidden units removed from every
+// Transformer encoder layer (PaddleSlim ACT's TransformerPrune).
+struct TransformerPruneOptions : config::StrategyOptions {
+  // pruned_ratio: share of the heads and of the feed-forward units removed from each
+  // layer, in [0, 1) (ACT's key). Default 0.25.
+  double pruned_ratio = 0.25;
+  // head_ratio / ffn_ratio: set the two apart; each defaults to pruned_ratio. A layer
+  // removes floor(ratio x count) and keeps at least one head and one unit.
+  double head_ratio = 0.25;
+  double ffn_ratio = 0.25;
+  // importance: weight_norm (the L2 norm of a head's q, k, v rows and output columns, of
+  // a unit's input row and output column) or loss_sensitivity (|gradient x weight| of the
+  // head's or unit's output columns: the gradient of a mask on its output, summed over
+  // batch_num labelled training batches spread over the ranks). Default weight_norm.
+  std::string importance = "weight_norm";
+  // batch_num: batches of Global.batch_size per rank for loss_sensitivity. Default 8.
+  int64_t batch_num = 8;
+  // layers: encoder layers pruned (module paths, shell patterns: `layers.0`,
+  // `enc.layers.*`); none = every encoder layer found.
+  std::vector<std::string> layers;
+  // Where layers is ("file:line: TransformerPrune.layers"), for checks that need the model.
+  std::string layers_at;
+};
+
 }  // namespace slim::prune

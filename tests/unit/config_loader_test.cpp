@@ -7,6 +7,7 @@
 
 #include "runtime/base/errors.h"
 #include "strategies/distill/distill_options.h"
+#include "strategies/prune/prune_options.h"
 #include "strategies/quant/quant_options.h"
 #include "strategies/registry.h"
 #include "tests/unit/temp_file.h"
@@ -153,8 +154,11 @@ TEST(ConfigLoader, EmptyStrategySectionTakesTheDefaults) {
   const auto config = Load(std::string(kMinimal) + "QuantAware:\n  # weight_bits: 4\n");
   ASSERT_TRUE(config.HasStrategy("QuantAware"));
   EXPECT_EQ(config.StrategyOptionsOf<quant::QuantAwareOptions>("QuantAware").weight_bits, 8);
-  const auto message = ErrorOf(std::string(kMinimal) + "TransformerPrune:\n");
-  EXPECT_NE(message.find("TransformerPrune strategy is not available"), std::string::npos) << message;
+  const auto transformer = Load(std::string(kMinimal) + "TransformerPrune:\n");
+  const auto& prune = transformer.StrategyOptionsOf<prune::TransformerPruneOptions>("TransformerPrune");
+  EXPECT_DOUBLE_EQ(prune.head_ratio, 0.25);
+  EXPECT_DOUBLE_EQ(prune.ffn_ratio, 0.25);
+  EXPECT_EQ(prune.importance, "weight_norm");
 }
 
 TEST(ConfigLoader, KeyWrittenTwiceIsRefusedWithBothLines) {
@@ -187,9 +191,16 @@ TEST(ConfigLoader, OnnxFormatRefusesMoreThanEightBits) {
   EXPECT_NO_THROW(Load(std::string(kMinimal) + "QuantAware: {onnx_format: true, weight_bits: 4}\n"));
 }
 
-TEST(ConfigLoader, StrategySectionWithoutStrategyIsRefused) {
-  const auto message = ErrorOf(std::string(kMinimal) + "TransformerPrune: {pruned_ratio: 0.5}\n");
-  EXPECT_NE(message.find("TransformerPrune strategy is not available"), std::string::npos) << message;
+TEST(ConfigLoader, TransformerPruneRatiosFollowPrunedRatioAndStayBelowOne) {
+  const auto config = Load(std::string(kMinimal) +
+                           "TransformerPrune: {pruned_ratio: 0.5, ffn_ratio: 0.75}\n");
+  const auto& prune = config.StrategyOptionsOf<prune::TransformerPruneOptions>("TransformerPrune");
+  EXPECT_DOUBLE_EQ(prune.head_ratio, 0.5);
+  EXPECT_DOUBLE_EQ(prune.ffn_ratio, 0.75);
+  const auto whole = ErrorOf(std::string(kMinimal) + "TransformerPrune: {head_ratio: 1.0}\n");
+  EXPECT_NE(whole.find("TransformerPrune.head_ratio: must lie in [0, 1)"), std::string::npos) << whole;
+  const auto batches = ErrorOf(std::string(kMinimal) + "TransformerPrune: {batch_num: 4}\n");
+  EXPECT_NE(batches.find("is read with importance: loss_sensitivity"), std::string::npos) << batches;
 }
 
 TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {

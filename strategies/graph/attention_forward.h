@@ -1,0 +1,25 @@
+// PyTorch's nn.MultiheadAttention computes its head size as embed_dim / num_heads, and so
+// does the fused inference path of nn.TransformerEncoderLayer: neither runs once heads
+// are removed. These passes make a scripted model with fewer heads than embed_dim /
+// head_dim run, with code that loads in stock PyTorch.
+#pragma once
+
+#include <torch/script.h>
+
+namespace slim::graph {
+
+// Replaces forward of `attention`'s class (an nn.MultiheadAttention with packed q, k, v
+// projections, as PyTorch 1.13 scripts it) by code with the same signature and results
+// that reads the head count from num_heads and the head size from head_dim, so
+// in_proj_weight may hold 3 x num_heads x head_dim rows and out_proj.weight num_heads x
+// head_dim columns. Every instance of the class runs the new code; repeating the pass
+// changes nothing. Throws ModelError when forward's signature is not the one expected.
+void RunAttentionWithAnyHeadCount(const torch::jit::Module& attention);
+
+// Turns off the fused inference path (torch._transformer_encoder_layer_fwd and the nested
+// tensor path of nn.TransformerEncoder) of the nn.TransformerEncoderLayer `layer` by
+// setting its activation_relu_or_gelu to 0, which only that path reads. Does nothing for
+// modules without that attribute.
+void TurnOffFusedEncoderPath(const torch::jit::Module& layer);
+
+}  // namespace slim::graph

@@ -1,0 +1,137 @@
+"""End-to-end tests of TransformerPrune through the real binary: heads and feed-forward
+units removed from PyTorch's own scripted nn.TransformerEncoder give a model that stock
+PyTorch loads and that computes what the input model computes with them zeroed; the
+builtin transformer prunes with distillation and quantization-aware training in one run
+and with loss-based importance over two ranks; a pruned run resumes bit for bit; models
+and configs it cannot prune are refused.
+
+    SLIM_BUILD_DIR=build python3 tests/e2e/transformer_prune_test.py -v TransformerPruneRun
+"""
+import unittest
+
+from e2e_test import CheckpointRuns, loss_lines, run
+from quantization_test import read_json, stock_python_json
+from recompute_test import TRANSFORMER
+
+HALF = "TransformerPrune: {pruned_ratio: 0.5}\n"
+
+# Loads the input model and model.pt in stock PyTorch, zeroes in the input model the heads
+# and units report.json says were removed, and prints the pruned shapes and the largest
+# output difference in evaluation mode (where the input model takes PyTorch's fused path).
+COMPARE = """
+import json, sys, torch
+original, pruned = torch.jit.load(sys.argv[1]), torch.jit.load(sys.argv[2])
+report = json.load(open(sys.argv[3]))["transformer_prune"]
+modules = dict(original.named_modules())
+with torch.no_grad():
+    for layer in report["layers"]:
+        attention, name = modules[layer["attention"]], layer["layer"]
+        heads, dim = attention.num_heads, attention.head_dim
+        for head in set(range(heads)) - set(layer["kept_heads"]):
+            attention.in_proj_weight.view(3, heads, dim, -1)[:, head] = 0
+            attention.in_proj_bias.view(3, heads, dim)[:, head] = 0
+            attention.out_proj.weight.view(-1, heads, dim)[:, head] = 0
+        encoder = modules[name]
+        for unit in set(range(layer["units_before"])) - set(layer["kept_units"]):
+            encoder.linear1.weight[unit] = 0
+            encoder.linear1.bias[unit] = 0
+            encoder.linear2.weight[:, unit] = 0
+    original.eval(), pruned.eval()
+    x = torch.randn(5, 3, 32, 32)
+    difference = (original(x) - pruned(x)).abs().max().item()
+layers = dict(pruned.named_modules())
+print(json.dumps({"difference": difference,
+                  "num_heads": [layers[l["attention"]].num_heads for l in report["layers"]],
+                  "in_proj": [list(layers[l["attention"]].in_proj_weight.shape) for l in report["layers"]],
+                  "linear1": [list(layers[l["layer"]].linear1.weight.shape) for l in report["layers"]]}))
+"""
+
+
+class TransformerPruneRun(CheckpointRuns):
+    def pytorch_encoder(self):
+        """PyTorch's nn.TransformerEncoder (2 layers, width 32, 4 heads, 64 units) over the
+        rows of the test images, scripted from Python."""
+        model = self.path("row_transformer.pt")
+        script = self.write_config("row_transformer.py", TRANSFORMER)
+        code, out, _ = run(["/usr/bin/python3", script, model])
+        self.assertEqual(code, 0, out)
+        return model
+
+    def test_pytorch_encoder_export_is_the_input_model_with_units_zeroed(self):
+        model = self.pytorch_encoder()
+        out_dir = self.path("out", "tp-encoder")
+        config = self.tiny_config("tp-encoder.yaml", sections=HALF)
+        # Learning rate 0: the exported weights are the input model's, sliced.
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model,
+                                  "--set", "TrainConfig.learning_rate=0")
+        self.assertEqual(code, 0, out)
+        self.assertIn("enc.layers.0: heads 4 -> 2", out)
+        self.assertIn("feed-forward units 64 -> 32", out)
+        result = stock_python_json(COMPARE, model, out_dir + "/model.pt", out_dir + "/report.json")
+        self.assertEqual(result["num_heads"], [2, 2])
+        self.assertEqual(result["in_proj"], [[48, 32], [48, 32]])
+        self.assertEqual(result["linear1"], [[32, 32], [32, 32]])
+        self.assertLess(result["difference"], 1e-5)
+
+    def test_resume_is_bitwise_identical_on_two_ranks(self):
+        model = self.pytorch_encoder()
+        config = self.ckpt_config("tp-resume.yaml", sections=HALF)
+        full, resumed = self.path("out", "tp-resume-full"), self.path("out", "tp-resume-resumed")
+        args = ("--set", "Global.model=" + model)
+        code, out, _ = self.train(config, "--output-dir", full, *args, ranks=2)
+        self.assertEqual(code, 0, out)
+        self.resumed_run(config, resumed, "1:6:sigterm", 2, *args)
+        self.assert_same_run(full, resumed)
+
+    def test_builtin_transformer_with_distillation_and_quant_aware_training(self):
+        sections = HALF + """Distillation:
+  teacher_model: self
+  node: [logits]
+  loss: [soft_label]
+QuantAware:
+  quantize_op_types: [linear, matmul]
+"""
+        config = self.text_config("tp-distill-qat.yaml", 32, 24, sections=sections)
+        code, out, _ = self.train(config)
+        self.assertEqual(code, 0, out)
+        self.assertIn("layers.1: heads 4 -> 2", out)
+        self.assertIn("feed-forward units 256 -> 128", out)
+        report = read_json(self.path("out", "tp-distill-qat.yaml", "report.json"))
+        self.assertEqual([layer["heads_after"] for layer in report["transformer_prune"]["layers"]], [2, 2])
+        self.assertLess(report["transformer_prune"]["parameters_after"],
+                        report["transformer_prune"]["parameters_before"])
+
+    def test_loss_sensitivity_over_two_ranks(self):
+        sections = "TransformerPrune: {head_ratio: 0.5, ffn_ratio: 0.25, importance: loss_sensitivity, batch_num: 2}\n"
+        config = self.text_config("tp-loss.yaml", 32, 24, sections=sections)
+        code, out, _ = self.train(config, ranks=2)
+        self.assertEqual(code, 0, out)
+        self.assertIn("importance loss_sensitivity", out)
+        self.assertIn("feed-forward units 256 -> 192", out)
+        self.assertTrue(loss_lines(self.path("out", "tp-loss.yaml")))
+
+
+class TransformerPruneRefusals(CheckpointRuns):
+    def test_model_without_encoder_layers_says_what_was_looked_for(self):
+        code, out, _ = self.train(self.tiny_config("tp-resnet.yaml", sections=HALF))
+        self.assertEqual(code, 3, out)
+        self.assertIn("builtin:resnet20 has no Transformer encoder layer: looked for an "
+                      "nn.MultiheadAttention", out)
+
+    def test_layers_that_name_no_encoder_layer_list_the_model_s(self):
+        sections = "TransformerPrune: {pruned_ratio: 0.5, layers: ['blocks.*']}\n"
+        config = self.text_config("tp-layers.yaml", 32, 8, sections=sections)
+        code, out, _ = self.train(config)
+        self.assertEqual(code, 2, out)
+        self.assertIn("TransformerPrune.layers: 'blocks.*' names no encoder layer; the model's are "
+                      "layers.0, layers.1", out)
+
+    def test_ratio_out_of_range(self):
+        config = self.text_config("tp-ratio.yaml", 32, 8, sections="TransformerPrune: {ffn_ratio: 1.5}\n")
+        code, out, _ = self.train(config)
+        self.assertEqual(code, 2, out)
+        self.assertIn("TransformerPrune.ffn_ratio: must lie in [0, 1)", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
