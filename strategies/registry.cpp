@@ -9,6 +9,7 @@
 #include "strategies/hpo/hpo_config.h"
 #include "strategies/prune/asp_prune.h"
 #include "strategies/prune/channel_prune.h"
+#include "strategies/prune/resrep.h"
 #include "strategies/prune/transformer_prune.h"
 #include "strategies/prune/unstructure_prune.h"
 #include "strategies/quant/quant_aware.h"
@@ -69,6 +70,7 @@ const std::vector<StrategyRegistration>& RegisteredStrategies() {
       prune::UnstructurePrune::Registration(),
       prune::AspPrune::Registration(),
       prune::TransformerPrune::Registration(),
+      prune::ResRep::Registration(),
       quant::QuantAware::Registration(),
       quant::QuantPost::Registration(),
       distill::Distillation::Registration(),

@@ -163,4 +163,29 @@ void ParseTransformerPrune(config::ConfigSection section, TransformerPruneOption
   section.RejectUnknownKeys();
 }
 
+
+void ParseResRep(config::ConfigSection section, ResRepOptions& out) {
+  out.flops_target = section.Get<double>("flops_target", out.flops_target);
+  if (!(out.flops_target > 0 && out.flops_target < 1)) {
+    section.Fail("flops_target", "must lie strictly between 0 and 1 (the share of the input "
+                                 "model's MACs the merged model keeps)");
+  }
+  out.flops_target_at = section.Where("flops_target");
+  out.lasso_strength = section.Get<double>("lasso_strength", out.lasso_strength);
+  section.CheckRange<double>("lasso_strength", out.lasso_strength, 0, 1e3);
+  out.before_mask_iters = section.Get<int64_t>("before_mask_iters", out.before_mask_iters);
+  section.CheckRange<int64_t>("before_mask_iters", out.before_mask_iters, -1, kMaxSteps);
+  out.mask_interval = section.Get<int64_t>("mask_interval", out.mask_interval);
+  section.CheckRange<int64_t>("mask_interval", out.mask_interval, 0, kMaxSteps);
+  out.num_per_mask = section.Get<int64_t>("num_per_mask", out.num_per_mask);
+  section.CheckRange<int64_t>("num_per_mask", out.num_per_mask, 0, kMaxSteps);
+  out.compactor_lr = section.Get<double>("compactor_lr", out.compactor_lr);
+  section.CheckRange<double>("compactor_lr", out.compactor_lr, 0, 1e3);
+  out.num_at_least = section.Get<int64_t>("num_at_least", out.num_at_least);
+  section.CheckRange<int64_t>("num_at_least", out.num_at_least, 1, 1 << 20);
+  out.threshold = section.Get<double>("threshold", out.threshold);
+  section.CheckRange<double>("threshold", out.threshold, 0, 1e3);
+  section.RejectUnknownKeys();
+}
+
 }  // namespace slim::prune

@@ -27,4 +27,9 @@ void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out);
 // loss_sensitivity, and unknown keys.
 void ParseTransformerPrune(config::ConfigSection section, TransformerPruneOptions& out);
 
+// Reads ResRep into `out`; throws ConfigError naming the key for a flops_target outside
+// (0, 1), negative strengths, rates and thresholds, num_at_least < 1, step counts out of
+// range, and unknown keys.
+void ParseResRep(config::ConfigSection section, ResRepOptions& out);
+
 }  // namespace slim::prune

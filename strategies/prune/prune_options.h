@@ -145,4 +145,39 @@ struct TransformerPruneOptions : config::StrategyOptions {
   std::string layers_at;
 };
 
+
+// ResRep (Ding et al., "ResRep: Lossless CNN Pruning via Decoupling Remembering and
+// Forgetting"): a compactor (1x1 convolution, identity at first) after every prunable
+// convolution's BatchNorm; channels masked in steps are trained only by a group-lasso
+// gradient that drives their compactor rows to zero; at the end each convolution,
+// BatchNorm and compactor merge into one smaller convolution.
+struct ResRepOptions : config::StrategyOptions {
+  // flops_target: the share of the input model's MACs the merged model keeps, in (0, 1).
+  // Default 0.5.
+  double flops_target = 0.5;
+  // lasso_strength: lambda of the gradient lambda x row / |row| added to every compactor
+  // row. Default 1e-4.
+  double lasso_strength = 1e-4;
+  // before_mask_iters: optimizer steps before the first mask event; -1 = a tenth of the
+  // run's steps.
+  int64_t before_mask_iters = -1;
+  // mask_interval: optimizer steps between mask events; 0 = a fiftieth of the run's
+  // steps (at least 1).
+  int64_t mask_interval = 0;
+  // num_per_mask: channels masked at each event; 0 = as many as reach the target by 60 %
+  // of the run (estimated before training from the convolutions' L1 norms).
+  int64_t num_per_mask = 0;
+  // compactor_lr: a fixed learning rate for the compactors, without weight decay; 0 = the
+  // model's (its schedule and weight decay apply).
+  double compactor_lr = 0;
+  // num_at_least: channels every group keeps. Default 1.
+  int64_t num_at_least = 1;
+  // threshold: at the merge, channels whose compactor rows have a norm below it go too,
+  // besides the masked ones. Default 1e-5.
+  double threshold = 1e-5;
+  // Where flops_target is ("file:line: ResRep.flops_target"), for the check that needs
+  // the model.
+  std::string flops_target_at;
+};
+
 }  // namespace slim::prune

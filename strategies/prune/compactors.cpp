@@ -1,0 +1,90 @@
+#include "strategies/prune/compactors.h"
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include "strategies/graph/call_routing.h"
+#include "strategies/graph/layer_finder.h"
+#include "strategies/prune/channel_removal.h"
+
+namespace slim::prune {
+
+namespace {
+
+constexpr const char* kChild = "compactor";
+
+// A compactor of `channels` channels, an identity 1x1 convolution.
+torch::jit::Module NewCompactor(const std::shared_ptr<torch::jit::CompilationUnit>& unit,
+                                int64_t channels, bool trainable) {
+  torch::jit::Module compactor(c10::QualifiedName("__torch__.slim.ResRepCompactor"), unit,
+                               /*shouldMangle=*/true);
+  compactor.register_attribute("training", c10::BoolType::get(), true);
+  auto weight = torch::eye(channels).view({channels, channels, 1, 1});
+  compactor.register_parameter("weight", weight.requires_grad_(trainable), /*is_buffer=*/false);
+  compactor.define("def forward(self, x):\n    return torch.conv2d(x, self.weight)\n");
+  return compactor;
+}
+
+}  // namespace
+
+std::vector<Compactor> InsertCompactors(torch::jit::Module& model,
+                                        const std::vector<graph::ConvBatchNorm>& pairs) {
+  const auto modules = graph::ModulesByPath(model);
+  std::set<std::string> selected;
+  std::set<std::string> classes;
+  for (const auto& pair : pairs) {
+    selected.insert(pair.bn_path);
+    classes.insert(modules.at(pair.bn_path).type()->name()->qualifiedName());
+  }
+  const auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  std::map<std::string, torch::jit::Module> routed;  // one BatchNorm per class
+  for (const auto& [path, module] : modules) {
+    const auto name = module.type()->name()->qualifiedName();
+    if (!classes.count(name)) continue;
+    const auto channels = module.attr("running_mean").toTensor().size(0);
+    torch::jit::Module bn = module;
+    bn.register_module(kChild, NewCompactor(unit, channels, selected.count(path) > 0));
+    routed.emplace(name, module);
+  }
+  for (const auto& [name, bn] : routed) graph::RouteForwardOutput(bn, kChild);
+  std::vector<Compactor> compactors;
+  for (const auto& pair : pairs) compactors.push_back({pair, pair.bn_path + "." + kChild + ".weight"});
+  return compactors;
+}
+
+void MergeCompactors(torch::jit::Module& model, const std::vector<Compactor>& compactors) {
+  torch::NoGradGuard no_grad;
+  const auto modules = graph::ModulesByPath(model);
+  for (const auto& compactor : compactors) {
+    auto conv = modules.at(compactor.pair.conv_path);
+    auto bn = modules.at(compactor.pair.bn_path);
+    const auto weight = conv.attr("weight").toTensor();
+    const auto q = TensorAt(model, compactor.weight).flatten(1).to(torch::kDouble);
+    const auto mean = bn.attr("running_mean").toTensor().to(torch::kDouble);
+    const auto var = bn.attr("running_var").toTensor().to(torch::kDouble);
+    const auto gamma = bn.attr("weight").toTensor().to(torch::kDouble);
+    const auto beta = bn.attr("bias").toTensor().to(torch::kDouble);
+    const auto scale = gamma / (var + compactor.pair.eps).sqrt();
+    const auto shift = beta - mean * scale;
+    const auto merged = torch::matmul(q * scale, weight.flatten(1).to(torch::kDouble));
+    weight.copy_(merged.view(weight.sizes()).to(weight.dtype()));
+    bn.attr("weight").toTensor().fill_(1);
+    bn.attr("bias").toTensor().copy_(torch::matmul(q, shift).to(beta.dtype()));
+    bn.attr("running_mean").toTensor().zero_();
+    bn.attr("running_var").toTensor().fill_(1 - compactor.pair.eps);
+  }
+}
+
+torch::jit::Module MergedAndPruned(const torch::jit::Module& model, const std::vector<Compactor>& compactors,
+                                   const ChannelGraph& graph,
+                                   const std::vector<std::vector<int64_t>>& removed) {
+  auto merged = model.clone();
+  MergeCompactors(merged, compactors);
+  merged = graph::CloneWithoutChildren(merged, {kChild});
+  const auto tensors = AxisTensors(merged, graph);
+  RemoveChannels(merged, tensors, KeptIndices(graph, tensors, removed), graph.depthwise_weights);
+  return merged;
+}
+
+}  // namespace slim::prune
