@@ -49,7 +49,10 @@ def run_resrep(setup, seed):
         report = json.load(f)
     resrep = report["resrep"]
     result = {"dir": out_dir, "model": os.path.join(out_dir, "model.pt"),
-              "wall_s": time.perf_counter() - start, "top1": report["final"]["eval_top1"],
+              "wall_s": time.perf_counter() - start,
+              # model.pt, merged: the evaluations during training see the compactors.
+              "top1": report["exports"][0]["eval"]["top1"],
+              "top1_before_merge": report["final"]["eval_top1"],
               "macs_before": resrep["macs_before"], "macs_after": resrep["macs_after"],
               "target_reached": resrep["target_reached"]}
     log(f"ours: ResRep seed {seed}: top-1 {result['top1']:.4f}, MACs "

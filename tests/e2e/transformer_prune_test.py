@@ -84,10 +84,12 @@ class TransformerPruneRun(CheckpointRuns):
         self.assert_same_run(full, resumed)
 
     def test_builtin_transformer_with_distillation_and_quant_aware_training(self):
+        # The teacher is the unpruned model; the pruned layers keep the hidden width, so
+        # their outputs distil too.
         sections = HALF + """Distillation:
   teacher_model: self
-  node: [logits]
-  loss: [soft_label]
+  node: [logits, layers.1]
+  loss: [soft_label, l2]
 QuantAware:
   quantize_op_types: [linear, matmul]
 """
