@@ -164,8 +164,9 @@ struct ResRepOptions : config::StrategyOptions {
   // mask_interval: optimizer steps between mask events; 0 = a fiftieth of the run's
   // steps (at least 1).
   int64_t mask_interval = 0;
-  // num_per_mask: channels masked at each event; 0 = as many as reach the target by 60 %
-  // of the run (estimated before training from the convolutions' L1 norms).
+  // num_per_mask: channels masked at each event; 0 = at each event, what the target still
+  // needs (by the current compactor norms) spread over the events left until 60 % of the
+  // run.
   int64_t num_per_mask = 0;
   // compactor_lr: a fixed learning rate for the compactors, without weight decay; 0 = the
   // model's (its schedule and weight decay apply).

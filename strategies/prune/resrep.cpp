@@ -116,16 +116,15 @@ void ResRep::Prepare(torch::jit::Module& model) {
         options_.flops_target_at, options_.flops_target, options_.num_at_least,
         least / macs_before_, least / macs_before_));
   }
-  estimated_count_ = CountForTarget(l1, 0, candidates);
   const auto compactors = InsertCompactors(model, selected);
   compactors_.assign(groups_.size(), {});
   for (size_t k = 0; k < compactors.size(); ++k) compactors_[owner[k]].push_back(compactors[k]);
   model_ = model;
   logging::Info(fmt::format("{}: compactors after {} convolution(s) in {} group(s), {} group(s) kept "
-                            "whole; about {} channel(s) to mask for {} of {:.2f} M MACs",
+                            "whole; target {} of {:.2f} M MACs",
                             kSection, compactors.size(), groups_.size(),
                             graph_.groups.size() - groups_.size() + graph_.fixed.size(),
-                            estimated_count_, options_.flops_target, macs_before_ / 1e6));
+                            options_.flops_target, macs_before_ / 1e6));
 }
 
 std::vector<strategies::ParameterGroup> ResRep::ParameterGroups() const {
@@ -142,12 +141,21 @@ void ResRep::OnTrainBegin(strategies::HookContext& context) {
   const int64_t total = context.total_steps;
   before_mask_ = options_.before_mask_iters >= 0 ? options_.before_mask_iters : total / 10;
   interval_ = options_.mask_interval > 0 ? options_.mask_interval : std::max<int64_t>(1, total / 50);
-  const auto events = std::max<int64_t>(
-      1, static_cast<int64_t>((kMaskingEnds * total - before_mask_) / interval_) + 1);
-  per_mask_ = options_.num_per_mask > 0 ? options_.num_per_mask
-                                        : std::max<int64_t>(1, (estimated_count_ + events - 1) / events);
-  logging::Info(fmt::format("{}: masks from step {}, every {} step(s), {} channel(s) at a time",
-                            kSection, before_mask_, interval_, per_mask_));
+  last_event_ = std::max(before_mask_, static_cast<int64_t>(kMaskingEnds * total));
+  logging::Info(fmt::format("{}: masks from step {}, every {} step(s), {}", kSection, before_mask_,
+                            interval_,
+                            options_.num_per_mask > 0
+                                ? fmt::format("{} channel(s) at a time", options_.num_per_mask)
+                                : fmt::format("as many at a time as reach the target by step {}",
+                                              last_event_)));
+}
+
+int64_t ResRep::NextIncrement(const std::vector<std::vector<double>>& metric, int64_t step,
+                              int64_t candidates) const {
+  if (options_.num_per_mask > 0) return options_.num_per_mask;
+  const int64_t needed = CountForTarget(metric, MaskedCount(), candidates);
+  const int64_t events_left = std::max<int64_t>(1, (last_event_ - step) / interval_ + 1);
+  return std::max<int64_t>(1, (needed - MaskedCount() + events_left - 1) / events_left);
 }
 
 void ResRep::OnBeforeOptimizerStep(strategies::HookContext& context) {
@@ -174,7 +182,8 @@ void ResRep::OnAfterOptimizerStep(strategies::HookContext& context) {
   for (const auto& norms : metric) {
     candidates += std::max<int64_t>(0, static_cast<int64_t>(norms.size()) - options_.num_at_least);
   }
-  const int64_t high = std::min(MaskedCount() + per_mask_, candidates);
+  const int64_t high = std::min(MaskedCount() + NextIncrement(metric, context.step, candidates),
+                                candidates);
   const int64_t count = CountForTarget(metric, MaskedCount(), high);
   masked_ = SmallestChannels(metric, count);
   const double macs = static_cast<double>(MacsWithout(masked_));

@@ -67,6 +67,11 @@ class ResRep : public strategies::Strategy {
                          int64_t high) const;
   // Per group and channel, the summed norms of the compactor rows of `model`.
   std::vector<std::vector<double>> RowNorms(const torch::jit::Module& model) const;
+  // How many more channels to mask at the event of `step`: num_per_mask, or (automatic)
+  // what the target still needs by `metric` spread over the events left until
+  // last_event_.
+  int64_t NextIncrement(const std::vector<std::vector<double>>& metric, int64_t step,
+                        int64_t candidates) const;
   int64_t MaskedCount() const;
 
   ResRepOptions options_;
@@ -81,10 +86,9 @@ class ResRep : public strategies::Strategy {
   std::vector<std::vector<int64_t>> masked_;         // per entry of groups_
   bool target_reached_ = false;
   int64_t macs_before_ = 0;
-  int64_t estimated_count_ = 0;  // channels to mask, estimated from L1 norms
   int64_t before_mask_ = 0;
   int64_t interval_ = 1;
-  int64_t per_mask_ = 1;
+  int64_t last_event_ = 0;  // the automatic schedule reaches the target by this step
 };
 
 }  // namespace slim::prune
