@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/csrc/jit/api/function_impl.h>
-#include <torch/csrc/jit/passes/inliner.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,7 +60,7 @@ std::string ReplacementSource(bool has_bias, bool batch_first) {
       "    q = q.reshape([target_length, batch * heads, head_dim]).transpose(0, 1)",
       "    k = k.reshape([source_length, batch * heads, head_dim]).transpose(0, 1)",
       "    v = v.reshape([source_length, batch * heads, head_dim]).transpose(0, 1)",
-      "    scores = torch.bmm(q / (float(head_dim) ** 0.5), k.transpose(1, 2))",
+      "    scores = torch.matmul(q / (float(head_dim) ** 0.5), k.transpose(1, 2))",
       "    if attn_mask is not None:",
       "        mask = attn_mask",
       "        if mask.dim() == 2:",
@@ -79,7 +79,7 @@ std::string ReplacementSource(bool has_bias, bool batch_first) {
       "    weights = torch.softmax(scores, -1)",
       "    if self.training and self.dropout > 0.0:",
       "        weights = torch.dropout(weights, self.dropout, True)",
-      "    out = torch.bmm(weights, v).transpose(0, 1).reshape([target_length * batch, width])",
+      "    out = torch.matmul(weights, v).transpose(0, 1).reshape([target_length * batch, width])",
       "    out = self.out_proj.forward(out)",
       "    out = out.reshape([target_length, batch, out.size(1)])",
       "    if not batched:",
@@ -100,10 +100,15 @@ std::string ReplacementSource(bool has_bias, bool batch_first) {
   return source;
 }
 
-void CheckSignature(const torch::jit::Module& attention) {
-  const auto& schema = attention.get_method("forward").function().getSchema();
+std::vector<std::string> ArgumentNames(const torch::jit::Module& module) {
+  const auto& schema = module.get_method("forward").function().getSchema();
   std::vector<std::string> names;
   for (size_t i = 1; i < schema.arguments().size(); ++i) names.push_back(schema.arguments()[i].name());
+  return names;
+}
+
+void CheckSignature(const torch::jit::Module& attention) {
+  const auto names = ArgumentNames(attention);
   if (names != kArguments) {
     throw ModelError(fmt::format(
         "TransformerPrune: the forward of the nn.MultiheadAttention class {} takes ({}), not the "
@@ -129,7 +134,6 @@ void RunAttentionWithAnyHeadCount(const torch::jit::Module& attention) {
   auto& forward = torch::jit::toGraphFunction(attention.get_method("forward").function());
   const auto graph = forward.graph();
   const auto body = replacement.graph()->copy();
-  torch::jit::Inline(*body);
   while (graph->outputs().size() > 0) graph->eraseOutput(graph->outputs().size() - 1);
   for (auto it = graph->nodes().rbegin(); it != graph->nodes().rend();) {
     auto* node = *it;
@@ -143,6 +147,29 @@ void RunAttentionWithAnyHeadCount(const torch::jit::Module& attention) {
   type->unsafeRemoveMethod(kReplacement);
   attention._ivalue()->compilation_unit()->unsafeRemoveMethod(
       c10::QualifiedName(*type->name(), kReplacement));
+}
+
+bool IsPackedMultiheadAttention(const torch::jit::Module& module) {
+  const auto attribute = [&](const std::string& name) {
+    return module.hasattr(name) ? module.attr(name) : c10::IValue();
+  };
+  return attribute("in_proj_weight").isTensor() && module.hasattr("out_proj") &&
+         attribute("num_heads").isInt() && !attribute("bias_k").isTensor() &&
+         !(attribute("add_zero_attn").isBool() && attribute("add_zero_attn").toBool()) &&
+         module.find_method("forward").has_value() && ArgumentNames(module) == kArguments;
+}
+
+std::vector<std::string> RunAttentionThroughItsLayers(const torch::jit::Module& model) {
+  std::vector<std::string> paths;
+  std::set<std::string> classes;
+  for (const auto& entry : model.named_modules()) {
+    if (!IsPackedMultiheadAttention(entry.value)) continue;
+    paths.push_back(entry.name);
+    if (classes.insert(entry.value.type()->name()->qualifiedName()).second) {
+      RunAttentionWithAnyHeadCount(entry.value);
+    }
+  }
+  return paths;
 }
 
 void TurnOffFusedEncoderPath(const torch::jit::Module& layer) {

@@ -6,6 +6,9 @@
 
 #include <torch/script.h>
 
+#include <string>
+#include <vector>
+
 namespace slim::graph {
 
 // Replaces forward of `attention`'s class (an nn.MultiheadAttention with packed q, k, v
@@ -15,6 +18,18 @@ namespace slim::graph {
 // head_dim columns. Every instance of the class runs the new code; repeating the pass
 // changes nothing. Throws ModelError when forward's signature is not the one expected.
 void RunAttentionWithAnyHeadCount(const torch::jit::Module& attention);
+
+// True for a scripted nn.MultiheadAttention that RunAttentionWithAnyHeadCount handles:
+// packed q, k, v projections (in_proj_weight a tensor), out_proj, num_heads, no bias_k or
+// add_zero_attn, and PyTorch 1.13's forward signature.
+bool IsPackedMultiheadAttention(const torch::jit::Module& module);
+
+// Makes every packed nn.MultiheadAttention of `model` (IsPackedMultiheadAttention) run
+// RunAttentionWithAnyHeadCount's forward, which calls out_proj.forward (PyTorch's reads
+// out_proj's weight directly, past any quantizer routed into out_proj) and computes the
+// attention products with aten::matmul, so that quantization sees both. Returns the
+// paths of those modules. Must run before the model's first forward.
+std::vector<std::string> RunAttentionThroughItsLayers(const torch::jit::Module& model);
 
 // Turns off the fused inference path (torch._transformer_encoder_layer_fwd and the nested
 // tensor path of nn.TransformerEncoder) of the nn.TransformerEncoderLayer `layer` by

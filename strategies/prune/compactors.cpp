@@ -26,6 +26,25 @@ torch::jit::Module NewCompactor(const std::shared_ptr<torch::jit::CompilationUni
   return compactor;
 }
 
+// The merged convolution of `compactor`: weight Q diag(s) W flattened to [C, in x k x k]
+// and bias Q t, in double.
+struct MergedConvolution {
+  torch::Tensor weight;
+  torch::Tensor bias;
+};
+
+MergedConvolution Merged(const torch::jit::Module& model, const Compactor& compactor) {
+  const auto read = [&](const std::string& path) {
+    return TensorAt(model, path).detach().to(torch::kDouble);
+  };
+  const auto& bn = compactor.pair.bn_path;
+  const auto q = read(compactor.weight).flatten(1);
+  const auto scale = read(bn + ".weight") / (read(bn + ".running_var") + compactor.pair.eps).sqrt();
+  const auto shift = read(bn + ".bias") - read(bn + ".running_mean") * scale;
+  return {torch::matmul(q * scale, read(compactor.pair.conv_path + ".weight").flatten(1)),
+          torch::matmul(q, shift)};
+}
+
 }  // namespace
 
 std::vector<Compactor> InsertCompactors(torch::jit::Module& model,
@@ -57,23 +76,19 @@ void MergeCompactors(torch::jit::Module& model, const std::vector<Compactor>& co
   torch::NoGradGuard no_grad;
   const auto modules = graph::ModulesByPath(model);
   for (const auto& compactor : compactors) {
-    auto conv = modules.at(compactor.pair.conv_path);
+    const auto merged = Merged(model, compactor);
+    auto weight = modules.at(compactor.pair.conv_path).attr("weight").toTensor();
+    weight.copy_(merged.weight.view(weight.sizes()));
     auto bn = modules.at(compactor.pair.bn_path);
-    const auto weight = conv.attr("weight").toTensor();
-    const auto q = TensorAt(model, compactor.weight).flatten(1).to(torch::kDouble);
-    const auto mean = bn.attr("running_mean").toTensor().to(torch::kDouble);
-    const auto var = bn.attr("running_var").toTensor().to(torch::kDouble);
-    const auto gamma = bn.attr("weight").toTensor().to(torch::kDouble);
-    const auto beta = bn.attr("bias").toTensor().to(torch::kDouble);
-    const auto scale = gamma / (var + compactor.pair.eps).sqrt();
-    const auto shift = beta - mean * scale;
-    const auto merged = torch::matmul(q * scale, weight.flatten(1).to(torch::kDouble));
-    weight.copy_(merged.view(weight.sizes()).to(weight.dtype()));
     bn.attr("weight").toTensor().fill_(1);
-    bn.attr("bias").toTensor().copy_(torch::matmul(q, shift).to(beta.dtype()));
+    bn.attr("bias").toTensor().copy_(merged.bias);
     bn.attr("running_mean").toTensor().zero_();
     bn.attr("running_var").toTensor().fill_(1 - compactor.pair.eps);
   }
+}
+
+torch::Tensor MergedFilterNorms(const torch::jit::Module& model, const Compactor& compactor) {
+  return Merged(model, compactor).weight.norm(2, 1).cpu();
 }
 
 torch::jit::Module MergedAndPruned(const torch::jit::Module& model, const std::vector<Compactor>& compactors,

@@ -35,6 +35,10 @@ std::vector<Compactor> InsertCompactors(torch::jit::Module& model,
 // compactors; remove them with graph::CloneWithoutChildren(model, {"compactor"}).
 void MergeCompactors(torch::jit::Module& model, const std::vector<Compactor>& compactors);
 
+// The L2 norm of each output channel's filter of the merged convolution (Q diag(s) W, as
+// MergeCompactors computes it), [C] double: how much each compactor output carries.
+torch::Tensor MergedFilterNorms(const torch::jit::Module& model, const Compactor& compactor);
+
 // A copy of `model` with `compactors` merged (MergeCompactors), every compactor dropped,
 // and the channels removed[g] of graph.groups[g] removed (channel_removal.h). `graph` is
 // the channel graph of the model before compactors.

@@ -167,8 +167,9 @@ void ResRep::OnBeforeOptimizerStep(strategies::HookContext& context) {
       if (!gradient.defined()) continue;
       const auto rows = weight.detach().flatten(1);
       auto gradient_rows = gradient.view({rows.size(0), rows.size(1)});
-      for (const auto c : masked_[i]) gradient_rows[c].zero_();
-      gradient_rows.add_(rows / rows.norm(2, 1, true).clamp_min(1e-12), options_.lasso_strength);
+      for (const auto c : masked_[i]) {
+        gradient_rows[c].copy_(rows[c] / rows[c].norm().clamp_min(1e-12) * options_.lasso_strength);
+      }
     }
   }
 }
@@ -177,7 +178,7 @@ void ResRep::OnAfterOptimizerStep(strategies::HookContext& context) {
   if (target_reached_ || context.step < before_mask_ || (context.step - before_mask_) % interval_ != 0) {
     return;
   }
-  const auto metric = RowNorms(context.model);
+  const auto metric = MergedNorms(context.model);
   int64_t candidates = 0;
   for (const auto& norms : metric) {
     candidates += std::max<int64_t>(0, static_cast<int64_t>(norms.size()) - options_.num_at_least);
@@ -248,6 +249,19 @@ std::vector<std::vector<double>> ResRep::RowNorms(const torch::jit::Module& mode
     for (const auto& compactor : entry) {
       const auto rows = TensorAt(model, compactor.weight).detach().flatten(1).norm(2, 1).to(torch::kDouble).cpu();
       sum = sum.defined() ? sum + rows : rows;
+    }
+    norms.push_back(std::vector<double>(sum.data_ptr<double>(), sum.data_ptr<double>() + sum.numel()));
+  }
+  return norms;
+}
+
+std::vector<std::vector<double>> ResRep::MergedNorms(const torch::jit::Module& model) const {
+  std::vector<std::vector<double>> norms;
+  for (const auto& entry : compactors_) {
+    torch::Tensor sum;
+    for (const auto& compactor : entry) {
+      const auto channel = MergedFilterNorms(model, compactor);
+      sum = sum.defined() ? sum + channel : channel;
     }
     norms.push_back(std::vector<double>(sum.data_ptr<double>(), sum.data_ptr<double>() + sum.numel()));
   }

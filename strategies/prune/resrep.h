@@ -1,10 +1,10 @@
 // ResRep: channels pruned by decoupling remembering and forgetting (Ding et al., ICCV
 // 2021). Every prunable channel group of the channel graph (channel_graph.h) whose
 // producers are convolutions followed by a BatchNorm gets a compactor per producer
-// (compactors.h). Training adds a group-lasso gradient to every compactor row and, for the
-// masked channels, removes the objective's gradient, so their rows shrink to zero while
-// the rest of the network learns to do without them. Masks grow in events during training
-// (the smallest compactor rows first) until the merged model's MACs reach flops_target;
+// (compactors.h). The rows of masked channels lose the objective's gradient and get a
+// group-lasso gradient instead, so they shrink to zero while the rest of the network
+// learns to do without them. Masks grow in events during training (the channels whose
+// merged filters are smallest first) until the merged model's MACs reach flops_target;
 // the exported model has each convolution, BatchNorm and compactor merged and the masked
 // channels removed: an ordinary smaller TorchScript module.
 #pragma once
@@ -40,7 +40,7 @@ class ResRep : public strategies::Strategy {
   std::vector<strategies::ParameterGroup> ParameterGroups() const override;
   // Fixes the mask schedule from the run's steps.
   void OnTrainBegin(strategies::HookContext& context) override;
-  // The compactors' gradients: masked rows lose the objective's, every row gains the lasso.
+  // The compactors' gradients: masked rows trade the objective's for the lasso's.
   void OnBeforeOptimizerStep(strategies::HookContext& context) override;
   // At each mask event, masks more channels (checked identical on every rank).
   void OnAfterOptimizerStep(strategies::HookContext& context) override;
@@ -55,8 +55,8 @@ class ResRep : public strategies::Strategy {
               nlohmann::json& report) const override;
 
  private:
-  // Per group, the masked channels: the `count` smallest by compactor row norm over all
-  // groups, each group keeping num_at_least.
+  // Per group, the masked channels: the `count` smallest by `metric` over all groups,
+  // each group keeping num_at_least.
   std::vector<std::vector<int64_t>> SmallestChannels(const std::vector<std::vector<double>>& metric,
                                                      int64_t count) const;
   // MACs of the input model with `removed` channels gone.
@@ -67,6 +67,9 @@ class ResRep : public strategies::Strategy {
                          int64_t high) const;
   // Per group and channel, the summed norms of the compactor rows of `model`.
   std::vector<std::vector<double>> RowNorms(const torch::jit::Module& model) const;
+  // Per group and channel, the summed norms of the merged filters (MergedFilterNorms): the
+  // mask metric.
+  std::vector<std::vector<double>> MergedNorms(const torch::jit::Module& model) const;
   // How many more channels to mask at the event of `step`: num_per_mask, or (automatic)
   // what the target still needs by `metric` spread over the events left until
   // last_event_.

@@ -1,11 +1,14 @@
 #include "strategies/quant/quantize_pass.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 
 #include "runtime/base/errors.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/text.h"
+#include "strategies/graph/attention_forward.h"
 #include "strategies/graph/call_routing.h"
 #include "strategies/quant/quantizer_modules.h"
 
@@ -123,6 +126,23 @@ std::vector<QuantizedMatMul> QuantizeMatMuls(torch::jit::Module& model,
   return quantized;
 }
 
+// Logs the share of the weights the packed q, k, v projections of the nn.MultiheadAttention
+// modules `attention` hold among those of every weight layer: they stay float.
+void LogFloatProjections(const torch::jit::Module& model, const std::vector<std::string>& attention,
+                         const std::vector<graph::WeightLayer>& layers) {
+  const auto modules = graph::ModulesByPath(model);
+  int64_t projections = 0;
+  for (const auto& path : attention) {
+    projections += modules.at(path).attr("in_proj_weight").toTensor().numel();
+  }
+  int64_t total = projections;
+  for (const auto& layer : layers) total += layer.module.attr("weight").toTensor().numel();
+  logging::Info(fmt::format("nn.MultiheadAttention in {}: out_proj and the attention products are "
+                            "quantized as selected; the packed q, k, v projections (in_proj_weight, "
+                            "{} weights, {:.1f} % of the weight layers' weights) stay float",
+                            JoinedList(attention), projections, 100.0 * projections / total));
+}
+
 }  // namespace
 
 std::vector<torch::jit::Module> QuantizedModel::ActivationQuantizers() const {
@@ -143,7 +163,9 @@ std::string QuantizedModel::Describe() const {
 
 QuantizedModel InsertQuantizers(torch::jit::Module& model,
                                 const quant::QuantCommonOptions& options, bool pact) {
+  const auto attention = graph::RunAttentionThroughItsLayers(model);
   const auto layers = graph::FindWeightLayers(model);
+  if (!attention.empty()) LogFloatProjections(model, attention, layers);
   for (const auto& entry : model.named_modules()) {
     if (entry.value.hasattr(kWeightChild) || entry.value.hasattr(MatMulChild(0, 0))) {
       throw ModelError("module " + entry.name + " already holds quantizers: the model was "

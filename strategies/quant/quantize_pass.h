@@ -44,7 +44,9 @@ struct QuantizedModel {
 };
 
 // Attaches quantizers to the selected layers and matmuls of `model` and rewrites their
-// forward graphs. Layers that share a TorchScript class with a selected layer but are not selected get
+// forward graphs. PyTorch's nn.MultiheadAttention first gets a forward that calls its
+// out_proj and computes its attention products as matmuls
+// (graph::RunAttentionThroughItsLayers); its in_proj_weight stays float. Layers that share a TorchScript class with a selected layer but are not selected get
 // disabled quantizers (the class's graph is shared). `pact` selects PACT activation
 // quantizers. Logs a warning listing the module paths for a not_quant_pattern entry that
 // matches nothing. Throws ModelError when the model is already quantized or has no layer

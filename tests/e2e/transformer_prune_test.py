@@ -3,7 +3,8 @@ units removed from PyTorch's own scripted nn.TransformerEncoder give a model tha
 PyTorch loads and that computes what the input model computes with them zeroed; the
 builtin transformer prunes with distillation and quantization-aware training in one run
 and with loss-based importance over two ranks; a pruned run resumes bit for bit; models
-and configs it cannot prune are refused.
+and configs it cannot prune are refused. Quantization-aware training reaches the output
+projection and the attention products of PyTorch's nn.MultiheadAttention.
 
     SLIM_BUILD_DIR=build python3 tests/e2e/transformer_prune_test.py -v TransformerPruneRun
 """
@@ -47,7 +48,7 @@ print(json.dumps({"difference": difference,
 """
 
 
-class TransformerPruneRun(CheckpointRuns):
+class PytorchEncoderRuns(CheckpointRuns):
     def pytorch_encoder(self):
         """PyTorch's nn.TransformerEncoder (2 layers, width 32, 4 heads, 64 units) over the
         rows of the test images, scripted from Python."""
@@ -57,6 +58,8 @@ class TransformerPruneRun(CheckpointRuns):
         self.assertEqual(code, 0, out)
         return model
 
+
+class TransformerPruneRun(PytorchEncoderRuns):
     def test_pytorch_encoder_export_is_the_input_model_with_units_zeroed(self):
         model = self.pytorch_encoder()
         out_dir = self.path("out", "tp-encoder")
@@ -111,6 +114,37 @@ QuantAware:
         self.assertIn("importance loss_sensitivity", out)
         self.assertIn("feed-forward units 256 -> 192", out)
         self.assertTrue(loss_lines(self.path("out", "tp-loss.yaml")))
+
+
+# Prints, from model.pt in stock PyTorch, the largest scale of each activation quantizer of
+# the first attention module (0 = it never observed anything).
+ATTENTION_QUANTIZERS = """
+import json, sys, torch
+model = torch.jit.load(sys.argv[1])
+attention = dict(model.named_modules())["enc.layers.0.self_attn"]
+print(json.dumps({name: float(module.scale.max()) for name, module in attention.named_modules()
+                  if name.endswith("input_quant") or name.endswith("other_quant")}))
+"""
+
+
+class AttentionQuantization(PytorchEncoderRuns):
+    def test_output_projection_and_attention_products_are_quantized(self):
+        model = self.pytorch_encoder()
+        out_dir = self.path("out", "attention-qat")
+        sections = "QuantAware: {quantize_op_types: [linear, matmul]}\n"
+        code, out, _ = self.train(self.tiny_config("attention-qat.yaml", sections=sections),
+                                  "--output-dir", out_dir, "--set", "Global.model=" + model)
+        self.assertEqual(code, 0, out)
+        # proj; 2 layers of out_proj, linear1, linear2; the head. 2 products a layer.
+        self.assertIn("QuantAware: 8 layer(s) and 4 matmul(s) quantized", out)
+        self.assertIn("the packed q, k, v projections (in_proj_weight, 6144 weights, 34.7 % of "
+                      "the weight layers' weights) stay float", out)
+        scales = stock_python_json(ATTENTION_QUANTIZERS, out_dir + "/model.pt")
+        self.assertEqual(sorted(scales), ["matmul0_input_quant", "matmul0_other_quant",
+                                          "matmul1_input_quant", "matmul1_other_quant",
+                                          "out_proj.input_quant"])
+        for name, scale in scales.items():
+            self.assertGreater(scale, 1e-6, name)  # observed activations during training
 
 
 class TransformerPruneRefusals(CheckpointRuns):
