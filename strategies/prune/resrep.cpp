@@ -178,7 +178,7 @@ void ResRep::OnAfterOptimizerStep(strategies::HookContext& context) {
   if (target_reached_ || context.step < before_mask_ || (context.step - before_mask_) % interval_ != 0) {
     return;
   }
-  const auto metric = MergedNorms(context.model);
+  const auto metric = MergedNorms(context.model, comm_);
   int64_t candidates = 0;
   for (const auto& norms : metric) {
     candidates += std::max<int64_t>(0, static_cast<int64_t>(norms.size()) - options_.num_at_least);
@@ -255,15 +255,27 @@ std::vector<std::vector<double>> ResRep::RowNorms(const torch::jit::Module& mode
   return norms;
 }
 
-std::vector<std::vector<double>> ResRep::MergedNorms(const torch::jit::Module& model) const {
-  std::vector<std::vector<double>> norms;
+std::vector<std::vector<double>> ResRep::MergedNorms(const torch::jit::Module& model,
+                                                     comm::Communicator& comm) const {
+  std::vector<torch::Tensor> sums;
   for (const auto& entry : compactors_) {
     torch::Tensor sum;
     for (const auto& compactor : entry) {
       const auto channel = MergedFilterNorms(model, compactor);
       sum = sum.defined() ? sum + channel : channel;
     }
-    norms.push_back(std::vector<double>(sum.data_ptr<double>(), sum.data_ptr<double>() + sum.numel()));
+    sums.push_back(sum);
+  }
+  // The BatchNorms' running statistics differ between the ranks: average the norms.
+  auto all = torch::cat(sums);
+  comm.AllReduceSync(all, comm::ReduceOp::kSum);
+  all.div_(comm.Size());
+  std::vector<std::vector<double>> norms;
+  int64_t offset = 0;
+  for (const auto& sum : sums) {
+    const auto part = all.narrow(0, offset, sum.numel()).contiguous();
+    offset += sum.numel();
+    norms.push_back(std::vector<double>(part.data_ptr<double>(), part.data_ptr<double>() + part.numel()));
   }
   return norms;
 }
