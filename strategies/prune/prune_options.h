@@ -155,8 +155,8 @@ struct ResRepOptions : config::StrategyOptions {
   // flops_target: the share of the input model's MACs the merged model keeps, in (0, 1).
   // Default 0.5.
   double flops_target = 0.5;
-  // lasso_strength: lambda of the gradient lambda x row / |row| added to every compactor
-  // row. Default 1e-4.
+  // lasso_strength: lambda of the gradient lambda x row / |row| that replaces the
+  // objective's gradient on the compactor rows of masked channels. Default 1e-4.
   double lasso_strength = 1e-4;
   // before_mask_iters: optimizer steps before the first mask event; -1 = a tenth of the
   // run's steps.
