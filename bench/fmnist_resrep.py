@@ -2,7 +2,7 @@
 budget, on one trained FP32 Fashion-MNIST model:
 
     /usr/bin/python3 bench/fmnist_resrep.py --build build --model FLOAT.pt --data DIR \\
-        --out OUTDIR [--quick] [--epochs 1] [--seeds 42 43] [--macs-ratio 0.5] [--lasso 0.1]
+        --out OUTDIR [--quick] [--epochs 1] [--seeds 42 43] [--macs-ratio 0.5] [--lasso 1.0]
 
 FLOAT.pt and DIR as for fmnist_channel_prune.py, whose fine-tune recipe (with the float
 model as soft-label teacher) both runs share. For each of --seeds:
@@ -114,7 +114,7 @@ def main():
     parser = fine_tune_parser(__doc__)
     parser.add_argument("--macs-ratio", type=float, default=0.5,
                         help="share of the float model's MACs both may keep")
-    parser.add_argument("--lasso", type=float, default=0.1, help="ResRep's lasso_strength")
+    X
     parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--iterations", type=int, default=20)

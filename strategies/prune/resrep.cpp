@@ -273,7 +273,10 @@ std::vector<std::vector<double>> ResRep::MergedNorms(const torch::jit::Module& m
   std::vector<std::vector<double>> norms;
   int64_t offset = 0;
   for (const auto& sum : sums) {
-    const auto part = all.narrow(0, offset, sum.numel()).contiguous();
+    // Relative to the group's mean, so that one ranking over all groups compares channels
+    // with their neighbours, not layers with small weights against layers with large ones.
+    auto part = all.narrow(0, offset, sum.numel());
+    part = (part / part.mean().clamp_min(1e-12)).contiguous();
     offset += sum.numel();
     norms.push_back(std::vector<double>(part.data_ptr<double>(), part.data_ptr<double>() + part.numel()));
   }

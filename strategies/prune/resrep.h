@@ -68,7 +68,7 @@ class ResRep : public strategies::Strategy {
   // Per group and channel, the summed norms of the compactor rows of `model`.
   std::vector<std::vector<double>> RowNorms(const torch::jit::Module& model) const;
   // Per group and channel, the summed norms of the merged filters (MergedFilterNorms),
-  // averaged over the ranks: the mask metric. Collective.
+  // averaged over the ranks and divided by the group's mean: the mask metric. Collective.
   std::vector<std::vector<double>> MergedNorms(const torch::jit::Module& model,
                                                comm::Communicator& comm) const;
   // How many more channels to mask at the event of `step`: num_per_mask, or (automatic)
