@@ -114,7 +114,7 @@ def main():
     parser = fine_tune_parser(__doc__)
     parser.add_argument("--macs-ratio", type=float, default=0.5,
                         help="share of the float model's MACs both may keep")
-    X
+    parser.add_argument("--lasso", type=float, default=1.0, help="ResRep's lasso_strength")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--iterations", type=int, default=20)
