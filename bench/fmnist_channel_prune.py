@@ -148,7 +148,12 @@ def report(rows, raw, out):
     per_seed = [f"seed {seed}: ours {pct(s['ours']['top1'])}, PyTorch "
                 f"{pct(s['pytorch']['top1']) if s['pytorch'] else '—'}"
                 for seed, s in raw["seeds"].items() if s["ours"]]
-    body = "\n".join(lines) + "\n\n" + "; ".join(per_seed) + "\n"
+    write_results("\n".join(lines) + "\n\n" + "; ".join(per_seed) + "\n", rows, raw, out)
+
+
+def write_results(body, rows, raw, out):
+    """Prints the markdown `body` and writes it to OUT/results.md, rows and raw figures to
+    OUT/results.json."""
     print(body)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(body)
@@ -156,18 +161,28 @@ def report(rows, raw, out):
         json.dump({"rows": rows, "raw": raw}, f, indent=1)
 
 
-def main():
-    parser = fine_tune_parser(__doc__)
-    parser.add_argument("--macs-ratio", type=float, default=0.5,
-                        help="share of the float model's MACs ours may keep")
+def add_latency_options(parser):
+    """The interleaved latency options this script and fmnist_resrep.py share."""
     parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--iterations-b1", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
-    args = completed(parser.parse_args(), "fmnist_channel_prune")
+
+
+def quick_latency(args):
+    """--quick's latency settings: one short round."""
     if args.quick:
         args.rounds, args.iterations, args.iterations_b1, args.warmup = 1, 5, 10, 2
+    return args
+
+
+def main():
+    parser = fine_tune_parser(__doc__)
+    parser.add_argument("--macs-ratio", type=float, default=0.5,
+                        help="share of the float model's MACs ours may keep")
+    add_latency_options(parser)
+    args = quick_latency(completed(parser.parse_args(), "fmnist_channel_prune"))
     torch.set_num_threads(args.threads)
     setup = Setup(args)
     raw = {"command": " ".join(shlex.quote(a) for a in sys.argv), "torch": torch.__version__,

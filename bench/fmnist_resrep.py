@@ -29,6 +29,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_quant  # noqa: E402  (bench/pytorch_quant.py: top1)
+from fmnist_channel_prune import (add_latency_options, quick_latency,  # noqa: E402
+                                  write_results)
 from fmnist_channel_prune import run_ours as run_channel_prune  # noqa: E402
 from fmnist_quant import attempt, interleaved_latency, log, pct, run  # noqa: E402
 from fmnist_sparsity import OurRun, Setup, completed, fine_tune_parser, write_config  # noqa: E402
@@ -102,12 +104,7 @@ def report(rows, raw, out):
     per_seed = [f"seed {seed}: ResRep {pct(s['resrep']['top1']) if s['resrep'] else '—'}, "
                 f"ChannelPrune {pct(s['channel_prune']['top1']) if s['channel_prune'] else '—'}"
                 for seed, s in raw["seeds"].items()]
-    body = "\n".join(lines) + "\n\n" + "; ".join(per_seed) + "\n"
-    print(body)
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(body)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"rows": rows, "raw": raw}, f, indent=1)
+    write_results("\n".join(lines) + "\n\n" + "; ".join(per_seed) + "\n", rows, raw, out)
 
 
 def main():
@@ -115,14 +112,8 @@ def main():
     parser.add_argument("--macs-ratio", type=float, default=0.5,
                         help="share of the float model's MACs both may keep")
     parser.add_argument("--lasso", type=float, default=1.0, help="ResRep's lasso_strength")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved latency rounds")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--iterations-b1", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=5)
-    args = completed(parser.parse_args(), "fmnist_resrep")
-    if args.quick:
-        args.rounds, args.iterations, args.iterations_b1, args.warmup = 1, 5, 10, 2
+    add_latency_options(parser)
+    args = quick_latency(completed(parser.parse_args(), "fmnist_resrep"))
     torch.set_num_threads(args.threads)
     setup = Setup(args)
     raw = {"command": " ".join(shlex.quote(a) for a in sys.argv), "errors": setup.errors,
