@@ -14,15 +14,24 @@ namespace {
 
 constexpr const char* kChild = "compactor";
 
-// A compactor of `channels` channels, an identity 1x1 convolution.
-torch::jit::Module NewCompactor(const std::shared_ptr<torch::jit::CompilationUnit>& unit,
-                                int64_t channels, bool trainable) {
-  torch::jit::Module compactor(c10::QualifiedName("__torch__.slim.ResRepCompactor"), unit,
+// The compactor class: forward is conv2d(x, self.weight). One class for all instances,
+// since BatchNorms that share a class must hold children of one type.
+torch::jit::Module CompactorPrototype() {
+  torch::jit::Module compactor(c10::QualifiedName("__torch__.slim.ResRepCompactor"),
+                               std::make_shared<torch::jit::CompilationUnit>(),
                                /*shouldMangle=*/true);
   compactor.register_attribute("training", c10::BoolType::get(), true);
+  compactor.register_parameter("weight", torch::ones({1, 1, 1, 1}), /*is_buffer=*/false);
+  compactor.define("def forward(self, x):\n    return torch.conv2d(x, self.weight)\n");
+  return compactor;
+}
+
+// A compactor of `channels` channels, an identity 1x1 convolution.
+torch::jit::Module NewCompactor(const torch::jit::Module& prototype, int64_t channels,
+                                bool trainable) {
+  auto compactor = prototype.deepcopy();
   auto weight = torch::eye(channels).view({channels, channels, 1, 1});
   compactor.register_parameter("weight", weight.requires_grad_(trainable), /*is_buffer=*/false);
-  compactor.define("def forward(self, x):\n    return torch.conv2d(x, self.weight)\n");
   return compactor;
 }
 
@@ -56,14 +65,14 @@ std::vector<Compactor> InsertCompactors(torch::jit::Module& model,
     selected.insert(pair.bn_path);
     classes.insert(modules.at(pair.bn_path).type()->name()->qualifiedName());
   }
-  const auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  const auto prototype = CompactorPrototype();
   std::map<std::string, torch::jit::Module> routed;  // one BatchNorm per class
   for (const auto& [path, module] : modules) {
     const auto name = module.type()->name()->qualifiedName();
     if (!classes.count(name)) continue;
     const auto channels = module.attr("running_mean").toTensor().size(0);
     torch::jit::Module bn = module;
-    bn.register_module(kChild, NewCompactor(unit, channels, selected.count(path) > 0));
+    bn.register_module(kChild, NewCompactor(prototype, channels, selected.count(path) > 0));
     routed.emplace(name, module);
   }
   for (const auto& [name, bn] : routed) graph::RouteForwardOutput(bn, kChild);

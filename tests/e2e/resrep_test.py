@@ -9,7 +9,7 @@ import unittest
 
 from distillation_test import SELF_DISTILLATION
 from e2e_test import CheckpointRuns
-from quantization_test import QAT, read_json, stock_python_json
+from quantization_test import QAT, read_json, script_torchvision, stock_python_json
 
 # Masks from step 2, every 2 steps, 24 channels at a time: the 16-step runs reach the target.
 RESREP = """ResRep:
@@ -44,6 +44,22 @@ class ResRepRun(CheckpointRuns):
         self.assertLessEqual(report["macs_after"], 0.5 * report["macs_before"])
         self.assertGreater(report["macs_after"], 0.3 * report["macs_before"])
         self.assertTrue(any(g["channels_after"] < g["channels_before"] for g in report["groups"]))
+        result = stock_python_json(STOCK_RUN, out_dir + "/model.pt")
+        self.assertEqual(result, {"compactors": [], "shape": [2, 10]})
+
+    def test_torchvision_resnet18_whose_batch_norms_share_one_class(self):
+        # Every BatchNorm of the scripted model is one TorchScript class, so those outside
+        # the groups hold frozen identity compactors too; all are merged away.
+        model = script_torchvision(self, "resnet18")
+        out_dir = self.path("out", "resrep-resnet18")
+        # The automatic count per event: resnet18 needs far more channels than 24 a time.
+        sections = "ResRep: {flops_target: 0.5, before_mask_iters: 2, mask_interval: 2}\n"
+        config = self.tiny_config("resrep-resnet18.yaml", train_iter=16, sections=sections)
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model,
+                                  ranks=2)
+        self.assertEqual(code, 0, out)
+        report = read_json(out_dir, "report.json")["resrep"]
+        self.assertLessEqual(report["macs_after"], 0.5 * report["macs_before"])
         result = stock_python_json(STOCK_RUN, out_dir + "/model.pt")
         self.assertEqual(result, {"compactors": [], "shape": [2, 10]})
 
