@@ -51,16 +51,17 @@ std::string RefusalReason(const StrategyRegistration& a, const StrategyRegistrat
 
 }  // namespace
 
-StrategyRegistration StructurePruningRegistration(const std::string& section) {
+StrategyRegistration PruningRegistration(const std::string& section, PassOrder order,
+                                         const std::string& needs) {
   StrategyRegistration registration;
   registration.section = section;
-  registration.order = PassOrder::kStructure;
+  registration.order = order;
   registration.combines_with = {"QuantAware", "Distillation", "MultiTeacherDistillation"};
   registration.refusals = {
-      {"QuantPost", fmt::format("{} needs fine-tuning and QuantPost only calibrates: prune in one "
-                                "run, then quantize its model.pt with QuantPost in a second, or "
-                                "use QuantAware",
-                                section)}};
+      {"QuantPost", fmt::format("{} needs {} and QuantPost only calibrates: prune in one run, "
+                                "then quantize its model.pt with QuantPost in a second, or use "
+                                "QuantAware",
+                                section, needs)}};
   return registration;
 }
 

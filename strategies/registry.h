@@ -66,11 +66,13 @@ auto FactoryOf() {
   };
 }
 
-// The registration of a strategy that changes the model's structure before training and
-// needs fine-tuning afterwards (ChannelPrune, TransformerPrune): structure pass order;
-// runs with QuantAware, Distillation and MultiTeacherDistillation; refuses QuantPost, which
-// only calibrates, saying to quantize in a second run.
-StrategyRegistration StructurePruningRegistration(const std::string& section);
+// The registration of a pruning strategy `section` (masks: UnstructurePrune, ASPPrune;
+// structure: ChannelPrune, TransformerPrune) at pass `order`: runs with QuantAware,
+// Distillation and MultiTeacherDistillation; refuses QuantPost, which only calibrates,
+// saying that the strategy `needs` ("training", "fine-tuning") and to quantize in a
+// second run.
+StrategyRegistration PruningRegistration(const std::string& section, PassOrder order,
+                                         const std::string& needs);
 
 // Every registered strategy, in pass order.
 const std::vector<StrategyRegistration>& RegisteredStrategies();

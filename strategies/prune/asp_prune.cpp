@@ -16,7 +16,7 @@ constexpr const char* kSection = "ASPPrune";
 }  // namespace
 
 strategies::StrategyRegistration AspPrune::Registration() {
-  auto registration = MaskRegistration(kSection);
+  auto registration = strategies::PruningRegistration(kSection, strategies::PassOrder::kMasks, "training");
   registration.parse = strategies::ParserOf(&ParseAspPrune);
   registration.create = strategies::FactoryOf<AspPrune, AspPruneOptions>();
   return registration;

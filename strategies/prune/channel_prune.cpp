@@ -91,7 +91,7 @@ std::vector<double> GroupRatios(const ChannelGraph& graph, const ChannelPruneOpt
 }
 
 strategies::StrategyRegistration ChannelPrune::Registration() {
-  auto registration = strategies::StructurePruningRegistration(kSection);
+  auto registration = strategies::PruningRegistration(kSection, strategies::PassOrder::kStructure, "fine-tuning");
   registration.refuses_with = [](const config::StrategyOptions& options, const std::string& other) {
     const auto& prune = static_cast<const ChannelPruneOptions&>(options);
     if (prune.prune_schedule != "iterative" || other == kSection) return std::string();

@@ -12,19 +12,6 @@ constexpr const char* kHasMasks = "has_masks";
 
 }  // namespace
 
-strategies::StrategyRegistration MaskedPruning::MaskRegistration(const std::string& section) {
-  strategies::StrategyRegistration registration;
-  registration.section = section;
-  registration.order = strategies::PassOrder::kMasks;
-  registration.combines_with = {"QuantAware", "Distillation", "MultiTeacherDistillation"};
-  registration.refusals = {
-      {"QuantPost", fmt::format("{} needs training and QuantPost only calibrates: prune in one "
-                                "run, then quantize its model.pt with QuantPost in a second, or "
-                                "use QuantAware",
-                                section)}};
-  return registration;
-}
-
 MaskedPruning::MaskedPruning(std::string name, SparseStorage storage, comm::Communicator& comm)
     : name_(std::move(name)),
       storage_(storage),

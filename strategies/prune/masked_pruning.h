@@ -20,10 +20,6 @@ class MaskedPruning : public strategies::Strategy {
  public:
   MaskedPruning(std::string name, SparseStorage storage, comm::Communicator& comm);
 
-  // What the pruning sections' registrations share: the masks pass order, running with
-  // QuantAware and either distillation section, QuantPost refused (it does not train).
-  static strategies::StrategyRegistration MaskRegistration(const std::string& section);
-
   std::string Name() const override { return name_; }
   void OnBeforeOptimizerStep(strategies::HookContext& context) override;
   // Masks weights and optimizer state, after UpdateSchedule.

@@ -62,7 +62,7 @@ torch::Tensor EvalOutput(const torch::jit::Module& model, const torch::Tensor& e
 }  // namespace
 
 strategies::StrategyRegistration TransformerPrune::Registration() {
-  auto registration = strategies::StructurePruningRegistration(kSection);
+  auto registration = strategies::PruningRegistration(kSection, strategies::PassOrder::kStructure, "fine-tuning");
   registration.parse = strategies::ParserOf(&ParseTransformerPrune);
   registration.create = strategies::FactoryOf<TransformerPrune, TransformerPruneOptions>();
   return registration;

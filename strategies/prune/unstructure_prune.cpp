@@ -42,7 +42,7 @@ std::vector<PrunableWeight> SelectUnstructuredWeights(const torch::jit::Module& 
 }
 
 strategies::StrategyRegistration UnstructurePrune::Registration() {
-  auto registration = MaskRegistration(kSection);
+  auto registration = strategies::PruningRegistration(kSection, strategies::PassOrder::kMasks, "training");
   registration.refusals.emplace(
       "ASPPrune", "UnstructurePrune and ASPPrune would both mask the same weights; keep one of "
                   "the two sections");
