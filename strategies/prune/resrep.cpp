@@ -96,18 +96,11 @@ void ResRep::Prepare(torch::jit::Module& model) {
                                  kSection));
   }
   masked_.assign(groups_.size(), {});
-  std::vector<std::vector<double>> l1;
-  int64_t candidates = 0;
-  for (size_t i = 0; i < groups_.size(); ++i) {
-    const auto& group = graph_.groups[groups_[i]];
-    auto norms = torch::zeros({static_cast<int64_t>(group.channels.size())}, torch::kDouble);
-    for (const auto& producer : group.producers) {
-      norms += TensorAt(model, producer).detach().abs().flatten(1).sum(1).to(torch::kDouble);
-    }
-    l1.push_back(std::vector<double>(norms.data_ptr<double>(), norms.data_ptr<double>() + norms.numel()));
-    candidates += std::max<int64_t>(0, norms.numel() - options_.num_at_least);
-  }
-  const double least = static_cast<double>(MacsWithout(SmallestChannels(l1, candidates)));
+  // With every candidate masked the order does not matter: a uniform metric.
+  std::vector<std::vector<double>> uniform;
+  for (const auto g : groups_) uniform.emplace_back(graph_.groups[g].channels.size(), 0.0);
+  const double least =
+      static_cast<double>(MacsWithout(SmallestChannels(uniform, CandidateCount(uniform))));
   if (least > options_.flops_target * static_cast<double>(macs_before_)) {
     throw ConfigError(fmt::format(
         "{}: {} cannot be reached: keeping num_at_least {} channel(s) in every group with "
@@ -179,10 +172,7 @@ void ResRep::OnAfterOptimizerStep(strategies::HookContext& context) {
     return;
   }
   const auto metric = MergedNorms(context.model, comm_);
-  int64_t candidates = 0;
-  for (const auto& norms : metric) {
-    candidates += std::max<int64_t>(0, static_cast<int64_t>(norms.size()) - options_.num_at_least);
-  }
+  const int64_t candidates = CandidateCount(metric);
   const int64_t high = std::min(MaskedCount() + NextIncrement(metric, context.step, candidates),
                                 candidates);
   const int64_t count = CountForTarget(metric, MaskedCount(), high);
@@ -281,6 +271,14 @@ std::vector<std::vector<double>> ResRep::MergedNorms(const torch::jit::Module& m
     norms.push_back(std::vector<double>(part.data_ptr<double>(), part.data_ptr<double>() + part.numel()));
   }
   return norms;
+}
+
+int64_t ResRep::CandidateCount(const std::vector<std::vector<double>>& metric) const {
+  int64_t count = 0;
+  for (const auto& channels : metric) {
+    count += std::max<int64_t>(0, static_cast<int64_t>(channels.size()) - options_.num_at_least);
+  }
+  return count;
 }
 
 int64_t ResRep::MaskedCount() const {

@@ -76,6 +76,8 @@ class ResRep : public strategies::Strategy {
   // last_event_.
   int64_t NextIncrement(const std::vector<std::vector<double>>& metric, int64_t step,
                         int64_t candidates) const;
+  // The channels that may be masked: every group's beyond num_at_least.
+  int64_t CandidateCount(const std::vector<std::vector<double>>& metric) const;
   int64_t MaskedCount() const;
 
   ResRepOptions options_;
