@@ -23,6 +23,43 @@ int64_t Product(const std::vector<int64_t>& extents) {
   return product;
 }
 
+std::vector<int64_t> Extents(const at::Tensor& shape) {
+  const auto flat = shape.to(at::kLong).contiguous();
+  return {flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel()};
+}
+
+// PyTorch's fused inference kernel of nn.TransformerEncoderLayer (its eval path).
+const c10::Symbol kFusedEncoderLayer =
+    c10::Symbol::fromQualString("aten::_transformer_encoder_layer_fwd");
+
+// The MACs of one run of the fused encoder layer `node` on an input of shape [batch,
+// tokens, width]: its four weights (packed q, k, v, output projection, the two
+// feed-forward layers: inputs 3, 5, 14, 16) once per token, and the two attention
+// products, tokens x tokens x width each per sample.
+int64_t FusedEncoderLayerMacs(const torch::jit::Node* node, const std::vector<int64_t>& input) {
+  if (input.size() != 3) return 0;
+  const int64_t tokens = input[0] * input[1];
+  int64_t per_token = 0;
+  for (const size_t weight : {3, 5, 14, 16}) per_token += Product(WeightShape(node->input(weight)));
+  return tokens * per_token + 2 * input[0] * input[1] * input[1] * input[2];
+}
+
+// True for a value of the normal form that is dequantize(quantize_per_tensor(...)).
+bool IsQuantizedActivation(const torch::jit::Value* value) {
+  double scale = 0;
+  int64_t zero_point = 0;
+  return value->node()->kind() == c10::aten::dequantize &&
+         IsActivationQuantize(value->node()->input(), &scale, &zero_point);
+}
+
+// A convolution or linear of quantized weight and input, or a matmul of quantized operands.
+bool IsQuantizedLayer(const torch::jit::Node* node) {
+  if (node->kind() == c10::aten::matmul) {
+    return IsQuantizedActivation(node->input(0)) && IsQuantizedActivation(node->input(1));
+  }
+  return IsQuantizedActivation(node->input(0)) && QuantizedWeightOf(node->input(1)).has_value();
+}
+
 }  // namespace
 
 Latency Summarise(std::vector<double> times_ms, int64_t batch, int64_t threads) {
@@ -37,38 +74,58 @@ Latency Summarise(std::vector<double> times_ms, int64_t batch, int64_t threads) 
   return latency;
 }
 
-int64_t CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
-  std::vector<torch::jit::Value*> observed;
+MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
+  // On a copy, each shape is taken in the block of the node that computes with it, so that
+  // a node in a branch not taken counts nothing even when its inputs were computed.
+  FrozenModel probe{frozen.module, frozen.graph->copy()};
   std::vector<torch::jit::Node*> layers;
-  for (auto* node : frozen.graph->nodes()) {
+  std::vector<torch::jit::Value*> shapes_at_layers;  // per layer: operand shape, output shape
+  const auto shape_of = [&](torch::jit::Node* at, torch::jit::Value* value) {
+    torch::jit::WithInsertPoint here(at);
+    shapes_at_layers.push_back(probe.graph->insert(c10::aten::_shape_as_tensor, {value}));
+  };
+  for (auto* node : AllNodes(*probe.graph)) {
     const auto kind = node->kind();
-    if (kind == c10::aten::conv2d || kind == c10::aten::linear) {
+    if (kind == c10::aten::conv2d || kind == c10::aten::linear || kind == c10::aten::matmul ||
+        kind == kFusedEncoderLayer) {
       layers.push_back(node);
-      observed.push_back(node->output());
-    } else if (kind == c10::aten::matmul) {
-      layers.push_back(node);
-      observed.push_back(node->input(0));
-      observed.push_back(node->output());
+      shape_of(node, node->input(0));
+      shape_of(node->next(), node->output());
     }
   }
-  if (observed.empty()) return 0;
-  const auto shapes = ValueShapes(frozen, observed, example);
-  int64_t macs = 0;
-  size_t next = 0;
-  for (auto* node : layers) {
-    if (node->kind() == c10::aten::matmul) {
-      const auto& left = shapes[next++];
-      macs += Product(shapes[next++]) * (left.empty() ? 1 : left.back());
-      continue;
+  MacCount macs;
+  if (layers.empty()) return macs;
+  const auto observed = ProbeValues(probe, shapes_at_layers, {example},
+                                    [](auto&, auto* shape) { return shape; })
+                            .at(0);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    auto* node = layers[i];
+    int64_t node_macs = 0;
+    const auto& inputs = observed[2 * i];
+    const auto& outputs = observed[2 * i + 1];
+    for (size_t run = 0; run < outputs.size(); ++run) {
+      const auto input = Extents(inputs[run]);
+      const auto output = Extents(outputs[run]);
+      if (node->kind() == kFusedEncoderLayer) {
+        node_macs += FusedEncoderLayerMacs(node, input);
+      } else if (node->kind() == c10::aten::matmul) {
+        node_macs += Product(output) * (input.empty() ? 1 : input.back());
+      } else {
+        const auto weight = WeightShape(node->input(1));
+        node_macs += weight.empty() ? 0 : Product(output) * (Product(weight) / weight[0]);
+      }
     }
-    const auto weight = WeightShape(node->input(1));
-    const auto per_output = weight.empty() ? 0 : Product(weight) / weight[0];
-    macs += Product(shapes[next++]) * per_output;
+    macs.total += node_macs;
+    if (IsQuantizedLayer(node)) macs.quantized += node_macs;
   }
   return macs;
 }
 
 int64_t CountModelMacs(const torch::jit::Module& model, const at::Tensor& example) {
+  return CountMacs(ExportForm(model), example).total;
+}
+
+MacCount CountModelMacsByPrecision(const torch::jit::Module& model, const at::Tensor& example) {
   return CountMacs(ExportForm(model), example);
 }
 

@@ -10,12 +10,22 @@
 
 namespace slim::exporting {
 
-// Multiply-accumulates of one sample through the convolutions, linear layers and
-// matmuls of `frozen` (shapes observed on `example`, a batch of one).
-int64_t CountMacs(const FrozenModel& frozen, const at::Tensor& example);
+// Multiply-accumulates of one sample through the convolutions, linear layers and matmuls
+// that run (branches taken, loops repeated) in `frozen` on `example`, a batch of one.
+struct MacCount {
+  int64_t total = 0;
+  // Of those, the ones in the quantized layers of the normal form (quant_normal_form.h):
+  // convolutions and linears with a quantized weight and input, matmuls of two quantized
+  // operands.
+  int64_t quantized = 0;
+};
+MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example);
 
-// CountMacs of `model` in any form (float, fake-quant or quantize/dequantize pairs).
+// CountMacs(...).total of `model` in any form (float, fake-quant or quantize/dequantize pairs).
 int64_t CountModelMacs(const torch::jit::Module& model, const at::Tensor& example);
+
+// CountMacs of `model` in any form.
+MacCount CountModelMacsByPrecision(const torch::jit::Module& model, const at::Tensor& example);
 
 struct Latency {
   int64_t batch = 0;

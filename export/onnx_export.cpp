@@ -425,7 +425,7 @@ std::map<const Value*, int64_t> LinearInputRanks(const FrozenModel& frozen,
   std::map<const Value*, int64_t> ranks;
   if (inputs.empty()) return ranks;
   const auto shapes = ValueShapes(frozen, inputs, example);
-  for (size_t i = 0; i < inputs.size(); ++i) ranks[inputs[i]] = static_cast<int64_t>(shapes[i].size());
+  for (size_t i = 0; i < inputs.size(); ++i) ranks[inputs[i]] = static_cast<int64_t>(shapes[i].at(0).size());
   return ranks;
 }
 
@@ -477,7 +477,7 @@ void Translate(const FrozenModel& frozen, const at::Tensor& example,
   declare(*proto.add_input(), "input", example.sizes().slice(1).vec(),
           example.scalar_type() == at::kLong);
   const std::vector<Value*> output = {const_cast<Value*>(graph.outputs()[0])};
-  const auto output_shape = ValueShapes(frozen, output, example).at(0);
+  const auto output_shape = ValueShapes(frozen, output, example).at(0).at(0);
   declare(*proto.add_output(), "output",
           std::vector<int64_t>(output_shape.begin() + 1, output_shape.end()), false);
 }

@@ -222,12 +222,32 @@ c10::optional<at::Tensor> QuantizedWeightOf(const Value* value) {
   return constant->toTensor();
 }
 
+// Rows a:b of a quantized weight (the q, k or v slice of nn.MultiheadAttention's packed
+// in-projection) as a quantized weight of its own: dequantize(weight)[a:b] becomes
+// dequantize(weight[a:b]), per-channel scales sliced alike.
+void SliceQuantizedWeight(Graph& graph, Node* slice) {
+  const auto weight = QuantizedWeightOf(slice->input(0));
+  if (!weight) return;
+  std::vector<int64_t> arguments;
+  for (size_t i = 1; i < slice->inputs().size(); ++i) {
+    const auto constant = ConstantOf(slice->input(i));
+    if (!constant || !constant->isInt()) return;
+    arguments.push_back(constant->toInt());
+  }
+  if (arguments.size() != 4 || arguments[0] != 0 || arguments[3] != 1) return;
+  const auto rows = weight->slice(0, arguments[1], arguments[2]).contiguous();
+  slice->output()->replaceAllUsesWith(NormalWeight(graph, slice, rows));
+}
+
 FrozenModel ExportForm(const torch::jit::Module& model, QuantPoints* points,
                        ReluZeroPoint relu_zero_point) {
   auto frozen = FreezeForExport(model);
   QuantPoints found;
   auto& graph = *frozen.graph;
   for (Node* node : AllNodes(graph)) Normalise(graph, node, relu_zero_point, found);
+  for (Node* node : AllNodes(graph)) {
+    if (node->kind() == c10::aten::slice) SliceQuantizedWeight(graph, node);
+  }
   torch::jit::EliminateDeadCode(frozen.graph);
   for (Node* node : AllNodes(graph)) {
     if (node->kind() == c10::aten::batch_norm) FoldBatchNormIntoQuantizedConv(graph, node);

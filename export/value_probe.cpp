@@ -26,36 +26,46 @@ torch::jit::Value* Counterpart(const torch::jit::Graph& original, const torch::j
 
 }  // namespace
 
-std::vector<std::vector<at::Tensor>> ProbeValues(
+std::vector<std::vector<std::vector<at::Tensor>>> ProbeValues(
     const FrozenModel& frozen, const std::vector<torch::jit::Value*>& values,
     const std::vector<at::Tensor>& inputs,
     const std::function<torch::jit::Value*(torch::jit::Graph&, torch::jit::Value*)>& observe) {
-  // A copy that returns the observations (a method returns one value: a list of them).
+  // A copy that returns the observations: one list per value, made empty on entry and
+  // appended to wherever the value is made, so that values in nested blocks are seen.
   auto probe_graph = frozen.graph->copy();
   {
-    // Each observation right where its value is made: later in-place ops may change it.
+    const auto tensor_list = c10::ListType::ofTensors();
     std::vector<torch::jit::Value*> counterparts;
     for (auto* value : values) counterparts.push_back(Counterpart(*frozen.graph, *probe_graph, value));
-    std::vector<torch::jit::Value*> observations;
-    for (auto* counterpart : counterparts) {
-      torch::jit::WithInsertPoint after(counterpart->node()->next());
-      observations.push_back(observe(*probe_graph, counterpart));
+    std::vector<torch::jit::Value*> lists;
+    {
+      torch::jit::WithInsertPoint at_start(probe_graph->block()->nodes().front());
+      for (size_t k = 0; k < values.size(); ++k) {
+        lists.push_back(
+            probe_graph->insertNode(probe_graph->createList(c10::TensorType::get(), {}))->output());
+      }
+    }
+    for (size_t k = 0; k < counterparts.size(); ++k) {
+      // Each observation right where its value is made: later in-place ops may change it.
+      torch::jit::WithInsertPoint after(counterparts[k]->node()->next());
+      probe_graph->insert(c10::aten::append, {lists[k], observe(*probe_graph, counterparts[k])});
     }
     torch::jit::WithInsertPoint at_end(probe_graph->return_node());
-    auto* list = probe_graph->insertNode(
-        probe_graph->createList(c10::TensorType::get(), observations));
+    auto* all = probe_graph->insertNode(probe_graph->createList(tensor_list, lists));
     probe_graph->eraseOutput(0);
-    probe_graph->registerOutput(list->output());
+    probe_graph->registerOutput(all->output());
   }
   torch::jit::EliminateDeadCode(probe_graph);
 
   torch::jit::GraphFunction probe("probe", probe_graph, nullptr);
-  std::vector<std::vector<at::Tensor>> observed;
+  std::vector<std::vector<std::vector<at::Tensor>>> observed;
   torch::NoGradGuard no_grad;
   for (const auto& input : inputs) {
     torch::jit::Stack stack{frozen.module._ivalue(), input};
     probe.run(stack);
-    observed.push_back(stack.back().toTensorVector());
+    std::vector<std::vector<at::Tensor>> per_value;
+    for (const auto& list : stack.back().toListRef()) per_value.push_back(list.toTensorVector());
+    observed.push_back(std::move(per_value));
   }
   return observed;
 }
@@ -74,23 +84,28 @@ std::vector<std::pair<double, double>> ValueRanges(const FrozenModel& frozen,
                                                  std::numeric_limits<double>::lowest()});
   for (const auto& row : observed) {
     for (size_t k = 0; k < row.size(); ++k) {
-      ranges[k].first = std::min(ranges[k].first, row[k][0].item<double>());
-      ranges[k].second = std::max(ranges[k].second, row[k][1].item<double>());
+      for (const auto& low_high : row[k]) {
+        ranges[k].first = std::min(ranges[k].first, low_high[0].item<double>());
+        ranges[k].second = std::max(ranges[k].second, low_high[1].item<double>());
+      }
     }
   }
   return ranges;
 }
 
-std::vector<std::vector<int64_t>> ValueShapes(const FrozenModel& frozen,
-                                              const std::vector<torch::jit::Value*>& values,
-                                              const at::Tensor& input) {
+std::vector<std::vector<std::vector<int64_t>>> ValueShapes(
+    const FrozenModel& frozen, const std::vector<torch::jit::Value*>& values,
+    const at::Tensor& input) {
   const auto observed = ProbeValues(frozen, values, {input}, [](auto& graph, auto* value) {
     return graph.insert(c10::aten::_shape_as_tensor, {value});
   });
-  std::vector<std::vector<int64_t>> shapes;
-  for (const auto& shape : observed.at(0)) {
-    const auto flat = shape.to(at::kLong).contiguous();
-    shapes.emplace_back(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+  std::vector<std::vector<std::vector<int64_t>>> shapes;
+  for (const auto& runs : observed.at(0)) {
+    shapes.emplace_back();
+    for (const auto& shape : runs) {
+      const auto flat = shape.to(at::kLong).contiguous();
+      shapes.back().emplace_back(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+    }
   }
   return shapes;
 }

@@ -224,7 +224,7 @@ void ExportModelAndReport(const TrainingSetup& setup, nlohmann::json job_fields)
   }
   IntraOpThreads one_thread(kLatencyThreads);
   report["input_model"] = MeasureInputModel(setup, inputs.example, batches);
-  const int64_t macs = exporting::CountModelMacs(deployed.module, inputs.example);
+  const auto macs = exporting::CountModelMacsByPrecision(deployed.module, inputs.example);
   const auto baseline = report["input_model"].value("latency", nlohmann::json::object());
   nlohmann::json exports = nlohmann::json::array();
   for (size_t i = 0; i < files.size(); ++i) {
@@ -234,9 +234,10 @@ void ExportModelAndReport(const TrainingSetup& setup, nlohmann::json job_fields)
                             {"file", std::filesystem::path(file.path).filename().string()},
                             {"file_bytes", file.file_bytes},
                             {"parameters", deployed.parameters},
-                            {"macs", macs},
+                            {"macs", macs.total},
                             {"latency", latency},
                             {"speedup", Speedups(baseline, latency)}};
+    if (macs.quantized > 0) entry["macs_quantized"] = macs.quantized;
     if (evaluations[i].samples > 0) {
       entry["eval"] = {{"samples", evaluations[i].samples},
                        {"top1", evaluations[i].top1},

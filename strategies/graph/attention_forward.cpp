@@ -22,13 +22,14 @@ const std::vector<std::string> kArguments = {"query",     "key",          "value
                                              "average_attn_weights"};
 
 // The forward of kArguments in TorchScript: in-projection with the q, k, v slices of
-// num_heads x head_dim rows, scaled dot-product attention per head with the float or bool
-// masks, dropout in training, out_proj; [L, N, E] layout unless batch_first, unbatched
-// [L, E] inputs too. `batch_first` is a class constant of the scripted module, which
+// num_heads x head_dim rows of in_proj_weight (read once, for a quantizer to route) on
+// the inputs as they come (so that an input quantizer sits right before it), scaled
+// dot-product attention per head with the float or bool masks, dropout in training,
+// out_proj; [L, N, E] layout unless batch_first, unbatched [L, E] inputs too. `batch_first` is a class constant of the scripted module, which
 // source compiled later cannot read.
 std::string ReplacementSource(bool has_bias, bool batch_first) {
   const auto projection = [&](const std::string& input, const std::string& slice) {
-    return fmt::format("torch.linear({}, self.in_proj_weight[{}], {})", input, slice,
+    return fmt::format("torch.linear({}, in_proj_weight[{}], {})", input, slice,
                        has_bias ? "self.in_proj_bias[" + slice + "]" : "None");
   };
   const std::vector<std::string> lines = {
@@ -37,26 +38,27 @@ std::string ReplacementSource(bool has_bias, bool batch_first) {
                   "attn_mask: Optional[Tensor]=None, average_attn_weights: bool=True) -> "
                   "Tuple[Tensor, Optional[Tensor]]:",
                   kReplacement),
-      "    batched = query.dim() == 3",
-      "    if not batched:",
-      "        query = query.unsqueeze(1)",
-      "        key = key.unsqueeze(1)",
-      "        value = value.unsqueeze(1)",
-      "        if key_padding_mask is not None:",
-      "            key_padding_mask = key_padding_mask.unsqueeze(0)",
-      std::string("    elif ") + (batch_first ? "True" : "False") + ":",
-      "        query = query.transpose(0, 1)",
-      "        key = key.transpose(0, 1)",
-      "        value = value.transpose(0, 1)",
-      "    target_length = query.size(0)",
-      "    batch = query.size(1)",
-      "    source_length = key.size(0)",
       "    heads = self.num_heads",
       "    head_dim = self.head_dim",
       "    width = heads * head_dim",
+      "    in_proj_weight = self.in_proj_weight",
       "    q = " + projection("query", "0:width"),
       "    k = " + projection("key", "width:2 * width"),
       "    v = " + projection("value", "2 * width:3 * width"),
+      "    batched = q.dim() == 3",
+      "    if not batched:",
+      "        q = q.unsqueeze(1)",
+      "        k = k.unsqueeze(1)",
+      "        v = v.unsqueeze(1)",
+      "        if key_padding_mask is not None:",
+      "            key_padding_mask = key_padding_mask.unsqueeze(0)",
+      std::string("    elif ") + (batch_first ? "True" : "False") + ":",
+      "        q = q.transpose(0, 1)",
+      "        k = k.transpose(0, 1)",
+      "        v = v.transpose(0, 1)",
+      "    target_length = q.size(0)",
+      "    batch = q.size(1)",
+      "    source_length = k.size(0)",
       "    q = q.reshape([target_length, batch * heads, head_dim]).transpose(0, 1)",
       "    k = k.reshape([source_length, batch * heads, head_dim]).transpose(0, 1)",
       "    v = v.reshape([source_length, batch * heads, head_dim]).transpose(0, 1)",
@@ -163,6 +165,7 @@ std::vector<std::string> RunAttentionThroughItsLayers(const torch::jit::Module& 
   std::vector<std::string> paths;
   std::set<std::string> classes;
   for (const auto& entry : model.named_modules()) {
+    TurnOffFusedEncoderPath(entry.value);
     if (!IsPackedMultiheadAttention(entry.value)) continue;
     paths.push_back(entry.name);
     if (classes.insert(entry.value.type()->name()->qualifiedName()).second) {

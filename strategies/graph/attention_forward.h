@@ -26,8 +26,10 @@ bool IsPackedMultiheadAttention(const torch::jit::Module& module);
 
 // Makes every packed nn.MultiheadAttention of `model` (IsPackedMultiheadAttention) run
 // RunAttentionWithAnyHeadCount's forward, which calls out_proj.forward (PyTorch's reads
-// out_proj's weight directly, past any quantizer routed into out_proj) and computes the
-// attention products with aten::matmul, so that quantization sees both. Returns the
+// out_proj's weight directly, past any quantizer routed into out_proj), reads
+// in_proj_weight once and computes the attention products with aten::matmul, so that
+// quantization sees all three; turns off the fused path of every encoder layer
+// (TurnOffFusedEncoderPath), which would bypass all of them in inference. Returns the
 // paths of those modules. Must run before the model's first forward.
 std::vector<std::string> RunAttentionThroughItsLayers(const torch::jit::Module& model);
 

@@ -64,6 +64,14 @@ void RemoveChildRoutes(const torch::jit::Module& module, const std::string& chil
   }
 }
 
+// Makes every use of forward's input `index` read self.<child>.forward(input).
+void RouteInput(Graph& graph, size_t index, const std::string& child) {
+  Value* input = graph.inputs()[index];
+  torch::jit::WithInsertPoint guard(graph.block()->nodes().front());
+  Value* routed = InsertChildCall(graph, graph.inputs()[0], child, input);
+  input->replaceAllUsesAfterNodeWith(routed->node(), routed);
+}
+
 }  // namespace
 
 int64_t CountActivationMatMuls(const torch::jit::Module& module) {
@@ -94,10 +102,21 @@ void RouteForwardInput(const torch::jit::Module& module, const std::string& chil
                      ": its forward takes " + std::to_string(graph->inputs().size() - 1) +
                      " inputs, not one tensor");
   }
-  Value* input = graph->inputs()[1];
-  torch::jit::WithInsertPoint guard(graph->block()->nodes().front());
-  Value* routed = InsertChildCall(*graph, graph->inputs()[0], child, input);
-  input->replaceAllUsesAfterNodeWith(routed->node(), routed);
+  RouteInput(*graph, 1, child);
+}
+
+void RouteForwardArguments(const torch::jit::Module& module,
+                           const std::vector<std::string>& arguments, const std::string& child) {
+  auto graph = ForwardGraph(module);
+  const auto& schema = module.get_method("forward").function().getSchema();
+  for (const auto& argument : arguments) {
+    const auto index = schema.argumentIndexWithName(argument);
+    if (!index) {
+      throw ModelError("cannot quantize the argument '" + argument + "' of " +
+                       module.type()->name()->qualifiedName() + ": its forward has none");
+    }
+    RouteInput(*graph, static_cast<size_t>(*index), child);
+  }
 }
 
 void RouteForwardOutput(const torch::jit::Module& module, const std::string& child) {

@@ -18,6 +18,12 @@ namespace slim::graph {
 // one input besides self.
 void RouteForwardInput(const torch::jit::Module& module, const std::string& child);
 
+// Rewrites forward(self, ...) of `module`'s class so that every use of each argument
+// named in `arguments` reads self.<child>.forward(argument) instead (one call per
+// argument). Throws ModelError naming the argument when forward has no such argument.
+void RouteForwardArguments(const torch::jit::Module& module,
+                           const std::vector<std::string>& arguments, const std::string& child);
+
 // Rewrites forward(self, ...) of `module`'s class so that it returns
 // self.<child>.forward(result) instead of its result. Throws ModelError when forward
 // returns something other than one tensor.

@@ -136,7 +136,7 @@ class ChannelWalker {
       }
     }
     const auto shapes = exporting::ValueShapes(frozen, values, example);
-    for (size_t i = 0; i < values.size(); ++i) shapes_[values[i]] = shapes[i];
+    for (size_t i = 0; i < values.size(); ++i) shapes_[values[i]] = shapes[i].at(0);
   }
 
   ChannelGraph Build() {

@@ -101,4 +101,48 @@ UnitScores LossSensitivityScores(torch::jit::Module& model, const std::vector<En
   return scores;
 }
 
+std::vector<std::vector<double>> HeadAblationDivergences(
+    torch::jit::Module& model, const std::vector<EncoderLayer>& layers,
+    const std::vector<strategies::LabelledBatch>& batches, comm::Communicator& comm) {
+  torch::NoGradGuard no_grad;
+  const bool training = model.is_training();
+  model.eval();
+  const auto log_probabilities = [&](const torch::Tensor& inputs) {
+    return torch::log_softmax(model.forward({inputs}).toTensor().to(torch::kDouble), -1);
+  };
+  int64_t head_count = 0;
+  for (const auto& layer : layers) head_count += layer.attention.heads;
+  // [heads of every layer, then the sample count]
+  auto totals = torch::zeros({head_count + 1}, torch::kDouble);
+  for (const auto& batch : batches) {
+    const auto device = TensorAt(model, layers.front().attention.out_weight).device();
+    const auto inputs = batch.inputs.to(device);
+    const auto reference = log_probabilities(inputs);
+    int64_t next = 0;
+    for (const auto& layer : layers) {
+      auto out_weight = TensorAt(model, layer.attention.out_weight);
+      const int64_t size = layer.attention.head_dim;
+      for (int64_t head = 0; head < layer.attention.heads; ++head) {
+        auto columns = out_weight.narrow(1, head * size, size);
+        const auto saved = columns.clone();
+        columns.zero_();
+        const auto ablated = log_probabilities(inputs);
+        columns.copy_(saved);
+        totals[next++] += (reference.exp() * (reference - ablated)).sum().cpu();
+      }
+    }
+    totals[head_count] += static_cast<double>(inputs.size(0));
+  }
+  if (training) model.train();
+  comm.AllReduceSync(totals, comm::ReduceOp::kSum);
+  const auto mean = totals.narrow(0, 0, head_count) / std::max(totals[head_count].item<double>(), 1.0);
+  std::vector<std::vector<double>> divergences;
+  int64_t offset = 0;
+  for (const auto& layer : layers) {
+    divergences.push_back(Values(mean.narrow(0, offset, layer.attention.heads)));
+    offset += layer.attention.heads;
+  }
+  return divergences;
+}
+
 }  // namespace slim::prune

@@ -1,7 +1,8 @@
 // How much each attention head and feed-forward unit of the encoder layers matters, for
 // TransformerPrune to remove the least important: by the norm of its weights, or by the
 // loss's sensitivity to it (the gradient of a mask on its output, as in Michel et al.,
-// "Are Sixteen Heads Really Better than One?").
+// "Are Sixteen Heads Really Better than One?"), or for heads by how far the output
+// distribution moves when the head alone is removed (a KL divergence; no labels needed).
 #pragma once
 
 #include <torch/script.h>
@@ -36,5 +37,15 @@ UnitScores WeightNormScores(const std::map<std::string, torch::Tensor>& tensors,
 UnitScores LossSensitivityScores(torch::jit::Module& model, const std::vector<EncoderLayer>& layers,
                                  const std::vector<strategies::LabelledBatch>& batches,
                                  comm::Communicator& comm);
+
+// Per layer and head: the KL divergence KL(p || p without the head) of the model's output
+// distributions (softmax over the last dimension) with and without that head's output,
+// averaged over the samples of `batches` (their inputs only) and over the ranks
+// (collective: every rank passes the same number of batches). Runs `model` in evaluation
+// mode without gradients, zeroing one head's output columns at a time; leaves its weights
+// and mode as they were.
+std::vector<std::vector<double>> HeadAblationDivergences(
+    torch::jit::Module& model, const std::vector<EncoderLayer>& layers,
+    const std::vector<strategies::LabelledBatch>& batches, comm::Communicator& comm);
 
 }  // namespace slim::prune

@@ -151,12 +151,12 @@ void ParseTransformerPrune(config::ConfigSection section, TransformerPruneOption
     CheckUnitRatio(section, key, *ratio);
   }
   out.importance = section.Get<std::string>("importance", out.importance);
-  section.CheckChoice("importance", out.importance, {"weight_norm", "loss_sensitivity"});
-  if (out.importance == "loss_sensitivity") {
+  section.CheckChoice("importance", out.importance, {"weight_norm", "loss_sensitivity", "kl"});
+  if (out.importance != "weight_norm") {
     out.batch_num = section.Get<int64_t>("batch_num", out.batch_num);
     section.CheckRange<int64_t>("batch_num", out.batch_num, 1, 100000);
   } else if (section.Has("batch_num")) {
-    section.Fail("batch_num", "is read with importance: loss_sensitivity");
+    section.Fail("batch_num", "is read with importance: loss_sensitivity or kl");
   }
   out.layers = section.Get<std::vector<std::string>>("layers", out.layers);
   out.layers_at = section.Where("layers");

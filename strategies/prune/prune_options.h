@@ -134,9 +134,11 @@ struct TransformerPruneOptions : config::StrategyOptions {
   // importance: weight_norm (the L2 norm of a head's q, k, v rows and output columns, of
   // a unit's input row and output column) or loss_sensitivity (|gradient x weight| of the
   // head's or unit's output columns: the gradient of a mask on its output, summed over
-  // batch_num labelled training batches spread over the ranks). Default weight_norm.
+  // batch_num labelled training batches spread over the ranks) or kl (heads: the KL
+  // divergence of the output distribution when the head alone is removed, over batch_num
+  // training batches, labels unused; units: weight_norm). Default weight_norm.
   std::string importance = "weight_norm";
-  // batch_num: batches of Global.batch_size per rank for loss_sensitivity. Default 8.
+  // batch_num: batches of Global.batch_size per rank for loss_sensitivity and kl. Default 8.
   int64_t batch_num = 8;
   // layers: encoder layers pruned (module paths, shell patterns: `layers.0`,
   // `enc.layers.*`); none = every encoder layer found.

@@ -104,15 +104,21 @@ std::vector<EncoderLayer> TransformerPrune::SelectedLayers(const torch::jit::Mod
 }
 
 std::vector<KeptUnits> TransformerPrune::Choose(torch::jit::Module& model) const {
-  UnitScores scores;
-  if (options_.importance == "loss_sensitivity") {
-    if (!context_.labelled_batches) {
-      throw ModelError(fmt::format("{}: importance loss_sensitivity needs training data", kSection));
-    }
-    scores = LossSensitivityScores(model, layers_, context_.labelled_batches(options_.batch_num), comm_);
-  } else {
-    scores = WeightNormScores(originals_, layers_);
+  if (options_.importance == "weight_norm") return KeptOf(WeightNormScores(originals_, layers_));
+  if (!context_.labelled_batches) {
+    throw ModelError(fmt::format("{}: importance {} needs training data", kSection,
+                                 options_.importance));
   }
+  const auto batches = context_.labelled_batches(options_.batch_num);
+  if (options_.importance == "loss_sensitivity") {
+    return KeptOf(LossSensitivityScores(model, layers_, batches, comm_));
+  }
+  auto scores = WeightNormScores(originals_, layers_);
+  scores.heads = HeadAblationDivergences(model, layers_, batches, comm_);
+  return KeptOf(scores);
+}
+
+std::vector<KeptUnits> TransformerPrune::KeptOf(const UnitScores& scores) const {
   std::vector<KeptUnits> kept;
   for (size_t i = 0; i < layers_.size(); ++i) {
     kept.push_back({KeptByScore(scores.heads[i], options_.head_ratio),
@@ -147,13 +153,9 @@ void TransformerPrune::Prepare(torch::jit::Module& model) {
                               layer["units_before"].get<int64_t>(),
                               layer["units_after"].get<int64_t>()));
   }
-  // The MAC count follows the top level of the graph only: nn.TransformerEncoder's layers
-  // sit in branches, where it finds none.
-  const std::string macs = macs_before_ > 0 ? fmt::format("MACs {} -> {}, ", Millions(macs_before_),
-                                                           Millions(summary_["macs_after"].get<int64_t>()))
-                                            : "";
-  logging::Info(fmt::format("{}: {}parameters {} -> {}", kSection, macs, parameters_before_,
-                            summary_["parameters_after"].get<int64_t>()));
+  logging::Info(fmt::format("{}: MACs {} -> {}, parameters {} -> {}", kSection,
+                            Millions(macs_before_), Millions(summary_["macs_after"].get<int64_t>()),
+                            parameters_before_, summary_["parameters_after"].get<int64_t>()));
 }
 
 void TransformerPrune::CheckRemovalIsExact(const torch::jit::Module& unpruned,

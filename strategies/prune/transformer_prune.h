@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "strategies/prune/encoder_importance.h"
 #include "strategies/prune/encoder_surgery.h"
 #include "strategies/prune/prune_options.h"
 #include "strategies/registry.h"
@@ -48,7 +49,11 @@ class TransformerPrune : public strategies::Strategy {
  private:
   // The encoder layers `layers` selects (all when empty).
   std::vector<EncoderLayer> SelectedLayers(const torch::jit::Module& model) const;
+  // The heads and units each layer keeps, by options_.importance (collective for the
+  // data-driven ones).
   std::vector<KeptUnits> Choose(torch::jit::Module& model) const;
+  // The highest-scoring heads and units of each layer, by head_ratio and ffn_ratio.
+  std::vector<KeptUnits> KeptOf(const UnitScores& scores) const;
   // Throws ModelError unless `pruned` computes on the example what the unpruned model
   // computes with the removed heads and units zeroed.
   void CheckRemovalIsExact(const torch::jit::Module& unpruned, const torch::jit::Module& pruned) const;

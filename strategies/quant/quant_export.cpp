@@ -1,5 +1,6 @@
 #include "strategies/quant/quant_export.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -50,7 +51,7 @@ void FreezeQuantizers(torch::jit::Module& model, bool qdq) {
     auto weight_quant = module.attr("weight_quant").toModule();
     SetExportQdq(weight_quant, qdq);
     if (!weight_quant.attr("enabled").toBool()) continue;
-    auto weight = module.attr("weight").toTensor();
+    auto weight = module.attr(QuantizedWeightName(module)).toTensor();
     // QAT scales follow the weight until here; PTQ scales were fixed at calibration.
     const auto quantized = weight_quant.forward({weight}).toTensor();
     SetFrozen(weight_quant, true);
@@ -68,13 +69,14 @@ void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& 
   const auto& layers = quantized.layers;
   for (const auto& layer : layers) {
     const auto& module = modules.at(layer.path);
-    const auto weight = module.attr("weight").toTensor();
+    const auto weight_name = QuantizedWeightName(module);
+    const auto weight = module.attr(weight_name).toTensor();
     quantized_weight_bytes += (weight.numel() * options.weight_bits + 7) / 8;
     quantized_weight_float_bytes += TensorBytes(weight);
     table_layers.push_back(
         {{"name", layer.path},
          {"kind", graph::LayerKindName(layer.kind)},
-         {"weight", QuantizerEntry(layer.path + ".weight", module.attr("weight_quant").toModule(),
+         {"weight", QuantizerEntry(layer.path + "." + weight_name, module.attr("weight_quant").toModule(),
                                    options.weight_bits)},
          {"input", QuantizerEntry(layer.path + ".input", module.attr("input_quant").toModule(),
                                   options.activation_bits)}});
@@ -109,6 +111,8 @@ void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& 
       {"parameter_bytes_quantized",
        float_bytes - quantized_weight_float_bytes + quantized_weight_bytes},
       {"quantized_weight_bytes", quantized_weight_bytes},
+      {"weight_share", static_cast<double>(quantized.quantized_weights) /
+                           static_cast<double>(std::max<int64_t>(quantized.layer_weights, 1))},
   };
 }
 

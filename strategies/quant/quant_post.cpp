@@ -100,7 +100,7 @@ std::vector<std::vector<double>> QuantPost::ObserveHistograms(
 void QuantPost::QuantizeWeights() {
   torch::NoGradGuard no_grad;
   for (auto& layer : quantized_.layers) {
-    auto weight = layer.layer.attr("weight").toTensor();
+    auto weight = layer.layer.attr(QuantizedWeightName(layer.layer)).toTensor();
     SetEnabled(layer.weight_quant, true);
     SetFrozen(layer.weight_quant, false);
     const auto dequantized = layer.weight_quant.forward({weight}).toTensor();

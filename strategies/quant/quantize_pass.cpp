@@ -52,6 +52,17 @@ std::string TypeName(const torch::jit::Module& module) {
   return module.type()->name()->qualifiedName();
 }
 
+// Sends the weight and input of `layer`'s class through its quantizer children.
+void RouteThroughQuantizers(const torch::jit::Module& layer) {
+  const auto weight = QuantizedWeightName(layer);
+  if (weight == "in_proj_weight") {
+    graph::RouteForwardArguments(layer, {"query", "key", "value"}, kInputChild);
+  } else {
+    graph::RouteForwardInput(layer, kInputChild);
+  }
+  graph::RouteAttributeRead(layer, weight, kWeightChild);
+}
+
 // Weight and input quantizers for the selected weight layers, and disabled ones for the
 // other instances of their classes.
 std::vector<QuantizedLayer> QuantizeWeightLayers(const std::vector<graph::WeightLayer>& layers,
@@ -70,14 +81,13 @@ std::vector<QuantizedLayer> QuantizeWeightLayers(const std::vector<graph::Weight
     auto found = rewritten_classes.find(TypeName(layer.module));
     if (found == rewritten_classes.end()) continue;
     torch::jit::Module module = layer.module;
-    const auto weight = module.attr("weight").toTensor();
+    const auto weight = module.attr(QuantizedWeightName(module)).toTensor();
     auto weight_quant = factory.NewWeightQuantizer(per_channel, weight.size(0), options.weight_bits);
     auto input_quant = factory.NewActivationQuantizer(options.activation_bits, pact);
     module.register_module(kWeightChild, weight_quant);
     module.register_module(kInputChild, input_quant);
     if (!found->second) {
-      graph::RouteForwardInput(module, kInputChild);
-      graph::RouteAttributeRead(module, "weight", kWeightChild);
+      RouteThroughQuantizers(module);
       found->second = true;
     }
     if (Selected(layer.path, graph::LayerKindName(layer.kind), options)) {
@@ -126,24 +136,30 @@ std::vector<QuantizedMatMul> QuantizeMatMuls(torch::jit::Module& model,
   return quantized;
 }
 
-// Logs the share of the weights the packed q, k, v projections of the nn.MultiheadAttention
-// modules `attention` hold among those of every weight layer: they stay float.
-void LogFloatProjections(const torch::jit::Module& model, const std::vector<std::string>& attention,
-                         const std::vector<graph::WeightLayer>& layers) {
+// The weight layers of `model` and the packed q, k, v projections of its
+// nn.MultiheadAttention modules `attention`, in the order of named_modules().
+std::vector<graph::WeightLayer> QuantizableLayers(const torch::jit::Module& model,
+                                                  const std::vector<std::string>& attention) {
+  auto layers = graph::FindWeightLayers(model);
   const auto modules = graph::ModulesByPath(model);
-  int64_t projections = 0;
-  for (const auto& path : attention) {
-    projections += modules.at(path).attr("in_proj_weight").toTensor().numel();
-  }
-  int64_t total = projections;
-  for (const auto& layer : layers) total += layer.module.attr("weight").toTensor().numel();
-  logging::Info(fmt::format("nn.MultiheadAttention in {}: out_proj and the attention products are "
-                            "quantized as selected; the packed q, k, v projections (in_proj_weight, "
-                            "{} weights, {:.1f} % of the weight layers' weights) stay float",
-                            JoinedList(attention), projections, 100.0 * projections / total));
+  for (const auto& path : attention) layers.push_back({path, modules.at(path), graph::LayerKind::kLinear});
+  std::map<std::string, size_t> order;
+  for (const auto& entry : model.named_modules()) order.emplace(entry.name, order.size());
+  std::stable_sort(layers.begin(), layers.end(), [&](const auto& a, const auto& b) {
+    return order.at(a.path) < order.at(b.path);
+  });
+  return layers;
+}
+
+int64_t WeightElements(const torch::jit::Module& layer) {
+  return layer.attr(QuantizedWeightName(layer)).toTensor().numel();
 }
 
 }  // namespace
+
+std::string QuantizedWeightName(const torch::jit::Module& layer) {
+  return graph::IsPackedMultiheadAttention(layer) ? "in_proj_weight" : "weight";
+}
 
 std::vector<torch::jit::Module> QuantizedModel::ActivationQuantizers() const {
   std::vector<torch::jit::Module> quantizers;
@@ -163,9 +179,7 @@ std::string QuantizedModel::Describe() const {
 
 QuantizedModel InsertQuantizers(torch::jit::Module& model,
                                 const quant::QuantCommonOptions& options, bool pact) {
-  const auto attention = graph::RunAttentionThroughItsLayers(model);
-  const auto layers = graph::FindWeightLayers(model);
-  if (!attention.empty()) LogFloatProjections(model, attention, layers);
+  const auto layers = QuantizableLayers(model, graph::RunAttentionThroughItsLayers(model));
   for (const auto& entry : model.named_modules()) {
     if (entry.value.hasattr(kWeightChild) || entry.value.hasattr(MatMulChild(0, 0))) {
       throw ModelError("module " + entry.name + " already holds quantizers: the model was "
@@ -176,6 +190,8 @@ QuantizedModel InsertQuantizers(torch::jit::Module& model,
   QuantizerFactory factory;
   QuantizedModel quantized;
   quantized.layers = QuantizeWeightLayers(layers, options, pact, factory);
+  for (const auto& layer : layers) quantized.layer_weights += WeightElements(layer.module);
+  for (const auto& layer : quantized.layers) quantized.quantized_weights += WeightElements(layer.layer);
   const auto& types = options.quantize_op_types;
   if (std::find(types.begin(), types.end(), "matmul") != types.end()) {
     quantized.matmuls = QuantizeMatMuls(model, options, pact, factory);
@@ -187,6 +203,10 @@ QuantizedModel InsertQuantizers(torch::jit::Module& model,
                      JoinedList(options.quantize_op_types) + ") outside not_quant_pattern; its "
                      "layers with weights: " + (found.empty() ? "none" : JoinedList(found)));
   }
+  logging::Info(fmt::format("quantized weights: {} of the {} in layers that can be quantized "
+                            "({:.1f} %)", quantized.quantized_weights, quantized.layer_weights,
+                            100.0 * quantized.quantized_weights /
+                                std::max<int64_t>(quantized.layer_weights, 1)));
   return quantized;
 }
 

@@ -14,7 +14,8 @@
 
 namespace slim::quant {
 
-// A layer that received quantizers.
+// A layer that received quantizers: a convolution or linear layer, or the packed q, k, v
+// projection of an nn.MultiheadAttention (kind linear, path the attention module's).
 struct QuantizedLayer {
   std::string path;
   graph::LayerKind kind;
@@ -22,6 +23,10 @@ struct QuantizedLayer {
   torch::jit::Module weight_quant;  // child "weight_quant" of layer
   torch::jit::Module input_quant;   // child "input_quant" of layer
 };
+
+// The attribute of `layer` its weight_quant quantizes: in_proj_weight for a packed
+// nn.MultiheadAttention (graph::IsPackedMultiheadAttention), weight otherwise.
+std::string QuantizedWeightName(const torch::jit::Module& layer);
 
 // An aten::matmul of two activations in a module's forward whose operands were routed
 // through the module's children "matmul<i>_input_quant" and "matmul<i>_other_quant"; i
@@ -36,6 +41,8 @@ struct QuantizedMatMul {
 struct QuantizedModel {
   std::vector<QuantizedLayer> layers;
   std::vector<QuantizedMatMul> matmuls;
+  int64_t quantized_weights = 0;  // elements of the weights of `layers`
+  int64_t layer_weights = 0;      // elements of the weights of every layer the pass could quantize
 
   // Every activation quantizer: the layers' inputs in order, then each matmul's two.
   std::vector<torch::jit::Module> ActivationQuantizers() const;
@@ -45,9 +52,11 @@ struct QuantizedModel {
 
 // Attaches quantizers to the selected layers and matmuls of `model` and rewrites their
 // forward graphs. PyTorch's nn.MultiheadAttention first gets a forward that calls its
-// out_proj and computes its attention products as matmuls
-// (graph::RunAttentionThroughItsLayers); its in_proj_weight stays float. Layers that share a TorchScript class with a selected layer but are not selected get
-// disabled quantizers (the class's graph is shared). `pact` selects PACT activation
+// out_proj, computes its attention products as matmuls and reads in_proj_weight once
+// (graph::RunAttentionThroughItsLayers); its packed q, k, v projection is a linear layer
+// whose input quantizer sees query, key and value (one grid for the three). Layers that
+// share a TorchScript class with a selected layer but are not selected get disabled
+// quantizers (the class's graph is shared). `pact` selects PACT activation
 // quantizers. Logs a warning listing the module paths for a not_quant_pattern entry that
 // matches nothing. Throws ModelError when the model is already quantized or has no layer
 // or matmul of the requested types. Must run before the model's first forward.

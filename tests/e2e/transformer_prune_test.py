@@ -106,45 +106,84 @@ QuantAware:
         self.assertLess(report["transformer_prune"]["parameters_after"],
                         report["transformer_prune"]["parameters_before"])
 
-    def test_loss_sensitivity_over_two_ranks(self):
-        sections = "TransformerPrune: {head_ratio: 0.5, ffn_ratio: 0.25, importance: loss_sensitivity, batch_num: 2}\n"
-        config = self.text_config("tp-loss.yaml", 32, 24, sections=sections)
-        code, out, _ = self.train(config, ranks=2)
-        self.assertEqual(code, 0, out)
-        self.assertIn("importance loss_sensitivity", out)
-        self.assertIn("feed-forward units 256 -> 192", out)
-        self.assertTrue(loss_lines(self.path("out", "tp-loss.yaml")))
+    def test_data_driven_importance_over_two_ranks(self):
+        for importance in ["loss_sensitivity", "kl"]:
+            with self.subTest(importance=importance):
+                sections = (f"TransformerPrune: {{head_ratio: 0.5, ffn_ratio: 0.25, "
+                            f"importance: {importance}, batch_num: 2}}\n")
+                config = self.text_config(f"tp-{importance}.yaml", 32, 24, sections=sections)
+                code, out, _ = self.train(config, ranks=2)
+                self.assertEqual(code, 0, out)
+                self.assertIn(f"importance {importance}", out)
+                self.assertIn("heads 4 -> 2", out)
+                self.assertIn("feed-forward units 256 -> 192", out)
+                self.assertTrue(loss_lines(self.path("out", f"tp-{importance}.yaml")))
 
 
-# Prints, from model.pt in stock PyTorch, the largest scale of each activation quantizer of
-# the first attention module (0 = it never observed anything).
+# Prints, from model.pt in stock PyTorch, the largest scale of each quantizer of the first
+# attention module (0 = it never observed anything).
 ATTENTION_QUANTIZERS = """
 import json, sys, torch
 model = torch.jit.load(sys.argv[1])
 attention = dict(model.named_modules())["enc.layers.0.self_attn"]
 print(json.dumps({name: float(module.scale.max()) for name, module in attention.named_modules()
-                  if name.endswith("input_quant") or name.endswith("other_quant")}))
+                  if name.endswith("_quant")}))
 """
 
 
 class AttentionQuantization(PytorchEncoderRuns):
-    def test_output_projection_and_attention_products_are_quantized(self):
+    def test_every_projection_and_attention_product_is_quantized(self):
         model = self.pytorch_encoder()
         out_dir = self.path("out", "attention-qat")
         sections = "QuantAware: {quantize_op_types: [linear, matmul]}\n"
-        code, out, _ = self.train(self.tiny_config("attention-qat.yaml", sections=sections),
-                                  "--output-dir", out_dir, "--set", "Global.model=" + model)
+        config = self.tiny_config("attention-qat.yaml", sections=sections,
+                                  extra_global="  export: [torchscript, torchscript_int8]\n")
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model)
         self.assertEqual(code, 0, out)
-        # proj; 2 layers of out_proj, linear1, linear2; the head. 2 products a layer.
-        self.assertIn("QuantAware: 8 layer(s) and 4 matmul(s) quantized", out)
-        self.assertIn("the packed q, k, v projections (in_proj_weight, 6144 weights, 34.7 % of "
-                      "the weight layers' weights) stay float", out)
+        # proj; 2 layers of in_proj, out_proj, linear1, linear2; the head. 2 products a layer.
+        self.assertIn("QuantAware: 10 layer(s) and 4 matmul(s) quantized", out)
+        self.assertIn("quantized weights: 17728 of the 17728", out)
         scales = stock_python_json(ATTENTION_QUANTIZERS, out_dir + "/model.pt")
-        self.assertEqual(sorted(scales), ["matmul0_input_quant", "matmul0_other_quant",
-                                          "matmul1_input_quant", "matmul1_other_quant",
-                                          "out_proj.input_quant"])
+        self.assertEqual(sorted(scales), ["input_quant", "matmul0_input_quant",
+                                          "matmul0_other_quant", "matmul1_input_quant",
+                                          "matmul1_other_quant", "out_proj.input_quant",
+                                          "out_proj.weight_quant", "weight_quant"])
         for name, scale in scales.items():
-            self.assertGreater(scale, 1e-6, name)  # observed activations during training
+            self.assertGreater(scale, 1e-6, name)  # observed during training
+        report = read_json(out_dir, "report.json")
+        self.assertEqual(report["quantization"]["weight_share"], 1.0)
+        table = read_json(out_dir, "quant_table.json")
+        self.assertIn("enc.layers.0.self_attn.in_proj_weight",
+                      [layer["weight"]["tensor"] for layer in table["layers"]])
+        # 96 rows of 32 pixels: proj; per layer the q, k, v, output and feed-forward
+        # weights once per row and two 96 x 96 x 32 attention products; the head once.
+        tokens, width, units = 96, 32, 64
+        layer = tokens * (4 * width * width + 2 * width * units) + 2 * tokens * tokens * width
+        macs = tokens * width * width + 2 * layer + width * 10
+        # The input model, counted on PyTorch's fused kernel, and the quantized one alike.
+        self.assertEqual(report["input_model"]["macs"], macs)
+        for entry in report["exports"]:
+            self.assertEqual(entry["macs"], macs, entry["file"])
+            self.assertEqual(entry["macs_quantized"], macs, entry["file"])
+            self.assertGreaterEqual(entry["eval"]["top1_agreement_with_model_pt"], 0.99,
+                                    entry["file"])
+
+    def test_post_training_quantization_calibrates_the_packed_projection(self):
+        model = self.pytorch_encoder()
+        out_dir = self.path("out", "attention-ptq")
+        sections = ("QuantPost: {quantize_op_types: [linear, matmul], ptq_algo: mse, "
+                    "bias_correct: true, batch_num: 2, batch_size: 16}\n")
+        config = self.tiny_config("attention-ptq.yaml", sections=sections)
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model)
+        self.assertEqual(code, 0, out)
+        self.assertIn("QuantPost: 10 layer(s) and 4 matmul(s)", out)
+        table = {layer["name"]: layer for layer in read_json(out_dir, "quant_table.json")["layers"]}
+        projection = table["enc.layers.1.self_attn"]
+        self.assertEqual(projection["weight"]["tensor"], "enc.layers.1.self_attn.in_proj_weight")
+        self.assertEqual(len(projection["weight"]["scale"]), 96)  # q, k, v rows, per channel
+        self.assertGreater(projection["input"]["scale"][0], 1e-6)  # calibrated
+        scales = stock_python_json(ATTENTION_QUANTIZERS, out_dir + "/model.pt")
+        self.assertGreater(scales["input_quant"], 1e-6)
 
 
 class TransformerPruneRefusals(CheckpointRuns):

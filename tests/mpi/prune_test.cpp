@@ -1,6 +1,7 @@
 // Pruning masks across ranks and through the optimizer: ranks with identical weights hold
 // bit-identical masks, a rank whose weights drifted is caught, and pruned weights stay
-// zero through optimizer steps with momentum, weight decay and Adam's moments.
+// zero through optimizer steps with momentum, weight decay and Adam's moments. Head
+// importance by KL divergence averages over every rank's samples.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -8,6 +9,9 @@
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/models/builtin_models.h"
 #include "strategies/prune/asp_prune.h"
+#include "strategies/prune/channel_graph.h"
+#include "strategies/prune/encoder_importance.h"
+#include "strategies/prune/encoder_layers.h"
 #include "strategies/prune/unstructure_prune.h"
 
 namespace slim::prune {
@@ -141,6 +145,54 @@ TEST_F(PruneAcrossRanks, TwoFourWeightsStayZeroWithAdam) {
   torch::optim::Adam optimizer(Parameters(), torch::optim::AdamOptions(0.01).weight_decay(0.01));
   Train(strategy, optimizer, 3);
   ExpectPrunedStayZero(strategy, model_, optimizer);
+}
+
+// The KL divergence of the output distributions with and without one head, computed
+// here with torch's kl_div over `inputs`: summed over samples.
+double AblationDivergenceSum(torch::jit::Module& model, const std::string& out_weight,
+                             int64_t head, int64_t head_dim, const torch::Tensor& inputs) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const auto full = torch::softmax(model.forward({inputs}).toTensor().to(torch::kDouble), -1);
+  auto weight = TensorAt(model, out_weight);
+  const auto saved = weight.clone();
+  weight.narrow(1, head * head_dim, head_dim).zero_();
+  const auto without = torch::log_softmax(model.forward({inputs}).toTensor().to(torch::kDouble), -1);
+  weight.copy_(saved);
+  return torch::kl_div(without, full, at::Reduction::Sum).item<double>();
+}
+
+TEST(HeadImportanceAcrossRanks, KlDivergenceAveragesEveryRanksSamples) {
+  comm::MpiCommunicator comm(MPI_COMM_WORLD, false, std::chrono::milliseconds(30000));
+  torch::manual_seed(5);  // the same model on every rank
+  auto model = models::BuildBuiltinModel("transformer", {{12}, 5});
+  const auto layers = FindEncoderLayers(model);
+  ASSERT_EQ(layers.size(), 2u);
+  {
+    torch::NoGradGuard no_grad;  // head 2 of layer 1 does nothing
+    TensorAt(model, layers[1].attention.out_weight).narrow(1, 2 * 16, 16).zero_();
+  }
+  const auto rank_inputs = [](int rank) {
+    torch::manual_seed(static_cast<uint64_t>(40 + rank));
+    return torch::randint(0, 256, {3 + rank, 12}, torch::kInt64);  // ranks differ in count
+  };
+  const auto before = TensorAt(model, layers[0].attention.out_weight).clone();
+  const auto divergences = HeadAblationDivergences(
+      model, layers, {{rank_inputs(comm.Rank()), torch::zeros({3 + comm.Rank()}, torch::kInt64)}},
+      comm);
+  EXPECT_TRUE(torch::equal(before, TensorAt(model, layers[0].attention.out_weight)));
+  ASSERT_EQ(divergences.size(), 2u);
+  ASSERT_EQ(divergences[1].size(), 4u);
+  EXPECT_EQ(divergences[1][2], 0.0);
+  double sum = 0;
+  int64_t samples = 0;
+  for (int rank = 0; rank < comm.Size(); ++rank) {
+    const auto inputs = rank_inputs(rank);
+    sum += AblationDivergenceSum(model, layers[0].attention.out_weight, 1, 16, inputs);
+    samples += inputs.size(0);
+  }
+  EXPECT_GT(divergences[0][1], 1e-6);
+  EXPECT_NEAR(divergences[0][1], sum / static_cast<double>(samples), 1e-9 + 1e-6 * sum / samples);
 }
 
 }  // namespace
