@@ -116,7 +116,7 @@ std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph) {
     return IsDequantizedActivation(value) || quantized.count(value) > 0 ||
            (MovesValues(value->node()) && is_quantized(value->node()->input(0)));
   };
-  for (Node* node : graph.nodes()) {
+  for (Node* node : AllNodes(graph)) {
     const bool add = (node->kind() == c10::aten::add || node->kind() == c10::aten::add_) &&
                      node->inputs().size() == 3 && is_quantized(node->input(0)) &&
                      is_quantized(node->input(1));

@@ -22,7 +22,7 @@ namespace {
 constexpr const char* kSection = "ResRep";
 constexpr const char* kTargetReachedKey = "target_reached";
 // The share of the run by which the automatic mask schedule reaches the target.
-constexpr double kMaskingEnds = 0.6;
+constexpr double kMaskingEnds = 0.35;
 
 // True when channel c of `group` is row c of `weight` (no permutation in between).
 bool RowsAreChannels(const ChannelGraph& graph, const ChannelGroup& group, const std::string& weight) {

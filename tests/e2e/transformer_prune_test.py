@@ -162,6 +162,11 @@ class AttentionQuantization(PytorchEncoderRuns):
         macs = tokens * width * width + 2 * layer + width * 10
         # The input model, counted on PyTorch's fused kernel, and the quantized one alike.
         self.assertEqual(report["input_model"]["macs"], macs)
+        # Every linear of the encoder runs an integer kernel (they sit in branches of
+        # nn.TransformerEncoder's graph); only the classifier, whose output leaves the
+        # model, stays float.
+        self.assertEqual(len(report["torchscript_int8"]["float_layers"]), 1)
+        self.assertGreaterEqual(report["torchscript_int8"]["integer_ops"], 12)
         for entry in report["exports"]:
             self.assertEqual(entry["macs"], macs, entry["file"])
             self.assertEqual(entry["macs_quantized"], macs, entry["file"])
