@@ -10,7 +10,7 @@ model as soft-label teacher) both runs share. For each of --seeds:
   ChannelPrune  target_macs_ratio --macs-ratio, l1_norm, channels removed before
                 fine-tuning (fmnist_channel_prune.py's run).
   ResRep        flops_target --macs-ratio, lasso_strength --lasso, the automatic mask
-                schedule (masks from a tenth of the run until 60 % of it); compactors merged
+                schedule (masks from a twentieth of the run until a quarter of it); compactors merged
                 and masked channels removed at the end.
 
 Latency: `slim-model bench` of the float model and both first-seed models, one thread, at

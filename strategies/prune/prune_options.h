@@ -160,14 +160,14 @@ struct ResRepOptions : config::StrategyOptions {
   // lasso_strength: lambda of the gradient lambda x row / |row| that replaces the
   // objective's gradient on the compactor rows of masked channels. Default 1e-4.
   double lasso_strength = 1e-4;
-  // before_mask_iters: optimizer steps before the first mask event; -1 = a tenth of the
-  // run's steps.
+  // before_mask_iters: optimizer steps before the first mask event; -1 = a twentieth of
+  // the run's steps.
   int64_t before_mask_iters = -1;
   // mask_interval: optimizer steps between mask events; 0 = a fiftieth of the run's
   // steps (at least 1).
   int64_t mask_interval = 0;
   // num_per_mask: channels masked at each event; 0 = at each event, what the target still
-  // needs (by the current compactor norms) spread over the events left until 60 % of the
+  // needs (by the current compactor norms) spread over the events left until 25 % of the
   // run.
   int64_t num_per_mask = 0;
   // compactor_lr: a fixed learning rate for the compactors, without weight decay; 0 = the

@@ -22,7 +22,7 @@ namespace {
 constexpr const char* kSection = "ResRep";
 constexpr const char* kTargetReachedKey = "target_reached";
 // The share of the run by which the automatic mask schedule reaches the target.
-constexpr double kMaskingEnds = 0.35;
+constexpr double kMaskingEnds = 0.25;
 
 // True when channel c of `group` is row c of `weight` (no permutation in between).
 bool RowsAreChannels(const ChannelGraph& graph, const ChannelGroup& group, const std::string& weight) {
@@ -132,7 +132,7 @@ std::vector<strategies::ParameterGroup> ResRep::ParameterGroups() const {
 
 void ResRep::OnTrainBegin(strategies::HookContext& context) {
   const int64_t total = context.total_steps;
-  before_mask_ = options_.before_mask_iters >= 0 ? options_.before_mask_iters : total / 10;
+  before_mask_ = options_.before_mask_iters >= 0 ? options_.before_mask_iters : total / 20;
   interval_ = options_.mask_interval > 0 ? options_.mask_interval : std::max<int64_t>(1, total / 50);
   last_event_ = std::max(before_mask_, static_cast<int64_t>(kMaskingEnds * total));
   logging::Info(fmt::format("{}: masks from step {}, every {} step(s), {}", kSection, before_mask_,
