@@ -204,6 +204,13 @@ OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tens
 IntegerKernels LowerToIntegerKernels(FrozenModel& frozen) {
   SelectQuantizedEngine();
   auto& graph = frozen.graph;
+  IntegerKernels kernels;
+  // Named before the rewrites below, which make new nodes without the call stack.
+  for (Node* node : AllNodes(*graph)) {
+    if (IsQuantizedLayer(node) && TakenGrid(FusedOutput(node)).scale == 0) {
+      kernels.float_layers.push_back(LayerOf(node));
+    }
+  }
   MoveDequantizeAfterValueMoves(*graph);
   DropIdentityRequantization(*graph);
   torch::jit::EliminateDeadCode(graph);
@@ -212,16 +219,11 @@ IntegerKernels LowerToIntegerKernels(FrozenModel& frozen) {
   torch::jit::QuantFusion(graph);
   torch::jit::ConstantPropagation(graph);
   torch::jit::EliminateDeadCode(graph);
-  IntegerKernels kernels;
   for (Node* node : AllNodes(*graph)) {
     const std::string kind = node->kind().toQualString();
     if (kind.rfind("quantized::", 0) == 0 && kind.find("prepack") == std::string::npos &&
         kind.find("unpack") == std::string::npos) {
       ++kernels.integer_ops;
-    }
-    if ((node->kind() == c10::aten::conv2d || node->kind() == c10::aten::linear) &&
-        node->input(1)->node()->kind() == c10::aten::dequantize) {
-      kernels.float_layers.push_back(LayerOf(node));
     }
   }
   return kernels;

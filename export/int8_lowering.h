@@ -31,7 +31,8 @@ OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tens
 // What LowerToIntegerKernels produced.
 struct IntegerKernels {
   int64_t integer_ops = 0;                // quantized:: convolutions, linears and adds
-  std::vector<std::string> float_layers;  // quantized layers left in float, by layer
+  std::vector<std::string> float_layers;  // quantized layers without an output grid, left
+                                          // in float, by layer
 };
 
 // Replaces dequantize -> op -> quantize chains by LibTorch's quantized:: kernels with
