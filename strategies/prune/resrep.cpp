@@ -92,7 +92,8 @@ void ResRep::Prepare(torch::jit::Module& model) {
   if (groups_.empty()) {
     throw ModelError(fmt::format("{}: no prunable channel group of the model has producers that are "
                                  "convolutions each followed by a BatchNorm, where compactors go; "
-                                 "prune it with ChannelPrune",
+                                 "prune such a model with ChannelPrune, or its Transformer "
+                                 "encoder layers with TransformerPrune",
                                  kSection));
   }
   masked_.assign(groups_.size(), {});

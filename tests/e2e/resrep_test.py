@@ -94,6 +94,7 @@ class ResRepRefusals(CheckpointRuns):
                                   "--set", "Global.model=" + self.mlp_model())
         self.assertEqual(code, 3, out)
         self.assertIn("ResRep: no prunable channel group", out)
+        self.assertIn("ChannelPrune, or its Transformer encoder layers with TransformerPrune", out)
 
 
 if __name__ == "__main__":
