@@ -32,19 +32,6 @@ struct OutputPoint {
   Grid grid;
 };
 
-bool IsDequantizedActivation(const Value* value) {
-  if (value->node()->kind() != c10::aten::dequantize) return false;
-  double scale = 0;
-  int64_t zero_point = 0;
-  return IsActivationQuantize(value->node()->input(), &scale, &zero_point);
-}
-
-bool IsQuantizedLayer(const Node* node) {
-  const auto kind = node->kind();
-  return (kind == c10::aten::conv2d || kind == c10::aten::linear) &&
-         IsDequantizedActivation(node->input(0)) && QuantizedWeightOf(node->input(1));
-}
-
 bool IsReLU(const Node* node) {
   return node->kind() == c10::aten::relu || node->kind() == c10::aten::relu_;
 }
@@ -120,7 +107,7 @@ std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph) {
     const bool add = (node->kind() == c10::aten::add || node->kind() == c10::aten::add_) &&
                      node->inputs().size() == 3 && is_quantized(node->input(0)) &&
                      is_quantized(node->input(1));
-    if (!add && !IsQuantizedLayer(node)) continue;
+    if (!add && !IsQuantizedWeightLayer(node)) continue;
     Value* output = FusedOutput(node);
     if (LeavesTheModel(output)) continue;
     points.push_back({output, TakenGrid(output)});
@@ -207,7 +194,7 @@ IntegerKernels LowerToIntegerKernels(FrozenModel& frozen) {
   IntegerKernels kernels;
   // Named before the rewrites below, which make new nodes without the call stack.
   for (Node* node : AllNodes(*graph)) {
-    if (IsQuantizedLayer(node) && TakenGrid(FusedOutput(node)).scale == 0) {
+    if (IsQuantizedWeightLayer(node) && TakenGrid(FusedOutput(node)).scale == 0) {
       kernels.float_layers.push_back(LayerOf(node));
     }
   }

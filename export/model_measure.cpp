@@ -23,11 +23,6 @@ int64_t Product(const std::vector<int64_t>& extents) {
   return product;
 }
 
-std::vector<int64_t> Extents(const at::Tensor& shape) {
-  const auto flat = shape.to(at::kLong).contiguous();
-  return {flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel()};
-}
-
 // PyTorch's fused inference kernel of nn.TransformerEncoderLayer (its eval path).
 const c10::Symbol kFusedEncoderLayer =
     c10::Symbol::fromQualString("aten::_transformer_encoder_layer_fwd");
@@ -44,20 +39,12 @@ int64_t FusedEncoderLayerMacs(const torch::jit::Node* node, const std::vector<in
   return tokens * per_token + 2 * input[0] * input[1] * input[1] * input[2];
 }
 
-// True for a value of the normal form that is dequantize(quantize_per_tensor(...)).
-bool IsQuantizedActivation(const torch::jit::Value* value) {
-  double scale = 0;
-  int64_t zero_point = 0;
-  return value->node()->kind() == c10::aten::dequantize &&
-         IsActivationQuantize(value->node()->input(), &scale, &zero_point);
-}
-
 // A convolution or linear of quantized weight and input, or a matmul of quantized operands.
 bool IsQuantizedLayer(const torch::jit::Node* node) {
   if (node->kind() == c10::aten::matmul) {
-    return IsQuantizedActivation(node->input(0)) && IsQuantizedActivation(node->input(1));
+    return IsDequantizedActivation(node->input(0)) && IsDequantizedActivation(node->input(1));
   }
-  return IsQuantizedActivation(node->input(0)) && QuantizedWeightOf(node->input(1)).has_value();
+  return IsQuantizedWeightLayer(node);
 }
 
 }  // namespace
@@ -104,8 +91,8 @@ MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
     const auto& inputs = observed[2 * i];
     const auto& outputs = observed[2 * i + 1];
     for (size_t run = 0; run < outputs.size(); ++run) {
-      const auto input = Extents(inputs[run]);
-      const auto output = Extents(outputs[run]);
+      const auto input = ShapeFromTensor(inputs[run]);
+      const auto output = ShapeFromTensor(outputs[run]);
       if (node->kind() == kFusedEncoderLayer) {
         node_macs += FusedEncoderLayerMacs(node, input);
       } else if (node->kind() == c10::aten::matmul) {
@@ -121,11 +108,7 @@ MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
   return macs;
 }
 
-int64_t CountModelMacs(const torch::jit::Module& model, const at::Tensor& example) {
-  return CountMacs(ExportForm(model), example).total;
-}
-
-MacCount CountModelMacsByPrecision(const torch::jit::Module& model, const at::Tensor& example) {
+MacCount CountModelMacs(const torch::jit::Module& model, const at::Tensor& example) {
   return CountMacs(ExportForm(model), example);
 }
 

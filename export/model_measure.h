@@ -21,11 +21,8 @@ struct MacCount {
 };
 MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example);
 
-// CountMacs(...).total of `model` in any form (float, fake-quant or quantize/dequantize pairs).
-int64_t CountModelMacs(const torch::jit::Module& model, const at::Tensor& example);
-
-// CountMacs of `model` in any form.
-MacCount CountModelMacsByPrecision(const torch::jit::Module& model, const at::Tensor& example);
+// CountMacs of `model` in any form (float, fake-quant or quantize/dequantize pairs).
+MacCount CountModelMacs(const torch::jit::Module& model, const at::Tensor& example);
 
 struct Latency {
   int64_t batch = 0;

@@ -222,6 +222,19 @@ c10::optional<at::Tensor> QuantizedWeightOf(const Value* value) {
   return constant->toTensor();
 }
 
+bool IsDequantizedActivation(const Value* value) {
+  if (value->node()->kind() != c10::aten::dequantize) return false;
+  double scale = 0;
+  int64_t zero_point = 0;
+  return IsActivationQuantize(value->node()->input(), &scale, &zero_point);
+}
+
+bool IsQuantizedWeightLayer(const Node* node) {
+  const auto kind = node->kind();
+  return (kind == c10::aten::conv2d || kind == c10::aten::linear) &&
+         IsDequantizedActivation(node->input(0)) && QuantizedWeightOf(node->input(1));
+}
+
 // Rows a:b of a quantized weight (the q, k or v slice of nn.MultiheadAttention's packed
 // in-projection) as a quantized weight of its own: dequantize(weight)[a:b] becomes
 // dequantize(weight[a:b]), per-channel scales sliced alike.

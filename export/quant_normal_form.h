@@ -45,4 +45,10 @@ bool IsActivationQuantize(const torch::jit::Value* value, double* scale, int64_t
 // The constant quantized weight behind `value` = aten::dequantize(constant), or nullopt.
 c10::optional<at::Tensor> QuantizedWeightOf(const torch::jit::Value* value);
 
+// True when `value` is dequantize(an activation quantize in normal form).
+bool IsDequantizedActivation(const torch::jit::Value* value);
+
+// True for a convolution or linear layer whose input and weight are both quantized.
+bool IsQuantizedWeightLayer(const torch::jit::Node* node);
+
 }  // namespace slim::exporting

@@ -93,6 +93,11 @@ std::vector<std::pair<double, double>> ValueRanges(const FrozenModel& frozen,
   return ranges;
 }
 
+std::vector<int64_t> ShapeFromTensor(const at::Tensor& shape) {
+  const auto flat = shape.to(at::kLong).contiguous();
+  return {flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel()};
+}
+
 std::vector<std::vector<std::vector<int64_t>>> ValueShapes(
     const FrozenModel& frozen, const std::vector<torch::jit::Value*>& values,
     const at::Tensor& input) {
@@ -102,10 +107,7 @@ std::vector<std::vector<std::vector<int64_t>>> ValueShapes(
   std::vector<std::vector<std::vector<int64_t>>> shapes;
   for (const auto& runs : observed.at(0)) {
     shapes.emplace_back();
-    for (const auto& shape : runs) {
-      const auto flat = shape.to(at::kLong).contiguous();
-      shapes.back().emplace_back(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
-    }
+    for (const auto& shape : runs) shapes.back().push_back(ShapeFromTensor(shape));
   }
   return shapes;
 }

@@ -23,6 +23,9 @@ std::vector<std::pair<double, double>> ValueRanges(const FrozenModel& frozen,
                                                    const std::vector<torch::jit::Value*>& values,
                                                    const std::vector<at::Tensor>& inputs);
 
+// The extents a shape tensor (aten::_shape_as_tensor) holds.
+std::vector<int64_t> ShapeFromTensor(const at::Tensor& shape);
+
 // The shapes of each of `values` on `input`, one per time it is computed (ProbeValues).
 std::vector<std::vector<std::vector<int64_t>>> ValueShapes(const FrozenModel& frozen,
                                               const std::vector<torch::jit::Value*>& values,

@@ -127,7 +127,7 @@ nlohmann::json MeasureInputModel(const TrainingSetup& setup, const at::Tensor& e
   }
   nlohmann::json measured = {{"model", setup.model_reference},
                              {"parameters", models::ParameterCount(input)},
-                             {"macs", exporting::CountModelMacs(input, example)},
+                             {"macs", exporting::CountModelMacs(input, example).total},
                              {"latency", latency}};
   if (setup.eval_data) {
     const auto evaluation =
@@ -224,7 +224,7 @@ void ExportModelAndReport(const TrainingSetup& setup, nlohmann::json job_fields)
   }
   IntraOpThreads one_thread(kLatencyThreads);
   report["input_model"] = MeasureInputModel(setup, inputs.example, batches);
-  const auto macs = exporting::CountModelMacsByPrecision(deployed.module, inputs.example);
+  const auto macs = exporting::CountModelMacs(deployed.module, inputs.example);
   const auto baseline = report["input_model"].value("latency", nlohmann::json::object());
   nlohmann::json exports = nlohmann::json::array();
   for (size_t i = 0; i < files.size(); ++i) {

@@ -122,7 +122,7 @@ void ChannelPrune::Prepare(torch::jit::Module& model) {
   originals_ = AxisTensors(model, graph_);
   ratios_ = GroupRatios(graph_, options_);
   if (options_.target_macs_ratio > 0) ratios_ = RatiosForMacsTarget(model, ratios_);
-  macs_before_ = exporting::CountModelMacs(model, example_);
+  macs_before_ = exporting::CountModelMacs(model, example_).total;
   parameters_before_ = models::ParameterCount(model);
   Rise(model, 1, nullptr);
   try {
@@ -196,8 +196,8 @@ std::vector<std::vector<int64_t>> ChannelPrune::Choose(
 
 std::vector<double> ChannelPrune::RatiosForMacsTarget(const torch::jit::Module& model,
                                                       const std::vector<double>& ratios) const {
-  const double target =
-      options_.target_macs_ratio * static_cast<double>(exporting::CountModelMacs(model, example_));
+  const double target = options_.target_macs_ratio *
+                        static_cast<double>(exporting::CountModelMacs(model, example_).total);
   const auto scaled = [&](double ratio) {
     std::vector<double> result;
     for (const auto selected : ratios) result.push_back(selected > 0 ? ratio : 0);
@@ -208,7 +208,7 @@ std::vector<double> ChannelPrune::RatiosForMacsTarget(const torch::jit::Module& 
     auto copy = model.clone();
     RemoveChannels(copy, originals_, KeptIndices(graph_, originals_, Choose(originals_, scaled(ratio))),
                    graph_.depthwise_weights);
-    return static_cast<double>(exporting::CountModelMacs(copy, example_));
+    return static_cast<double>(exporting::CountModelMacs(copy, example_).total);
   };
   const double at_largest = macs_at(kLargestRatio);
   if (at_largest > target) {
@@ -237,7 +237,7 @@ void ChannelPrune::Summarise(const torch::jit::Module& model) {
               {"prune_schedule", options_.prune_schedule},
               {"rises_done", rises_done_},
               {"macs_before", macs_before_},
-              {"macs_after", exporting::CountModelMacs(model, example_)},
+              {"macs_after", exporting::CountModelMacs(model, example_).total},
               {"parameters_before", parameters_before_},
               {"parameters_after", models::ParameterCount(model)},
               {"groups", nlohmann::json::array()},

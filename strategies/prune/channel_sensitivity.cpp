@@ -45,7 +45,7 @@ PruneSensitivityReport AnalyzeChannelSensitivity(
     const std::function<strategies::EvalMetrics()>& evaluate) {
   PruneSensitivityReport report;
   report.dense = evaluate();
-  report.dense_macs = exporting::CountModelMacs(model, example);
+  report.dense_macs = exporting::CountModelMacs(model, example).total;
   const auto originals = AxisTensors(model, graph);
   for (size_t g = 0; g < graph.groups.size(); ++g) {
     if (group_ratios[g] <= 0) continue;
@@ -57,7 +57,8 @@ PruneSensitivityReport AnalyzeChannelSensitivity(
       std::vector<std::vector<int64_t>> removed(graph.groups.size());
       removed[g] = LeastImportant(importance, RemovedAt(channels, ratio, options.round_to));
       RemoveChannels(model, originals, KeptIndices(graph, originals, removed), graph.depthwise_weights);
-      sensitivity.results.push_back({ratio, evaluate(), exporting::CountModelMacs(model, example)});
+      sensitivity.results.push_back(
+          {ratio, evaluate(), exporting::CountModelMacs(model, example).total});
     }
     RemoveChannels(model, originals, {}, graph.depthwise_weights);
     sensitivity.suggested_ratio = SuggestedRatio(sensitivity.results, report.dense);
@@ -138,7 +139,7 @@ void RunChannelSensitivity(torch::jit::Module& model, const ChannelPruneOptions&
     }
     RemoveChannels(model, originals, KeptIndices(graph, originals, LeastImportantOf(importance, counts)),
                    graph.depthwise_weights);
-    macs = exporting::CountModelMacs(model, example);
+    macs = exporting::CountModelMacs(model, example).total;
     if (macs <= target * static_cast<double>(report.dense_macs) || attempt + 1 == kTargetAttempts) {
       together = evaluate();
     }

@@ -63,7 +63,7 @@ void ResRep::Prepare(torch::jit::Module& model) {
   graph_ = BuildChannelGraph(model, example_);
   input_model_ = model.clone();
   originals_ = AxisTensors(input_model_, graph_);
-  macs_before_ = exporting::CountModelMacs(model, example_);
+  macs_before_ = exporting::CountModelMacs(model, example_).total;
   std::map<std::string, graph::ConvBatchNorm> pairs;
   for (const auto& pair : graph::FindConvBatchNorms(model)) pairs.emplace(pair.conv_path, pair);
   const std::set<std::string> depthwise(graph_.depthwise_weights.begin(), graph_.depthwise_weights.end());
@@ -212,7 +212,7 @@ int64_t ResRep::MacsWithout(const std::vector<std::vector<int64_t>>& removed) co
   for (size_t i = 0; i < groups_.size(); ++i) per_group[groups_[i]] = removed[i];
   auto copy = input_model_.clone();
   RemoveChannels(copy, originals_, KeptIndices(graph_, originals_, per_group), graph_.depthwise_weights);
-  return exporting::CountModelMacs(copy, example_);
+  return exporting::CountModelMacs(copy, example_).total;
 }
 
 int64_t ResRep::CountForTarget(const std::vector<std::vector<double>>& metric, int64_t low,
@@ -351,7 +351,7 @@ void ResRep::Export(const torch::jit::Module& finalized, const std::string& outp
                       {"masked", masked_[i].size()},
                       {"channels_after", TensorAt(finalized, group.producers.front()).size(0)}});
   }
-  const auto macs_after = exporting::CountModelMacs(finalized, example_);
+  const auto macs_after = exporting::CountModelMacs(finalized, example_).total;
   report["resrep"] = {{"flops_target", options_.flops_target},
                       {"lasso_strength", options_.lasso_strength},
                       {"macs_before", macs_before_},

@@ -130,7 +130,7 @@ std::vector<KeptUnits> TransformerPrune::KeptOf(const UnitScores& scores) const 
 void TransformerPrune::Prepare(torch::jit::Module& model) {
   layers_ = SelectedLayers(model);
   originals_ = EncoderTensors(model, layers_);
-  macs_before_ = exporting::CountModelMacs(model, context_.example);
+  macs_before_ = exporting::CountModelMacs(model, context_.example).total;
   parameters_before_ = models::ParameterCount(model);
   kept_ = Choose(model);
   const auto unpruned = model.clone();
@@ -196,7 +196,7 @@ void TransformerPrune::Summarise(const torch::jit::Module& model) {
               {"head_ratio", options_.head_ratio},
               {"ffn_ratio", options_.ffn_ratio},
               {"macs_before", macs_before_},
-              {"macs_after", exporting::CountModelMacs(model, context_.example)},
+              {"macs_after", exporting::CountModelMacs(model, context_.example).total},
               {"parameters_before", parameters_before_},
               {"parameters_after", models::ParameterCount(model)},
               {"layers", nlohmann::json::array()}};

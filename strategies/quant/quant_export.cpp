@@ -1,6 +1,5 @@
 #include "strategies/quant/quant_export.h"
 
-#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -111,8 +110,7 @@ void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& 
       {"parameter_bytes_quantized",
        float_bytes - quantized_weight_float_bytes + quantized_weight_bytes},
       {"quantized_weight_bytes", quantized_weight_bytes},
-      {"weight_share", static_cast<double>(quantized.quantized_weights) /
-                           static_cast<double>(std::max<int64_t>(quantized.layer_weights, 1))},
+      {"weight_share", quantized.WeightShare()},
   };
 }
 

@@ -171,6 +171,12 @@ std::vector<torch::jit::Module> QuantizedModel::ActivationQuantizers() const {
   return quantizers;
 }
 
+double QuantizedModel::WeightShare() const {
+  return layer_weights > 0
+             ? static_cast<double>(quantized_weights) / static_cast<double>(layer_weights)
+             : 0.0;
+}
+
 std::string QuantizedModel::Describe() const {
   std::string text = std::to_string(layers.size()) + " layer(s)";
   if (!matmuls.empty()) text += " and " + std::to_string(matmuls.size()) + " matmul(s)";
@@ -205,8 +211,7 @@ QuantizedModel InsertQuantizers(torch::jit::Module& model,
   }
   logging::Info(fmt::format("quantized weights: {} of the {} in layers that can be quantized "
                             "({:.1f} %)", quantized.quantized_weights, quantized.layer_weights,
-                            100.0 * quantized.quantized_weights /
-                                std::max<int64_t>(quantized.layer_weights, 1)));
+                            100.0 * quantized.WeightShare()));
   return quantized;
 }
 

@@ -46,6 +46,8 @@ struct QuantizedModel {
 
   // Every activation quantizer: the layers' inputs in order, then each matmul's two.
   std::vector<torch::jit::Module> ActivationQuantizers() const;
+  // quantized_weights / layer_weights (0 for a model without such layers).
+  double WeightShare() const;
   // "22 layer(s)", or "12 layer(s) and 4 matmul(s)", for log lines.
   std::string Describe() const;
 };
