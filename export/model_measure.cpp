@@ -39,6 +39,13 @@ int64_t FusedEncoderLayerMacs(const torch::jit::Node* node, const std::vector<in
   return tokens * per_token + 2 * input[0] * input[1] * input[1] * input[2];
 }
 
+// A product of two tensors: aten::matmul, or the bmm and baddbmm of PyTorch's own
+// attention code.
+bool IsProduct(const torch::jit::Node* node) {
+  const auto kind = node->kind();
+  return kind == c10::aten::matmul || kind == c10::aten::bmm || kind == c10::aten::baddbmm;
+}
+
 // A convolution or linear of quantized weight and input, or a matmul of quantized operands.
 bool IsQuantizedLayer(const torch::jit::Node* node) {
   if (node->kind() == c10::aten::matmul) {
@@ -73,10 +80,11 @@ MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
   };
   for (auto* node : AllNodes(*probe.graph)) {
     const auto kind = node->kind();
-    if (kind == c10::aten::conv2d || kind == c10::aten::linear || kind == c10::aten::matmul ||
+    if (kind == c10::aten::conv2d || kind == c10::aten::linear || IsProduct(node) ||
         kind == kFusedEncoderLayer) {
       layers.push_back(node);
-      shape_of(node, node->input(0));
+      // baddbmm(bias, left, right): its left operand is input 1.
+      shape_of(node, node->input(kind == c10::aten::baddbmm ? 1 : 0));
       shape_of(node->next(), node->output());
     }
   }
@@ -95,7 +103,7 @@ MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
       const auto output = ShapeFromTensor(outputs[run]);
       if (node->kind() == kFusedEncoderLayer) {
         node_macs += FusedEncoderLayerMacs(node, input);
-      } else if (node->kind() == c10::aten::matmul) {
+      } else if (IsProduct(node)) {
         node_macs += Product(output) * (input.empty() ? 1 : input.back());
       } else {
         const auto weight = WeightShape(node->input(1));

@@ -10,8 +10,9 @@
 
 namespace slim::exporting {
 
-// Multiply-accumulates of one sample through the convolutions, linear layers and matmuls
-// that run (branches taken, loops repeated) in `frozen` on `example`, a batch of one.
+// Multiply-accumulates of one sample through the convolutions, linear layers and products
+// (matmul, bmm, baddbmm) that run (branches taken, loops repeated) in `frozen` on
+// `example`, a batch of one.
 struct MacCount {
   int64_t total = 0;
   // Of those, the ones in the quantized layers of the normal form (quant_normal_form.h):

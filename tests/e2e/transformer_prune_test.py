@@ -120,6 +120,27 @@ QuantAware:
                 self.assertTrue(loss_lines(self.path("out", f"tp-{importance}.yaml")))
 
 
+# A scripted nn.TransformerEncoder in PyTorch's default [L, N, E] layout, pre-norm, gelu,
+# width 48, 6 heads, over the rows of the test images.
+SEQUENCE_FIRST = """
+import sys, torch
+from torch import nn
+torch.manual_seed(0)
+
+class SequenceFirst(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(32, 48)
+        layer = nn.TransformerEncoderLayer(48, 6, 96, activation="gelu", norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2)
+        self.head = nn.Linear(48, 10)
+
+    def forward(self, x):
+        return self.head(self.enc(self.proj(x.flatten(1, 2)).transpose(0, 1)).mean(0))
+
+torch.jit.script(SequenceFirst()).save(sys.argv[1])
+"""
+
 # Prints, from model.pt in stock PyTorch, the largest scale of each quantizer of the first
 # attention module (0 = it never observed anything).
 ATTENTION_QUANTIZERS = """
@@ -174,7 +195,12 @@ class AttentionQuantization(PytorchEncoderRuns):
                                     entry["file"])
 
     def test_post_training_quantization_calibrates_the_packed_projection(self):
-        model = self.pytorch_encoder()
+        # Sequence-first layout, pre-norm, gelu: PyTorch's attention takes its own code
+        # (bmm, baddbmm) in the input model rather than the fused kernel.
+        model = self.path("sequence_first.pt")
+        code, out, _ = run(["/usr/bin/python3", self.write_config("sequence_first.py",
+                                                                  SEQUENCE_FIRST), model])
+        self.assertEqual(code, 0, out)
         out_dir = self.path("out", "attention-ptq")
         sections = ("QuantPost: {quantize_op_types: [linear, matmul], ptq_algo: mse, "
                     "bias_correct: true, batch_num: 2, batch_size: 16}\n")
@@ -185,10 +211,14 @@ class AttentionQuantization(PytorchEncoderRuns):
         table = {layer["name"]: layer for layer in read_json(out_dir, "quant_table.json")["layers"]}
         projection = table["enc.layers.1.self_attn"]
         self.assertEqual(projection["weight"]["tensor"], "enc.layers.1.self_attn.in_proj_weight")
-        self.assertEqual(len(projection["weight"]["scale"]), 96)  # q, k, v rows, per channel
+        self.assertEqual(len(projection["weight"]["scale"]), 144)  # q, k, v rows, per channel
         self.assertGreater(projection["input"]["scale"][0], 1e-6)  # calibrated
         scales = stock_python_json(ATTENTION_QUANTIZERS, out_dir + "/model.pt")
         self.assertGreater(scales["input_quant"], 1e-6)
+        # The input model's attention products (bmm) count as the quantized model's
+        # (matmul) do.
+        report = read_json(out_dir, "report.json")
+        self.assertEqual(report["exports"][0]["macs"], report["input_model"]["macs"])
 
 
 class TransformerPruneRefusals(CheckpointRuns):
