@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "runtime/base/errors.h"
+#include "runtime/models/attention_forward.h"
 
 namespace slim::exporting {
 
@@ -89,6 +90,7 @@ void FoldConstants(FrozenModel& frozen) {
 FrozenModel FreezeForExport(const torch::jit::Module& model, FrozenTensors tensors) {
   if (!model.find_method("forward")) throw ModelError("the model has no forward method to export");
   auto copy = model.clone();
+  if (tensors == FrozenTensors::kConstants) models::RunAttentionThroughItsLayers(copy);
   copy.eval();
   copy.to(torch::kCPU);
   torch::jit::Module frozen;

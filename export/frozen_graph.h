@@ -27,7 +27,10 @@ enum class FrozenTensors {
                 // 0), so that an analysis can name the tensor each operation uses
 };
 
-// Freezes a copy of `model` (left unchanged) on the CPU; dropout is removed. Throws
+// Freezes a copy of `model` (left unchanged) on the CPU; dropout is removed. With
+// kConstants, PyTorch's attention and encoder layers take the path that runs through
+// their layers (models::RunAttentionThroughItsLayers), not the fused inference kernels,
+// whose operations no export or count could see. Throws
 // ModelError naming the problem when the model cannot be frozen (no forward method).
 FrozenModel FreezeForExport(const torch::jit::Module& model,
                             FrozenTensors tensors = FrozenTensors::kConstants);

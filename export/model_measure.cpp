@@ -23,22 +23,6 @@ int64_t Product(const std::vector<int64_t>& extents) {
   return product;
 }
 
-// PyTorch's fused inference kernel of nn.TransformerEncoderLayer (its eval path).
-const c10::Symbol kFusedEncoderLayer =
-    c10::Symbol::fromQualString("aten::_transformer_encoder_layer_fwd");
-
-// The MACs of one run of the fused encoder layer `node` on an input of shape [batch,
-// tokens, width]: its four weights (packed q, k, v, output projection, the two
-// feed-forward layers: inputs 3, 5, 14, 16) once per token, and the two attention
-// products, tokens x tokens x width each per sample.
-int64_t FusedEncoderLayerMacs(const torch::jit::Node* node, const std::vector<int64_t>& input) {
-  if (input.size() != 3) return 0;
-  const int64_t tokens = input[0] * input[1];
-  int64_t per_token = 0;
-  for (const size_t weight : {3, 5, 14, 16}) per_token += Product(WeightShape(node->input(weight)));
-  return tokens * per_token + 2 * input[0] * input[1] * input[1] * input[2];
-}
-
 // A product of two tensors: aten::matmul, or the bmm and baddbmm of PyTorch's own
 // attention code.
 bool IsProduct(const torch::jit::Node* node) {
@@ -80,8 +64,7 @@ MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
   };
   for (auto* node : AllNodes(*probe.graph)) {
     const auto kind = node->kind();
-    if (kind == c10::aten::conv2d || kind == c10::aten::linear || IsProduct(node) ||
-        kind == kFusedEncoderLayer) {
+    if (kind == c10::aten::conv2d || kind == c10::aten::linear || IsProduct(node)) {
       layers.push_back(node);
       // baddbmm(bias, left, right): its left operand is input 1.
       shape_of(node, node->input(kind == c10::aten::baddbmm ? 1 : 0));
@@ -101,9 +84,7 @@ MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example) {
     for (size_t run = 0; run < outputs.size(); ++run) {
       const auto input = ShapeFromTensor(inputs[run]);
       const auto output = ShapeFromTensor(outputs[run]);
-      if (node->kind() == kFusedEncoderLayer) {
-        node_macs += FusedEncoderLayerMacs(node, input);
-      } else if (IsProduct(node)) {
+      if (IsProduct(node)) {
         node_macs += Product(output) * (input.empty() ? 1 : input.back());
       } else {
         const auto weight = WeightShape(node->input(1));

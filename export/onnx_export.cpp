@@ -7,6 +7,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "export/batch_specialisation.h"
 #include "export/quant_normal_form.h"
 #include "export/value_probe.h"
 #include "runtime/base/errors.h"
@@ -147,6 +148,16 @@ class Translator {
       onnx_.Bind(output, In(node, 0));
       return;
     }
+    if (output && output->type()->kind() == c10::TypeKind::IntType) {
+      onnx_.Bind(output, IntArithmetic(node));
+      return;
+    }
+    if (node->kind() == c10::prim::ListUnpack) {
+      for (const auto* extent : node->outputs()) {
+        onnx_.Bind(extent, UnpackedExtent(node->input(), extent->offset()));
+      }
+      return;
+    }
     const auto unary = kUnary.find(kind);
     if (unary != kUnary.end()) {
       onnx_.Bind(output, onnx_.Add(unary->second, {In(node, 0)}));
@@ -167,6 +178,139 @@ class Translator {
   using Handler = std::function<std::string(Translator&, const Node*)>;
 
   std::string In(const Node* node, size_t index) { return onnx_.NameOf(node->input(index)); }
+
+  // An int of the graph as a 0-d int64: a constant, or computed from a shape at run time.
+  std::string IntName(const Value* value) {
+    if (const auto constant = torch::jit::toIValue(value)) {
+      return onnx_.Initializer(at::scalar_tensor(constant->toInt(), at::kLong), "int");
+    }
+    return onnx_.NameOf(value);
+  }
+
+  // An int computed from shapes: the extent of a tensor, or arithmetic on such ints.
+  std::string IntArithmetic(const Node* node) {
+    if (node->kind() == c10::aten::size) {
+      if (node->inputs().size() != 2) throw Refusal{"size of an unexpected form"};
+      return Extent(node, Constant(node->input(1)).toInt());
+    }
+    const auto op = kIntArithmetic.find(node->kind().toQualString());
+    if (op == kIntArithmetic.end()) throw Refusal{"an int operation with no ONNX counterpart"};
+    std::vector<std::string> inputs;
+    for (const auto* input : node->inputs()) inputs.push_back(IntName(input));
+    return onnx_.Add(op->second, inputs);
+  }
+
+  // Extent `dim` of the tensor `size_node` (an aten::size) reads, a 0-d int64.
+  std::string Extent(const Node* size_node, int64_t dim) {
+    const auto index = onnx_.Initializer(at::scalar_tensor(dim, at::kLong), "dim");
+    return onnx_.Add("Gather", {onnx_.Add("Shape", {In(size_node, 0)}), index});
+  }
+  // Extent `dim` of `shape`, which must be a tensor's aten::size list.
+  std::string UnpackedExtent(const Value* shape, size_t dim) {
+    if (shape->node()->kind() != c10::aten::size || shape->node()->inputs().size() != 1) {
+      throw Refusal{"unpacking a list that is not a tensor's shape"};
+    }
+    return Extent(shape->node(), static_cast<int64_t>(dim));
+  }
+
+  // A list of ints as a 1-d int64 tensor: an initializer when constant, else the
+  // extents concatenated at run time.
+  std::string IntList(const Value* list) {
+    if (const auto constant = ConstantOf(list)) {
+      return onnx_.Initializer(at::tensor(constant->toIntVector(), at::kLong), "shape");
+    }
+    const Node* producer = list->node();
+    if (producer->kind() == c10::aten::size && producer->inputs().size() == 1) {
+      return onnx_.Add("Shape", {In(producer, 0)});
+    }
+    if (producer->kind() != c10::prim::ListConstruct) throw Refusal{"a shape built at run time"};
+    std::vector<std::string> items;
+    for (const auto* item : producer->inputs()) {
+      const auto axes = onnx_.Initializer(at::tensor({int64_t{0}}, at::kLong), "axes");
+      items.push_back(onnx_.Add("Unsqueeze", {IntName(item), axes}));
+    }
+    return onnx_.Add("Concat", items, [](auto& proto) { SetInt(proto, "axis", 0); });
+  }
+
+  // The rank of tensor `value`, observed on the example.
+  int64_t RankOf(const Value* value) const {
+    const auto rank = ranks_.find(value);
+    if (rank == ranks_.end()) throw Refusal{"a tensor of unknown rank"};
+    return rank->second;
+  }
+
+  std::string Transpose(const Node* node) {
+    const auto rank = RankOf(node->input(0));
+    std::vector<int64_t> order(rank);
+    for (int64_t i = 0; i < rank; ++i) order[i] = i;
+    const auto first = c10::maybe_wrap_dim(Constant(node->input(1)).toInt(), rank);
+    const auto second = c10::maybe_wrap_dim(Constant(node->input(2)).toInt(), rank);
+    std::swap(order[first], order[second]);
+    return Transposed(node, order);
+  }
+
+  std::string Permute(const Node* node) {
+    auto order = Ints(node->input(1));
+    for (auto& axis : order) axis = c10::maybe_wrap_dim(axis, static_cast<int64_t>(order.size()));
+    return Transposed(node, order);
+  }
+
+  std::string Transposed(const Node* node, const std::vector<int64_t>& order) {
+    return onnx_.Add("Transpose", {In(node, 0)},
+                     [&](auto& proto) { SetInts(proto, "perm", order); });
+  }
+
+  // select(x, dim, index): Gather with a scalar index drops the dimension as select does.
+  std::string Select(const Node* node) {
+    const auto index = IntName(node->input(2));
+    return onnx_.Add("Gather", {In(node, 0), index}, [&](auto& proto) {
+      SetInt(proto, "axis", Constant(node->input(1)).toInt());
+    });
+  }
+
+  std::string Embedding(const Node* node) {
+    return onnx_.Add("Gather", {In(node, 0), In(node, 1)},
+                     [](auto& proto) { SetInt(proto, "axis", 0); });
+  }
+
+  // torch.arange of constant bounds (the positions of a fixed sequence length).
+  std::string Arange(const Node* node) {
+    const auto bounds = node->inputs().size() - 4;  // then dtype, layout, device, pin_memory
+    std::vector<c10::Scalar> numbers;
+    for (size_t i = 0; i < bounds; ++i) {
+      const auto bound = ConstantOf(node->input(i));
+      if (!bound) throw Refusal{"arange whose bounds follow the batch size"};
+      numbers.push_back(bound->toScalar());
+    }
+    const auto start = bounds > 1 ? numbers[0] : c10::Scalar(0);
+    const auto end = bounds > 1 ? numbers[1] : numbers[0];
+    const auto step = bounds > 2 ? numbers[2] : c10::Scalar(1);
+    auto values = at::arange(start, end, step);
+    const auto dtype = Constant(node->input(bounds));
+    if (!dtype.isNone()) values = values.to(static_cast<at::ScalarType>(dtype.toInt()));
+    return onnx_.Initializer(values, "arange");
+  }
+
+  // Layer normalisation over the trailing dimensions, in the operators opset 13 has (the
+  // pattern ONNX Runtime fuses into one LayerNormalization kernel).
+  std::string LayerNorm(const Node* node) {
+    const auto trailing = static_cast<int64_t>(Ints(node->input(1)).size());
+    std::vector<int64_t> axes;
+    for (int64_t i = -trailing; i < 0; ++i) axes.push_back(i);
+    const auto mean = [&](const std::string& x) {
+      return onnx_.Add("ReduceMean", {x}, [&](auto& proto) { SetInts(proto, "axes", axes); });
+    };
+    const auto centred = onnx_.Add("Sub", {In(node, 0), mean(In(node, 0))});
+    const auto two = onnx_.Initializer(at::scalar_tensor(2.0, at::kFloat), "two");
+    const auto variance = mean(onnx_.Add("Pow", {centred, two}));
+    const auto epsilon =
+        onnx_.Initializer(at::scalar_tensor(Number(node->input(4)), at::kFloat), "epsilon");
+    const auto deviation = onnx_.Add("Sqrt", {onnx_.Add("Add", {variance, epsilon})});
+    auto result = onnx_.Add("Div", {centred, deviation});
+    if (!Constant(node->input(2)).isNone()) result = onnx_.Add("Mul", {result, In(node, 2)});
+    if (!Constant(node->input(3)).isNone()) result = onnx_.Add("Add", {result, In(node, 3)});
+    return result;
+  }
 
   std::string Quantize(const Node* node) {
     double scale = 0;
@@ -276,16 +420,31 @@ class Translator {
     });
   }
 
+  // flatten(start, end) as a Reshape to the extents before start, -1, the extents after end.
   std::string Flatten(const Node* node) {
-    if (Constant(node->input(2)).toInt() != -1) throw Refusal{"flatten with end_dim != -1"};
-    const auto start = Constant(node->input(1)).toInt();
-    if (start != 1) throw Refusal{"flatten with start_dim != 1"};
-    return onnx_.Add("Flatten", {In(node, 0)}, [](auto& proto) { SetInt(proto, "axis", 1); });
+    const auto rank = RankOf(node->input(0));
+    const auto start = c10::maybe_wrap_dim(Constant(node->input(1)).toInt(), rank);
+    const auto end = c10::maybe_wrap_dim(Constant(node->input(2)).toInt(), rank);
+    if (start == 1 && end == rank - 1) {
+      return onnx_.Add("Flatten", {In(node, 0)}, [](auto& proto) { SetInt(proto, "axis", 1); });
+    }
+    const auto shape = onnx_.Add("Shape", {In(node, 0)});
+    const auto range = [&](int64_t from, int64_t to) {
+      const auto bound = [&](int64_t index) {
+        return onnx_.Initializer(at::tensor({index}, at::kLong), "bound");
+      };
+      return onnx_.Add("Slice", {shape, bound(from), bound(to)});
+    };
+    std::vector<std::string> parts;
+    if (start > 0) parts.push_back(range(0, start));
+    parts.push_back(onnx_.Initializer(at::tensor({int64_t{-1}}, at::kLong), "rest"));
+    if (end + 1 < rank) parts.push_back(range(end + 1, rank));
+    const auto target = onnx_.Add("Concat", parts, [](auto& proto) { SetInt(proto, "axis", 0); });
+    return onnx_.Add("Reshape", {In(node, 0), target});
   }
 
   std::string Reshape(const Node* node) {
-    const auto shape = onnx_.Initializer(at::tensor(Ints(node->input(1)), at::kLong), "shape");
-    return onnx_.Add("Reshape", {In(node, 0), shape});
+    return onnx_.Add("Reshape", {In(node, 0), IntList(node->input(1))});
   }
 
   std::string Concat(const Node* node) {
@@ -324,8 +483,6 @@ class Translator {
   }
 
   std::string BatchNorm(const Node* node) {
-    const auto channels = ranks_.count(node->input(0)) ? 0 : 0;
-    (void)channels;
     std::vector<std::string> inputs = {In(node, 0)};
     for (size_t i = 1; i <= 4; ++i) {
       if (Constant(node->input(i)).isNone()) throw Refusal{"batch_norm without affine parameters"};
@@ -350,6 +507,15 @@ class Translator {
         {"aten::mean", [](auto& t, auto* n) { return t.Mean(n); }},
         {"aten::flatten", [](auto& t, auto* n) { return t.Flatten(n); }},
         {"aten::reshape", [](auto& t, auto* n) { return t.Reshape(n); }},
+        {"aten::transpose", [](auto& t, auto* n) { return t.Transpose(n); }},
+        {"aten::permute", [](auto& t, auto* n) { return t.Permute(n); }},
+        {"aten::select", [](auto& t, auto* n) { return t.Select(n); }},
+        {"aten::embedding", [](auto& t, auto* n) { return t.Embedding(n); }},
+        {"aten::arange", [](auto& t, auto* n) { return t.Arange(n); }},
+        {"aten::layer_norm", [](auto& t, auto* n) { return t.LayerNorm(n); }},
+        // The device of a tensor, read by arange, which the ONNX model does not need.
+        {"prim::device", [](auto&, auto*) { return std::string(); }},
+        {"aten::size", [](auto& t, auto* n) { return t.IntList(n->output()); }},
         {"aten::view", [](auto& t, auto* n) { return t.Reshape(n); }},
         {"aten::cat", [](auto& t, auto* n) { return t.Concat(n); }},
         {"aten::gelu", [](auto& t, auto* n) { return t.Gelu(n); }},
@@ -389,6 +555,12 @@ class Translator {
       {"aten::matmul", "MatMul"},
   };
 
+  inline static const std::map<std::string, std::string> kIntArithmetic = {
+      {"aten::mul", "Mul"}, {"aten::add", "Add"}, {"aten::sub", "Sub"},
+      {"aten::floordiv", "Div"},  // of extents, which are not negative
+      {"aten::neg", "Neg"},
+  };
+
   OnnxGraph& onnx_;
   std::map<const Value*, int64_t> ranks_;
   std::map<const Value*, std::pair<std::string, std::string>> grids_;
@@ -415,12 +587,13 @@ std::vector<const Node*> NeededNodes(const torch::jit::Graph& graph) {
   return ordered;
 }
 
-// The rank of each linear layer's input, observed on one sample.
-std::map<const Value*, int64_t> LinearInputRanks(const FrozenModel& frozen,
-                                                 const at::Tensor& example) {
+// The rank of the tensor each linear, transpose and flatten reads, observed on one sample.
+std::map<const Value*, int64_t> InputRanks(const FrozenModel& frozen, const at::Tensor& example) {
+  const std::set<c10::Symbol> kinds = {c10::aten::linear, c10::aten::transpose,
+                                       c10::aten::flatten};
   std::vector<Value*> inputs;
   for (Node* node : frozen.graph->nodes()) {
-    if (node->kind() == c10::aten::linear) inputs.push_back(node->input(0));
+    if (kinds.count(node->kind())) inputs.push_back(node->input(0));
   }
   std::map<const Value*, int64_t> ranks;
   if (inputs.empty()) return ranks;
@@ -436,8 +609,10 @@ std::string Describe(const Node* node, const std::string& reason) {
 }
 
 // Translates `frozen` into `model`; each refusal goes to `refused` when given, else throws.
-void Translate(const FrozenModel& frozen, const at::Tensor& example,
+void Translate(const FrozenModel& input_model, const at::Tensor& example,
                onnx::ModelProto& model, std::vector<std::string>* refused) {
+  FrozenModel frozen{input_model.module, input_model.graph->copy()};
+  SpecialiseToInputExtents(frozen, example);
   const auto& graph = *frozen.graph;
   if (graph.inputs().size() != 2 || graph.outputs().size() != 1) {
     throw ModelError("ONNX export takes a model with one tensor input and one tensor output");
@@ -445,7 +620,7 @@ void Translate(const FrozenModel& frozen, const at::Tensor& example,
   auto& proto = *model.mutable_graph();
   OnnxGraph onnx(proto);
   onnx.Bind(graph.inputs()[1], "input");
-  Translator translator(onnx, LinearInputRanks(frozen, example));
+  Translator translator(onnx, InputRanks(frozen, example));
   for (const Node* node : NeededNodes(graph)) {
     try {
       translator.Translate(node);

@@ -1,7 +1,9 @@
 // ONNX export of a frozen graph: float models as they are, quantized models (normal
 // form, quant_normal_form.h) with QuantizeLinear/DequantizeLinear pairs: uint8
-// activations, int8 weights per channel on axis 0, the layout ONNX Runtime and TensorRT
-// fuse into integer kernels. Opset 13; the batch dimension is dynamic.
+// activations, int8 weights per output channel (axis 0; axis 1 for MatMul), the layout
+// ONNX Runtime and TensorRT fuse into integer kernels. Opset 13; the batch dimension is
+// dynamic, every other extent is the example's (the graph is specialised to them first:
+// batch_specialisation.h).
 #pragma once
 
 #include <string>

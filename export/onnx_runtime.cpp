@@ -63,6 +63,17 @@ class TemporaryFile {
   std::string path_;
 };
 
+// Writes `input` to `file` as the runner reads it: int64 token ids as they are, anything
+// else as float32. False when the file cannot be written.
+bool WriteInput(const std::string& file, const at::Tensor& input) {
+  const auto contiguous =
+      (input.scalar_type() == at::kLong ? input : input.to(at::kFloat)).cpu().contiguous();
+  std::ofstream stream(file, std::ios::binary);
+  stream.write(static_cast<const char*>(contiguous.data_ptr()),
+               static_cast<std::streamsize>(contiguous.nbytes()));
+  return static_cast<bool>(stream);
+}
+
 }  // namespace
 
 std::string OnnxRunnerPath() {
@@ -72,14 +83,19 @@ std::string OnnxRunnerPath() {
   return (executable.parent_path() / "onnx_run.mjs").string();
 }
 
-std::optional<Latency> TimeOnnx(const std::string& path, const std::vector<int64_t>& sample_shape,
-                                int64_t batch, int64_t threads, const TimingPlan& plan,
-                                std::string* why_not) {
-  std::vector<int64_t> shape = {batch};
-  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+std::optional<Latency> TimeOnnx(const std::string& path, const at::Tensor& example, int64_t batch,
+                                int64_t threads, const TimingPlan& plan, std::string* why_not) {
+  std::vector<int64_t> repeats(example.dim(), 1);
+  repeats[0] = batch;
+  const auto input = example.repeat(repeats);
+  TemporaryFile input_file(".in");
+  if (!WriteInput(input_file.path(), input)) {
+    *why_not = "cannot write " + input_file.path();
+    return std::nullopt;
+  }
   const auto result = RunRunner(
-      "bench '" + path + "' --shape " + ShapeArgument(shape) + " --threads " +
-          std::to_string(threads) + " --warmup " + std::to_string(plan.warmup) +
+      "bench '" + path + "' '" + input_file.path() + "' --shape " + ShapeArgument(input.sizes()) +
+          " --threads " + std::to_string(threads) + " --warmup " + std::to_string(plan.warmup) +
           " --iterations " + std::to_string(std::max<int64_t>(plan.min_iterations, 20)),
       why_not);
   if (!result) return std::nullopt;
@@ -96,19 +112,13 @@ std::optional<Latency> TimeOnnx(const std::string& path, const std::vector<int64
 std::optional<at::Tensor> RunOnnx(const std::string& path, const at::Tensor& input,
                                   int64_t threads, std::string* why_not) {
   TemporaryFile input_file(".in"), output_file(".out");
-  const auto contiguous = input.to(at::kFloat).contiguous();
-  {
-    std::ofstream stream(input_file.path(), std::ios::binary);
-    stream.write(static_cast<const char*>(contiguous.data_ptr()),
-                 static_cast<std::streamsize>(contiguous.nbytes()));
-    if (!stream) {
-      *why_not = "cannot write " + input_file.path();
-      return std::nullopt;
-    }
+  if (!WriteInput(input_file.path(), input)) {
+    *why_not = "cannot write " + input_file.path();
+    return std::nullopt;
   }
   const auto result = RunRunner("run '" + path + "' '" + input_file.path() + "' '" +
                                     output_file.path() + "' --shape " +
-                                    ShapeArgument(contiguous.sizes()) + " --threads " +
+                                    ShapeArgument(input.sizes()) + " --threads " +
                                     std::to_string(threads),
                                 why_not);
   if (!result) return std::nullopt;

@@ -16,14 +16,14 @@ namespace slim::exporting {
 // executable (the build copies it there).
 std::string OnnxRunnerPath();
 
-// Times the ONNX model at `path` with `threads` intra-op threads on a seeded random input
-// [batch, sample_shape...]: plan.warmup untimed runs, then plan.min_iterations (at least
+// Times the ONNX model at `path` with `threads` intra-op threads on `example` (a batch of
+// one) repeated to `batch`: plan.warmup untimed runs, then plan.min_iterations (at least
 // 20) timed runs. nullopt with `why_not` set when it cannot run.
-std::optional<Latency> TimeOnnx(const std::string& path, const std::vector<int64_t>& sample_shape,
-                                int64_t batch, int64_t threads, const TimingPlan& plan,
-                                std::string* why_not);
+std::optional<Latency> TimeOnnx(const std::string& path, const at::Tensor& example, int64_t batch,
+                                int64_t threads, const TimingPlan& plan, std::string* why_not);
 
-// The output of the ONNX model at `path` on `input` (float32 CPU), run with `threads`
+// The output of the ONNX model at `path` on `input` (token ids as int64, anything else as
+// float32), run with `threads`
 // intra-op threads; nullopt with `why_not` set when it cannot run.
 std::optional<at::Tensor> RunOnnx(const std::string& path, const at::Tensor& input,
                                   int64_t threads, std::string* why_not);

@@ -38,16 +38,20 @@ std::vector<std::vector<std::vector<at::Tensor>>> ProbeValues(
     std::vector<torch::jit::Value*> counterparts;
     for (auto* value : values) counterparts.push_back(Counterpart(*frozen.graph, *probe_graph, value));
     std::vector<torch::jit::Value*> lists;
+    auto* first_node = probe_graph->block()->nodes().front();
     {
-      torch::jit::WithInsertPoint at_start(probe_graph->block()->nodes().front());
+      torch::jit::WithInsertPoint at_start(first_node);
       for (size_t k = 0; k < values.size(); ++k) {
         lists.push_back(
             probe_graph->insertNode(probe_graph->createList(c10::TensorType::get(), {}))->output());
       }
     }
     for (size_t k = 0; k < counterparts.size(); ++k) {
-      // Each observation right where its value is made: later in-place ops may change it.
-      torch::jit::WithInsertPoint after(counterparts[k]->node()->next());
+      // Each observation right where its value is made (a graph input: before the first
+      // node): later in-place ops may change it.
+      auto* producer = counterparts[k]->node();
+      torch::jit::WithInsertPoint after(producer->kind() == c10::prim::Param ? first_node
+                                                                              : producer->next());
       probe_graph->insert(c10::aten::append, {lists[k], observe(*probe_graph, counterparts[k])});
     }
     torch::jit::WithInsertPoint at_end(probe_graph->return_node());

@@ -2,14 +2,17 @@
 // Runs or times an ONNX model on ONNX Runtime's CPU library (npm onnxruntime-node, installed
 // by scripts/install_onnxruntime.sh into $SLIM_ONNXRUNTIME_DIR, default /opt/slimtrain/onnxruntime).
 //
-//   node tools/onnx_run.mjs run MODEL.onnx INPUT.bin OUTPUT.bin --shape N,C,H,W [--threads T]
-//     INPUT.bin: float32 little-endian, exactly that shape. Feeds the model's first input,
-//     writes its first output (float32) to OUTPUT.bin, prints one JSON line:
+//   node tools/onnx_run.mjs run MODEL.onnx INPUT.bin OUTPUT.bin --shape N,... [--threads T]
+//     Feeds INPUT.bin to the model's first input, writes its first output (float32) to
+//     OUTPUT.bin, prints one JSON line:
 //     {"output_shape":[...],"input_name":"...","output_name":"..."}
-//   node tools/onnx_run.mjs bench MODEL.onnx --shape N,C,H,W [--threads T] [--warmup W] [--iterations K]
-//     W untimed runs (default 5), then K timed runs (default 50) of session.run on one fixed
-//     pseudo-random input (seeded, uniform in [-1,1)); prints one JSON line with median_ms,
-//     p90_ms, throughput (N / median seconds), iterations, threads, onnxruntime_version.
+//   node tools/onnx_run.mjs bench MODEL.onnx INPUT.bin --shape N,... [--threads T]
+//                            [--warmup W] [--iterations K]
+//     W untimed runs (default 5), then K timed runs (default 50) of session.run on INPUT.bin;
+//     prints one JSON line with median_ms, p90_ms, throughput (N / median seconds),
+//     iterations, threads, onnxruntime_version.
+//   INPUT.bin: exactly that shape, little-endian, of the model input's type: float32
+//     (images, features) or int64 (token ids).
 //   Both: intra-op threads T (default 1), inter-op 1, sequential execution, all graph
 //   optimisations; --save-optimized PATH also writes the optimised graph ORT runs.
 //
@@ -19,8 +22,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
-const USAGE = `usage: onnx_run.mjs run MODEL.onnx INPUT.bin OUTPUT.bin --shape N,C,H,W [--threads T]
-       onnx_run.mjs bench MODEL.onnx --shape N,C,H,W [--threads T] [--warmup W] [--iterations K]
+const USAGE = `usage: onnx_run.mjs run MODEL.onnx INPUT.bin OUTPUT.bin --shape N,... [--threads T]
+       onnx_run.mjs bench MODEL.onnx INPUT.bin --shape N,... [--threads T] [--warmup W] [--iterations K]
        (both also take --save-optimized PATH)`;
 
 function usage(message) {
@@ -59,7 +62,7 @@ function parseArgs(argv) {
     }
   }
   const [command, ...files] = positional;
-  const wanted = { run: 3, bench: 1 }[command];
+  const wanted = { run: 3, bench: 2 }[command];
   if (wanted === undefined) usage(command ? `unknown command ${command}` : 'no command');
   if (files.length !== wanted) usage(`${command} takes ${wanted} file argument(s)`);
   if (!options.shape) usage('--shape is required');
@@ -79,6 +82,10 @@ function loadOrt() {
   }
 }
 
+// Bytes per element of the input types the runner feeds.
+const ELEMENT_BYTES = { float32: 4, int64: 8 };
+
+// The session and its first input's element type.
 async function openSession(ort, model, options) {
   if (!fs.existsSync(model)) fail(model, 'no such file');
   const sessionOptions = {
@@ -97,10 +104,10 @@ async function openSession(ort, model, options) {
     fail(model, `cannot load model: ${oneLine(error)}`);
   }
   const input = session.inputMetadata?.[0];
-  if (input && input.isTensor && input.type !== 'float32') {
-    fail(model, `first input ${input.name} is ${input.type}, not float32`);
+  if (input && input.isTensor && !(input.type in ELEMENT_BYTES)) {
+    fail(model, `first input ${input.name} is ${input.type}, not float32 or int64`);
   }
-  return session;
+  return { session, inputType: input?.isTensor ? input.type : 'float32' };
 }
 
 async function runOnce(session, model, tensor) {
@@ -114,7 +121,8 @@ async function runOnce(session, model, tensor) {
   }
 }
 
-function readInput(file, shape) {
+// INPUT.bin as an ort.Tensor of `type` and `shape`.
+function readInput(ort, file, shape, type) {
   let bytes;
   try {
     bytes = fs.readFileSync(file);
@@ -122,29 +130,21 @@ function readInput(file, shape) {
     fail(file, error.code === 'ENOENT' ? 'no such file' : error.message);
   }
   const count = shape.reduce((a, b) => a * b, 1);
-  if (bytes.length !== count * 4) {
-    fail(file, `has ${bytes.length} bytes, shape ${shape.join('x')} needs ${count * 4}`);
+  const size = ELEMENT_BYTES[type];
+  if (bytes.length !== count * size) {
+    fail(file, `has ${bytes.length} bytes, ${type} of shape ${shape.join('x')} needs ${count * size}`);
   }
-  const data = new Float32Array(count);
-  for (let i = 0; i < count; i++) data[i] = bytes.readFloatLE(i * 4);
-  return data;
-}
-
-function randomInput(shape) {
-  const count = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(count);
-  let state = 0x2545f491;  // xorshift32, fixed seed: every run times the same input
+  const data = type === 'int64' ? new BigInt64Array(count) : new Float32Array(count);
   for (let i = 0; i < count; i++) {
-    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
-    data[i] = ((state >>> 0) / 2 ** 32) * 2 - 1;
+    data[i] = type === 'int64' ? bytes.readBigInt64LE(i * 8) : bytes.readFloatLE(i * 4);
   }
-  return data;
+  return new ort.Tensor(type, data, shape);
 }
 
 async function run(ort, [model, inputFile, outputFile], options) {
-  const session = await openSession(ort, model, options);
-  const data = readInput(inputFile, options.shape);
-  const output = await runOnce(session, model, new ort.Tensor('float32', data, options.shape));
+  const { session, inputType } = await openSession(ort, model, options);
+  const tensor = readInput(ort, inputFile, options.shape, inputType);
+  const output = await runOnce(session, model, tensor);
   if (output.type !== 'float32') fail(model, `first output is ${output.type}, not float32`);
   const bytes = Buffer.alloc(output.data.length * 4);
   output.data.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
@@ -160,9 +160,9 @@ async function run(ort, [model, inputFile, outputFile], options) {
   }));
 }
 
-async function bench(ort, [model], options) {
-  const session = await openSession(ort, model, options);
-  const tensor = new ort.Tensor('float32', randomInput(options.shape), options.shape);
+async function bench(ort, [model, inputFile], options) {
+  const { session, inputType } = await openSession(ort, model, options);
+  const tensor = readInput(ort, inputFile, options.shape, inputType);
   for (let i = 0; i < options.warmup; i++) await runOnce(session, model, tensor);
   const times = [];
   for (let i = 0; i < options.iterations; i++) {

@@ -113,15 +113,20 @@ void DeclareBenchOptions(CLI::App& app, BenchRequest& request) {
 }
 
 // Times the model file: TorchScript in LibTorch, ONNX in ONNX Runtime, both after warm-up
-// on one random float input (token inputs for a 1-D shape). Throws ModelError.
+// on one random input: floats, or byte token ids for a 1-D shape. Throws ModelError.
 void BenchModel(const BenchRequest& request) {
   const exporting::TimingPlan plan{request.warmup, request.iterations, request.iterations, 0};
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), request.input_shape.begin(), request.input_shape.end());
+  const auto example = request.input_shape.size() == 1
+                           ? torch::randint(0, 256, shape, torch::kLong)
+                           : torch::randn(shape);
   std::optional<exporting::Latency> latency;
   std::string runtime;
   if (std::filesystem::path(request.model).extension() == ".onnx") {
     std::string why_not;
-    latency = exporting::TimeOnnx(request.model, request.input_shape, request.batch,
-                                  request.threads, plan, &why_not);
+    latency = exporting::TimeOnnx(request.model, example, request.batch, request.threads, plan,
+                                  &why_not);
     if (!latency) throw ModelError(request.model + ": " + why_not);
     runtime = "onnxruntime";
   } else {
@@ -134,11 +139,6 @@ void BenchModel(const BenchRequest& request) {
                        error.what_without_backtrace() + ")");
     }
     module.eval();
-    std::vector<int64_t> shape = {1};
-    shape.insert(shape.end(), request.input_shape.begin(), request.input_shape.end());
-    const auto example = request.input_shape.size() == 1
-                             ? torch::randint(0, 256, shape, torch::kLong)
-                             : torch::randn(shape);
     latency = exporting::TimeTorchScript(module, example, request.batch, plan);
     runtime = "libtorch";
   }

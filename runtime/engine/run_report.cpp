@@ -84,7 +84,7 @@ nlohmann::json MeasureFile(const exporting::ExportedFile& file, const at::Tensor
   if (file.format == "onnx") {
     for (const auto batch : batches) {
       std::string why_not;
-      const auto measured = exporting::TimeOnnx(file.path, example.sizes().slice(1).vec(), batch,
+      const auto measured = exporting::TimeOnnx(file.path, example, batch,
                                                 kLatencyThreads, kReportTiming, &why_not);
       if (!measured) return {{"not_measured", why_not}};
       latency["batch_" + std::to_string(batch)] = LatencyJson(*measured);

@@ -1,6 +1,6 @@
 #include "strategies/prune/encoder_surgery.h"
 
-#include "strategies/graph/attention_forward.h"
+#include "runtime/models/attention_forward.h"
 #include "strategies/graph/layer_finder.h"
 
 namespace slim::prune {
@@ -73,10 +73,10 @@ void PruneEncoderLayers(torch::jit::Module& model, const std::map<std::string, t
     auto attention = modules.at(layers[i].attention.module);
     attention.setattr("num_heads", static_cast<int64_t>(kept[i].heads.size()));
     if (!layers[i].attention.multihead_attention) continue;
-    graph::RunAttentionWithAnyHeadCount(attention);
+    models::RunAttentionWithAnyHeadCount(attention);
     // The nested-tensor path of nn.TransformerEncoder checks its first layer only: every
     // encoder layer loses the fused path.
-    for (const auto& layer : layers) graph::TurnOffFusedEncoderPath(modules.at(layer.path));
+    for (const auto& layer : layers) models::TurnOffFusedEncoderPath(modules.at(layer.path));
   }
 }
 

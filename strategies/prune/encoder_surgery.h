@@ -32,7 +32,7 @@ KeptChannels KeptAxes(const std::vector<EncoderLayer>& layers, const std::vector
 // Sets the tensors of `originals` (EncoderTensors of the unpruned model) in `model` to the
 // slices `kept` keeps, then num_heads of each attention module to its kept heads; an
 // nn.MultiheadAttention gets a forward that runs with any head count and its encoder layer
-// loses the fused inference path (graph/attention_forward.h). Repeating it with the same
+// loses the fused inference path (runtime/models/attention_forward.h). Repeating it with the same
 // arguments changes nothing.
 void PruneEncoderLayers(torch::jit::Module& model, const std::map<std::string, torch::Tensor>& originals,
                         const std::vector<EncoderLayer>& layers, const std::vector<KeptUnits>& kept);

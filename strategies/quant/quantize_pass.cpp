@@ -8,7 +8,7 @@
 #include "runtime/base/errors.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/text.h"
-#include "strategies/graph/attention_forward.h"
+#include "runtime/models/attention_forward.h"
 #include "strategies/graph/call_routing.h"
 #include "strategies/quant/quantizer_modules.h"
 
@@ -158,7 +158,7 @@ int64_t WeightElements(const torch::jit::Module& layer) {
 }  // namespace
 
 std::string QuantizedWeightName(const torch::jit::Module& layer) {
-  return graph::IsPackedMultiheadAttention(layer) ? "in_proj_weight" : "weight";
+  return models::IsPackedMultiheadAttention(layer) ? "in_proj_weight" : "weight";
 }
 
 std::vector<torch::jit::Module> QuantizedModel::ActivationQuantizers() const {
@@ -185,7 +185,7 @@ std::string QuantizedModel::Describe() const {
 
 QuantizedModel InsertQuantizers(torch::jit::Module& model,
                                 const quant::QuantCommonOptions& options, bool pact) {
-  const auto layers = QuantizableLayers(model, graph::RunAttentionThroughItsLayers(model));
+  const auto layers = QuantizableLayers(model, models::RunAttentionThroughItsLayers(model));
   for (const auto& entry : model.named_modules()) {
     if (entry.value.hasattr(kWeightChild) || entry.value.hasattr(MatMulChild(0, 0))) {
       throw ModelError("module " + entry.name + " already holds quantizers: the model was "

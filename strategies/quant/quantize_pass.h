@@ -25,7 +25,7 @@ struct QuantizedLayer {
 };
 
 // The attribute of `layer` its weight_quant quantizes: in_proj_weight for a packed
-// nn.MultiheadAttention (graph::IsPackedMultiheadAttention), weight otherwise.
+// nn.MultiheadAttention (models::IsPackedMultiheadAttention), weight otherwise.
 std::string QuantizedWeightName(const torch::jit::Module& layer);
 
 // An aten::matmul of two activations in a module's forward whose operands were routed
@@ -55,7 +55,7 @@ struct QuantizedModel {
 // Attaches quantizers to the selected layers and matmuls of `model` and rewrites their
 // forward graphs. PyTorch's nn.MultiheadAttention first gets a forward that calls its
 // out_proj, computes its attention products as matmuls and reads in_proj_weight once
-// (graph::RunAttentionThroughItsLayers); its packed q, k, v projection is a linear layer
+// (models::RunAttentionThroughItsLayers); its packed q, k, v projection is a linear layer
 // whose input quantizer sees query, key and value (one grid for the three). Layers that
 // share a TorchScript class with a selected layer but are not selected get disabled
 // quantizers (the class's graph is shared). `pact` selects PACT activation

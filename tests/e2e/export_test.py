@@ -61,6 +61,28 @@ print(json.dumps({"opset": model.opset_import[0].version,
 """
 
 
+# A scripted model with an operator ONNX has no counterpart for, in submodule `odd`.
+ODD_MODEL = """
+import sys, torch
+from torch import nn
+
+class Odd(nn.Module):
+    def forward(self, x):
+        return torch.erfinv(x.clamp(-0.5, 0.5))
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.odd = Odd()
+        self.fc = nn.Linear(3 * 32 * 32, 10)
+
+    def forward(self, x):
+        return self.fc(self.odd(x).flatten(1))
+
+torch.jit.script(Model()).save(sys.argv[1])
+"""
+
+
 def python(script, *args):
     done = subprocess.run(["/usr/bin/python3", "-c", script, *args], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
@@ -73,21 +95,23 @@ def read_json(*parts):
         return json.load(f)
 
 
+def onnx_runtime_logits(onnx_path, inputs):
+    """Runs the ONNX file in ONNX Runtime (npm onnxruntime-node) on `inputs` (token ids
+    stay int64, anything else goes as float32); returns its logits."""
+    input_path, output_path = onnx_path + ".in", onnx_path + ".out"
+    inputs.astype(np.int64 if inputs.dtype.kind in "iu" else np.float32).tofile(input_path)
+    code, out, _ = run(["node", ONNX_RUNNER, "run", onnx_path, input_path, output_path,
+                        "--shape", ",".join(map(str, inputs.shape))])
+    assert code == 0, out
+    shape = json.loads(out.strip().splitlines()[-1])["output_shape"]
+    return np.fromfile(output_path, dtype=np.float32).reshape(shape)
+
+
 class ExportWorkspace(Workspace):
     def stock_torch_logits(self, model_path, data_path, count):
         out = model_path + ".logits.npy"
         ops = python(TORCH_RUN, model_path, data_path, out, str(count))
         return np.load(out), ops
-
-    def onnx_runtime_logits(self, onnx_path, inputs):
-        """Runs the ONNX file in ONNX Runtime (npm onnxruntime-node) on `inputs`."""
-        input_path, output_path = onnx_path + ".in", onnx_path + ".out"
-        inputs.astype(np.float32).tofile(input_path)
-        code, out, _ = run(["node", ONNX_RUNNER, "run", onnx_path, input_path, output_path,
-                            "--shape", ",".join(map(str, inputs.shape))])
-        self.assertEqual(code, 0, out)
-        shape = json.loads(out.strip().splitlines()[-1])["output_shape"]
-        return np.fromfile(output_path, dtype=np.float32).reshape(shape)
 
     def check_exports(self, out_dir, data_path, count):
         """The three files of a quantized run: stock PyTorch runs model.pt and model_int8.pt
@@ -105,7 +129,7 @@ class ExportWorkspace(Workspace):
         self.assertIn("DequantizeLinear", facts["ops"])
         self.assertTrue(facts["weight_axes"])
         self.assertEqual(set(facts["weight_axes"]), {0})
-        onnx = self.onnx_runtime_logits(onnx_path, np.load(
+        onnx = onnx_runtime_logits(onnx_path, np.load(
             os.path.join(out_dir, "model.pt.logits.npy.input.npy")))
         return {"model.pt": reference, "model_int8.pt": int8, "model.onnx": onnx}
 
@@ -188,7 +212,7 @@ class ExportRun(ExportWorkspace):
         out_dir = self.path("out", "float-onnx")
         reference, _ = self.stock_torch_logits(os.path.join(out_dir, "model.pt"),
                                                self.path("fmnist-eval.h5"), 256)
-        onnx = self.onnx_runtime_logits(os.path.join(out_dir, "model.onnx"), np.load(
+        onnx = onnx_runtime_logits(os.path.join(out_dir, "model.onnx"), np.load(
             os.path.join(out_dir, "model.pt.logits.npy.input.npy")))
         np.testing.assert_allclose(onnx, reference, rtol=1e-3, atol=1e-4)
         self.assertEqual(python(ONNX_CHECK, os.path.join(out_dir, "model.onnx"))["weight_axes"], [])
@@ -266,14 +290,16 @@ class ExportBadInput(Workspace):
         self.assertFalse(os.path.exists(self.path("out", "float-int8.yaml", "model.pt")))
 
     def test_layer_onnx_cannot_express_is_named(self):
-        config = self.text_config("text-onnx.yaml", 64, 8).replace("text-onnx.yaml", "text-onnx.yaml")
-        with open(config) as f:
-            text = f.read().replace("  batch_size: 16\n", "  batch_size: 16\n  export: [onnx]\n")
-        with open(config, "w") as f:
-            f.write(text)
-        self.assert_fails(self.train(config), 2, "onnx cannot express", "aten::embedding",
-                          "layer '")
-        self.assertFalse(os.path.exists(self.path("out", "text-onnx.yaml", "model.pt")))
+        model = self.path("odd.pt")
+        script = self.path("odd.py")
+        with open(script, "w") as f:
+            f.write(ODD_MODEL)  # scripting reads the classes' source from a file
+        code, out, _ = run(["/usr/bin/python3", script, model])
+        self.assertEqual(code, 0, out)
+        config = self.tiny_config("odd-onnx.yaml", extra_global="  export: [onnx]\n")
+        self.assert_fails(self.train(config, "--set", "Global.model=" + model), 2,
+                          "onnx cannot express", "aten::erfinv in layer 'odd'")
+        self.assertFalse(os.path.exists(self.path("out", "odd-onnx.yaml", "model.pt")))
 
 
 if __name__ == "__main__":

@@ -4,13 +4,18 @@ PyTorch loads and that computes what the input model computes with them zeroed; 
 builtin transformer prunes with distillation and quantization-aware training in one run
 and with loss-based importance over two ranks; a pruned run resumes bit for bit; models
 and configs it cannot prune are refused. Quantization-aware training reaches the output
-projection and the attention products of PyTorch's nn.MultiheadAttention.
+projection and the attention products of PyTorch's nn.MultiheadAttention. Float and
+quantized encoders, PyTorch's and the builtin one, export to ONNX files that ONNX Runtime
+runs at any batch size, computing what stock PyTorch computes with model.pt.
 
     SLIM_BUILD_DIR=build python3 tests/e2e/transformer_prune_test.py -v TransformerPruneRun
 """
 import unittest
 
+import numpy as np
+
 from e2e_test import CheckpointRuns, loss_lines, run
+from export_test import ONNX_CHECK, onnx_runtime_logits, python
 from quantization_test import read_json, stock_python_json
 from recompute_test import TRANSFORMER
 
@@ -97,7 +102,7 @@ QuantAware:
   quantize_op_types: [linear, matmul]
 """
         config = self.text_config("tp-distill-qat.yaml", 32, 24, sections=sections)
-        code, out, _ = self.train(config)
+        code, out, _ = self.train(config, "--set", "Global.export=[torchscript, onnx]")
         self.assertEqual(code, 0, out)
         self.assertIn("layers.1: heads 4 -> 2", out)
         self.assertIn("feed-forward units 256 -> 128", out)
@@ -105,6 +110,10 @@ QuantAware:
         self.assertEqual([layer["heads_after"] for layer in report["transformer_prune"]["layers"]], [2, 2])
         self.assertLess(report["transformer_prune"]["parameters_after"],
                         report["transformer_prune"]["parameters_before"])
+        # The pruned, quantized model on token ids (int64) in ONNX Runtime.
+        tokens = np.random.RandomState(0).randint(0, 256, (5, 32))
+        self.assertLess(onnx_against_stock_pytorch(self.path("out", "tp-distill-qat.yaml"),
+                                                   tokens), 0.05)
 
     def test_data_driven_importance_over_two_ranks(self):
         for importance in ["loss_sensitivity", "kl"]:
@@ -152,13 +161,56 @@ print(json.dumps({name: float(module.scale.max()) for name, module in attention.
 """
 
 
+# Runs model.pt in stock PyTorch on the inputs of an .npy file, saves the logits next to it.
+STOCK_LOGITS = """
+import sys, torch, numpy as np
+model = torch.jit.load(sys.argv[1]).eval()
+with torch.no_grad():
+    np.save(sys.argv[3], model(torch.from_numpy(np.load(sys.argv[2]))).numpy())
+print("{}")
+"""
+
+# Five test-sized images: a batch size the export never saw (it probes batches of 1 to 3).
+IMAGES = np.random.RandomState(0).randn(5, 3, 32, 32).astype(np.float32)
+
+
+def onnx_against_stock_pytorch(out_dir, inputs):
+    """The largest difference between the logits of out_dir/model.onnx in ONNX Runtime and
+    of out_dir/model.pt in stock PyTorch on `inputs`, relative to the largest logit."""
+    inputs_path, logits_path = out_dir + "/inputs.npy", out_dir + "/logits.npy"
+    np.save(inputs_path, inputs)
+    python(STOCK_LOGITS, out_dir + "/model.pt", inputs_path, logits_path)
+    reference = np.load(logits_path)
+    onnx = onnx_runtime_logits(out_dir + "/model.onnx", inputs)
+    return float(np.abs(onnx - reference).max() / np.abs(reference).max())
+
+
+class TransformerOnnxExport(PytorchEncoderRuns):
+    def test_float_encoders_in_both_layouts_compute_what_pytorch_computes(self):
+        # PyTorch's layers check ranks and layouts in branches; the export keeps only the
+        # path the input's extents take, with the batch extent computed at run time.
+        for name, script in [("batch-first", TRANSFORMER), ("sequence-first", SEQUENCE_FIRST)]:
+            with self.subTest(name):
+                model = self.path(name + ".pt")
+                code, out, _ = run(["/usr/bin/python3", self.write_config(name + ".py", script),
+                                    model])
+                self.assertEqual(code, 0, out)
+                out_dir = self.path("out", "onnx-" + name)
+                config = self.tiny_config("onnx-" + name + ".yaml", train_iter=2,
+                                          extra_global="  export: [torchscript, onnx]\n")
+                code, out, _ = self.train(config, "--output-dir", out_dir,
+                                          "--set", "Global.model=" + model)
+                self.assertEqual(code, 0, out)
+                self.assertLess(onnx_against_stock_pytorch(out_dir, IMAGES), 1e-5)
+
+
 class AttentionQuantization(PytorchEncoderRuns):
     def test_every_projection_and_attention_product_is_quantized(self):
         model = self.pytorch_encoder()
         out_dir = self.path("out", "attention-qat")
         sections = "QuantAware: {quantize_op_types: [linear, matmul]}\n"
         config = self.tiny_config("attention-qat.yaml", sections=sections,
-                                  extra_global="  export: [torchscript, torchscript_int8]\n")
+                                  extra_global="  export: [torchscript, torchscript_int8, onnx]\n")
         code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model)
         self.assertEqual(code, 0, out)
         # proj; 2 layers of in_proj, out_proj, linear1, linear2; the head. 2 products a layer.
@@ -188,11 +240,20 @@ class AttentionQuantization(PytorchEncoderRuns):
         # model, stays float.
         self.assertEqual(report["torchscript_int8"]["float_layers"], ["head"])
         self.assertGreaterEqual(report["torchscript_int8"]["integer_ops"], 12)
+        self.assertEqual(len(report["exports"]), 3)
         for entry in report["exports"]:
             self.assertEqual(entry["macs"], macs, entry["file"])
             self.assertEqual(entry["macs_quantized"], macs, entry["file"])
             self.assertGreaterEqual(entry["eval"]["top1_agreement_with_model_pt"], 0.99,
                                     entry["file"])
+        # The ONNX file holds the quantization as QDQ pairs, weights per output channel:
+        # axis 0 for Gemm (2-D inputs: out_proj, the head), axis 1 for the [in, out]
+        # weights of MatMul (3-D inputs). ONNX Runtime's logits differ from the fake-quant
+        # model's by rounding steps only.
+        facts = python(ONNX_CHECK, out_dir + "/model.onnx")
+        self.assertIn("QuantizeLinear", facts["ops"])
+        self.assertEqual(set(facts["weight_axes"]), {0, 1})
+        self.assertLess(onnx_against_stock_pytorch(out_dir, IMAGES), 0.05)
 
     def test_post_training_quantization_calibrates_the_packed_projection(self):
         # Sequence-first layout, pre-norm, gelu: PyTorch's attention takes its own code

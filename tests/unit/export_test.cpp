@@ -1,9 +1,14 @@
 // The export layer on small models built here: MACs counted from the graph, the quantized
 // normal form (BatchNorm folded exactly into per-channel weight scales), the integer
-// kernels it lowers to, and the ONNX refusals that name the layer.
+// kernels it lowers to, the specialisation to the input's extents that ONNX export starts
+// from, and the ONNX refusals that name the layer.
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/script.h>
 
+#include <algorithm>
+
+#include "export/batch_specialisation.h"
 #include "export/int8_lowering.h"
 #include "export/model_exports.h"
 #include "export/model_measure.h"
@@ -110,6 +115,43 @@ TEST(IntegerKernels, ConvolutionRunsAsAnIntegerKernelCloseToFakeQuant) {
   const auto actual = frozen.module.forward({x}).toTensor();
   // One rounding step of the input grid at most, through the classifier.
   EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1);
+}
+
+int64_t CountKind(const torch::jit::Graph& graph, const char* kind) {
+  const auto symbol = c10::Symbol::fromQualString(kind);
+  const auto nodes = AllNodes(graph);
+  return std::count_if(nodes.begin(), nodes.end(),
+                       [&](auto* node) { return node->kind() == symbol; });
+}
+
+TEST(BatchSpecialisation, FoldsRankChecksAndKeepsTheBatchExtentComputed) {
+  torch::jit::Module model("__torch__.slim.test.Layouts");
+  model.define(R"(
+    def forward(self, x):
+        if x.dim() == 3:
+            x = x.transpose(0, 1)
+        else:
+            x = x.unsqueeze(1)
+        batch = x.size(1)
+        width = x.size(2)
+        return x.reshape([x.size(0), batch * 2, width // 2])
+  )");
+  auto frozen = ExportForm(model);
+  const auto example = torch::randn({1, 4, 6});
+  SpecialiseToInputExtents(frozen, example);
+  // The rank check and its branch are gone; the width and the sequence length are
+  // constants; only the batch extent is read at run time, and doubled.
+  EXPECT_EQ(CountKind(*frozen.graph, "prim::If"), 0);
+  EXPECT_EQ(CountKind(*frozen.graph, "aten::dim"), 0);
+  EXPECT_EQ(CountKind(*frozen.graph, "aten::size"), 1);
+  EXPECT_EQ(CountKind(*frozen.graph, "aten::mul"), 1);
+  EXPECT_EQ(CountKind(*frozen.graph, "aten::floordiv"), 0);
+  // The specialised graph computes what the model computes at another batch size.
+  const auto x = torch::randn({5, 4, 6});
+  torch::jit::GraphFunction specialised("specialised", frozen.graph, nullptr);
+  torch::jit::Stack stack{frozen.module._ivalue(), x};
+  specialised.run(stack);
+  EXPECT_TRUE(torch::equal(stack.back().toTensor(), model.forward({x}).toTensor()));
 }
 
 TEST(OnnxExport, RefusalNamesTheOperatorAndTheLayer) {

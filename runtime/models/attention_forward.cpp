@@ -1,4 +1,4 @@
-#include "strategies/graph/attention_forward.h"
+#include "runtime/models/attention_forward.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -10,11 +10,14 @@
 
 #include "runtime/base/errors.h"
 
-namespace slim::graph {
+namespace slim::models {
 
 namespace {
 
 constexpr const char* kReplacement = "_slim_forward_any_head_count";
+// A method the pass leaves on the class, so that repeating it keeps the forward it made
+// and whatever later passes routed into it (quantizers): it survives cloning and saving.
+constexpr const char* kMarker = "_slim_runs_any_head_count";
 
 // The arguments of nn.MultiheadAttention.forward in PyTorch 1.13, after self.
 const std::vector<std::string> kArguments = {"query",     "key",          "value",
@@ -124,8 +127,10 @@ void CheckSignature(const torch::jit::Module& attention) {
 }  // namespace
 
 void RunAttentionWithAnyHeadCount(const torch::jit::Module& attention) {
+  if (attention.find_method(kMarker)) return;
   CheckSignature(attention);
   torch::jit::Module handle = attention;
+  handle.define(fmt::format("def {}(self) -> bool:\n    return True\n", kMarker));
   const bool has_bias = attention.attr("in_proj_bias").isTensor();
   const auto type = attention.type();
   const bool batch_first = type->hasConstant("batch_first")
@@ -185,4 +190,4 @@ void TurnOffFusedEncoderPath(const torch::jit::Module& layer) {
   if (current.isBool()) handle.setattr("activation_relu_or_gelu", false);
 }
 
-}  // namespace slim::graph
+}  // namespace slim::models

@@ -9,14 +9,16 @@
 #include <string>
 #include <vector>
 
-namespace slim::graph {
+namespace slim::models {
 
 // Replaces forward of `attention`'s class (an nn.MultiheadAttention with packed q, k, v
 // projections, as PyTorch 1.13 scripts it) by code with the same signature and results
 // that reads the head count from num_heads and the head size from head_dim, so
 // in_proj_weight may hold 3 x num_heads x head_dim rows and out_proj.weight num_heads x
-// head_dim columns. Every instance of the class runs the new code; repeating the pass
-// changes nothing. Throws ModelError when forward's signature is not the one expected.
+// head_dim columns. Every instance of the class runs the new code. The class keeps a
+// method _slim_runs_any_head_count as a mark, also in clones and saved files: repeating
+// the pass changes nothing, not even a forward into which quantizers were routed since.
+// Throws ModelError when forward's signature is not the one expected.
 void RunAttentionWithAnyHeadCount(const torch::jit::Module& attention);
 
 // True for a scripted nn.MultiheadAttention that RunAttentionWithAnyHeadCount handles:
@@ -39,4 +41,4 @@ std::vector<std::string> RunAttentionThroughItsLayers(const torch::jit::Module& 
 // modules without that attribute.
 void TurnOffFusedEncoderPath(const torch::jit::Module& layer);
 
-}  // namespace slim::graph
+}  // namespace slim::models
