@@ -52,15 +52,25 @@ TrainConfig:
 {sections}"""
 
 
-def train(args, name, model, steps, seed, learning_rate, sections=""):
-    """Runs slim-train on one config; returns its report.json."""
+def make_text_data(args, per_class):
+    """`slim-data text` windows of SEQ_LEN bytes of LICENSES under OUT/text: per_class =
+    (train, eval) windows per class."""
+    run([os.path.join(args.build, "slim-data"), "text", "--out", os.path.join(args.out, "text"),
+         "--seq-len", str(SEQ_LEN), "--train-per-class", str(per_class[0]),
+         "--eval-per-class", str(per_class[1]),
+         *(os.path.join("/usr/share/common-licenses", n) for n in LICENSES)],
+        os.path.join(args.out, "logs", "data.log"))
+
+
+def train(args, name, model, steps, seed, learning_rate, sections="", extra_args=()):
+    """Runs slim-train on one config (and `extra_args`); returns its report.json."""
     out_dir = os.path.join(args.out, name)
     config = os.path.join(args.out, name + ".yaml")
     with open(config, "w") as f:
         f.write(config_text(os.path.join(args.out, "text"), out_dir, model, steps, seed,
                             learning_rate, sections))
     log(f"{name}: {steps} steps ...")
-    run([os.path.join(args.build, "slim-train"), config, "--resume", "none"],
+    run([os.path.join(args.build, "slim-train"), config, "--resume", "none", *extra_args],
         os.path.join(args.out, "logs", name + ".log"))
     with open(os.path.join(out_dir, "report.json")) as f:
         return json.load(f)
@@ -85,11 +95,7 @@ def main():
     args.build, args.out = os.path.abspath(args.build), os.path.abspath(args.out)
     os.makedirs(os.path.join(args.out, "logs"), exist_ok=True)
     per_class = (200, 50) if args.quick else (2000, 300)
-    run([os.path.join(args.build, "slim-data"), "text", "--out", os.path.join(args.out, "text"),
-         "--seq-len", str(SEQ_LEN), "--train-per-class", str(per_class[0]),
-         "--eval-per-class", str(per_class[1]),
-         *(os.path.join("/usr/share/common-licenses", n) for n in LICENSES)],
-        os.path.join(args.out, "logs", "data.log"))
+    make_text_data(args, per_class)
 
     base = train(args, "fp32", "builtin:transformer", args.base_steps, 42, 0.003)
     float_model = os.path.join(args.out, "fp32", "model.pt")

@@ -49,6 +49,20 @@ void ResolveAttributes(const torch::jit::Module& frozen, torch::jit::Graph& grap
   }
 }
 
+// "layers." when the module called `name` sits in `caller`'s container (an nn.ModuleList
+// or nn.ModuleDict) `layers` rather than in `caller` itself, whose call stacks name only
+// the item; "" otherwise.
+std::string ContainerOf(const c10::ClassTypePtr& caller, const std::string& name) {
+  if (!caller || caller->hasAttribute(name)) return "";
+  for (size_t i = 0; i < caller->numAttributes(); ++i) {
+    const auto container = caller->getAttribute(i)->cast<c10::ClassType>();
+    if (container && container->is_module() && container->hasAttribute(name)) {
+      return caller->getAttributeName(i) + ".";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 std::vector<Node*> AllNodes(const torch::jit::Graph& graph) {
@@ -61,13 +75,17 @@ std::string LayerOf(const Node* node) {
   const auto stack = node->callstack();
   if (!stack) return "";
   std::string path;
+  c10::ClassTypePtr caller;  // the module whose forward made the call; unknown for the model
+                             // itself, whose frozen type has lost its submodules
   for (const auto& frame : (*stack)->vec()) {
     const auto& instance = std::get<2>(frame);
     // "SELF" marks a call of a module's own method (nn.Conv2d's _conv_forward).
     if (!instance || instance->instance_name().empty() || instance->instance_name() == "SELF") {
       continue;
     }
-    path += (path.empty() ? "" : ".") + instance->instance_name();
+    const auto& name = instance->instance_name();
+    path += (path.empty() ? "" : ".") + ContainerOf(caller, name) + name;
+    caller = instance->class_type();
   }
   return path;
 }

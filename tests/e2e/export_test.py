@@ -61,7 +61,8 @@ print(json.dumps({"opset": model.opset_import[0].version,
 """
 
 
-# A scripted model with an operator ONNX has no counterpart for, in submodule `odd`.
+# A scripted model with an operator ONNX has no counterpart for, in the second block of an
+# nn.ModuleList, as nn.TransformerEncoder holds its layers.
 ODD_MODEL = """
 import sys, torch
 from torch import nn
@@ -70,14 +71,24 @@ class Odd(nn.Module):
     def forward(self, x):
         return torch.erfinv(x.clamp(-0.5, 0.5))
 
+class Body(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.ReLU(), Odd()])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
-        self.odd = Odd()
+        self.body = Body()
         self.fc = nn.Linear(3 * 32 * 32, 10)
 
     def forward(self, x):
-        return self.fc(self.odd(x).flatten(1))
+        return self.fc(self.body(x).flatten(1))
 
 torch.jit.script(Model()).save(sys.argv[1])
 """
@@ -298,7 +309,7 @@ class ExportBadInput(Workspace):
         self.assertEqual(code, 0, out)
         config = self.tiny_config("odd-onnx.yaml", extra_global="  export: [onnx]\n")
         self.assert_fails(self.train(config, "--set", "Global.model=" + model), 2,
-                          "onnx cannot express", "aten::erfinv in layer 'odd'")
+                          "onnx cannot express", "aten::erfinv in layer 'body.blocks.1'")
         self.assertFalse(os.path.exists(self.path("out", "odd-onnx.yaml", "model.pt")))
 
 
