@@ -80,8 +80,11 @@ def top1(report):
     return report["exports"][0]["eval"]["top1"]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def text_bench_setup(description):
+    """The command line every text-task benchmark takes (--build, --out, --quick, --seeds,
+    --base-steps, --tune-steps, --rounds; --quick: one seed, few steps, one round), with
+    OUT/logs made and the text data written; returns the arguments."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--build", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--quick", action="store_true")
@@ -94,9 +97,12 @@ def main():
         args.seeds, args.base_steps, args.tune_steps, args.rounds = args.seeds[:1], 20, 10, 1
     args.build, args.out = os.path.abspath(args.build), os.path.abspath(args.out)
     os.makedirs(os.path.join(args.out, "logs"), exist_ok=True)
-    per_class = (200, 50) if args.quick else (2000, 300)
-    make_text_data(args, per_class)
+    make_text_data(args, (200, 50) if args.quick else (2000, 300))
+    return args
 
+
+def main():
+    args = text_bench_setup(__doc__.splitlines()[0])
     base = train(args, "fp32", "builtin:transformer", args.base_steps, 42, 0.003)
     float_model = os.path.join(args.out, "fp32", "model.pt")
     prune = "TransformerPrune: {pruned_ratio: 0.5}\n"

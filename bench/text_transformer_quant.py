@@ -22,7 +22,6 @@ the float fine-tune of the same seed, and speed against the FP32 model in the sa
 runtime. Prints a markdown table and writes OUTDIR/results.md and OUTDIR/results.json.
 --quick runs one seed with few steps.
 """
-import argparse
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fmnist_quant import interleaved_latency, pct  # noqa: E402
-from text_transformer_prune import SEQ_LEN, make_text_data, train  # noqa: E402
+from text_transformer_prune import SEQ_LEN, text_bench_setup, train  # noqa: E402
 
 QAT = "QuantAware: {quantize_op_types: [linear, matmul]}\n"
 FILES = ["model.pt", "model_int8.pt", "model.onnx"]
@@ -42,20 +41,7 @@ def file_top1(report):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--base-steps", type=int, default=1000)
-    parser.add_argument("--tune-steps", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.base_steps, args.tune_steps, args.rounds = args.seeds[:1], 20, 10, 1
-    args.build, args.out = os.path.abspath(args.build), os.path.abspath(args.out)
-    os.makedirs(os.path.join(args.out, "logs"), exist_ok=True)
-    make_text_data(args, (200, 50) if args.quick else (2000, 300))
+    args = text_bench_setup(__doc__.splitlines()[0])
 
     base = train(args, "fp32", "builtin:transformer", args.base_steps, 42, 0.003,
                  extra_args=["--set", "Global.export=[torchscript, onnx]"])
