@@ -2,12 +2,11 @@
 
 #include <onnx/onnx_pb.h>
 
-#include <functional>
 #include <map>
 #include <set>
-#include <unordered_map>
 
 #include "export/batch_specialisation.h"
+#include "export/onnx_graph.h"
 #include "export/quant_normal_form.h"
 #include "export/value_probe.h"
 #include "runtime/base/errors.h"
@@ -18,111 +17,6 @@ namespace {
 
 using torch::jit::Node;
 using torch::jit::Value;
-
-// A node the export cannot express: why, for ModelError or the up-front list.
-struct Refusal {
-  std::string reason;
-};
-
-// The ONNX graph under construction: names of values and initializers.
-class OnnxGraph {
- public:
-  explicit OnnxGraph(onnx::GraphProto& graph) : graph_(graph) {}
-
-  void Bind(const Value* value, const std::string& name) { names_[value] = name; }
-
-  // The name of `value`: a translated node's output, or an initializer for a constant.
-  std::string NameOf(const Value* value) {
-    const auto found = names_.find(value);
-    if (found != names_.end()) return found->second;
-    const auto constant = ConstantOf(value);
-    if (constant && constant->isTensor() && !constant->toTensor().is_quantized()) {
-      return names_[value] = Initializer(constant->toTensor(), "const");
-    }
-    if (constant && (constant->isDouble() || constant->isInt())) {
-      return names_[value] = Initializer(at::scalar_tensor(constant->toScalar(), at::kFloat), "scalar");
-    }
-    throw Refusal{"an input that is neither a tensor computed by the model nor a constant"};
-  }
-
-  std::string Fresh(const std::string& hint) { return hint + "_" + std::to_string(next_++); }
-
-  std::string Initializer(const at::Tensor& tensor, const std::string& hint) {
-    const auto contiguous = tensor.contiguous().cpu();
-    auto* proto = graph_.add_initializer();
-    const auto name = Fresh(hint);
-    proto->set_name(name);
-    for (const auto extent : contiguous.sizes()) proto->add_dims(extent);
-    proto->set_data_type(DataType(contiguous.scalar_type()));
-    proto->set_raw_data(contiguous.data_ptr(), contiguous.nbytes());
-    return name;
-  }
-
-  // Adds a node; returns its first output's name.
-  std::string Add(const std::string& op, const std::vector<std::string>& inputs,
-                  const std::function<void(onnx::NodeProto&)>& attributes = nullptr,
-                  std::string output = "") {
-    auto* node = graph_.add_node();
-    node->set_op_type(op);
-    node->set_name(Fresh(op));
-    for (const auto& input : inputs) node->add_input(input);
-    if (output.empty()) output = Fresh("v");
-    node->add_output(output);
-    if (attributes) attributes(*node);
-    return output;
-  }
-
- private:
-  static int32_t DataType(at::ScalarType type) {
-    switch (type) {
-      case at::kFloat: return onnx::TensorProto::FLOAT;
-      case at::kChar: return onnx::TensorProto::INT8;
-      case at::kByte: return onnx::TensorProto::UINT8;
-      case at::kLong: return onnx::TensorProto::INT64;
-      case at::kInt: return onnx::TensorProto::INT32;
-      default: throw Refusal{std::string("a constant of type ") + c10::toString(type)};
-    }
-  }
-
-  onnx::GraphProto& graph_;
-  std::unordered_map<const Value*, std::string> names_;
-  int64_t next_ = 0;
-};
-
-void SetInts(onnx::NodeProto& node, const std::string& name, const std::vector<int64_t>& values) {
-  auto* attribute = node.add_attribute();
-  attribute->set_name(name);
-  attribute->set_type(onnx::AttributeProto::INTS);
-  for (const auto value : values) attribute->add_ints(value);
-}
-
-void SetInt(onnx::NodeProto& node, const std::string& name, int64_t value) {
-  auto* attribute = node.add_attribute();
-  attribute->set_name(name);
-  attribute->set_type(onnx::AttributeProto::INT);
-  attribute->set_i(value);
-}
-
-void SetFloat(onnx::NodeProto& node, const std::string& name, double value) {
-  auto* attribute = node.add_attribute();
-  attribute->set_name(name);
-  attribute->set_type(onnx::AttributeProto::FLOAT);
-  attribute->set_f(static_cast<float>(value));
-}
-
-c10::IValue Constant(const Value* value) {
-  const auto constant = ConstantOf(value);
-  if (!constant) throw Refusal{"an argument that is not a constant"};
-  return *constant;
-}
-
-std::vector<int64_t> Ints(const Value* value) {
-  const auto constant = Constant(value);
-  if (constant.isInt()) return {constant.toInt()};
-  return constant.toIntVector();
-}
-
-double Number(const Value* value) { return Constant(value).toScalar().toDouble(); }
 
 // Per spatial pair [a, b] as ONNX pads [a, b, a, b].
 std::vector<int64_t> Pads(const std::vector<int64_t>& padding) {
@@ -165,12 +59,12 @@ class Translator {
     }
     const auto binary = kBinary.find(kind);
     if (binary != kBinary.end()) {
-      if (node->inputs().size() == 3 && Number(node->input(2)) != 1) throw Refusal{"alpha != 1"};
+      if (node->inputs().size() == 3 && Number(node->input(2)) != 1) throw OnnxRefusal{"alpha != 1"};
       onnx_.Bind(output, onnx_.Add(binary->second, {In(node, 0), In(node, 1)}));
       return;
     }
     const auto special = Handlers().find(kind);
-    if (special == Handlers().end()) throw Refusal{"no ONNX operator for " + kind};
+    if (special == Handlers().end()) throw OnnxRefusal{"no ONNX operator for " + kind};
     onnx_.Bind(output, special->second(*this, node));
   }
 
@@ -190,11 +84,11 @@ class Translator {
   // An int computed from shapes: the extent of a tensor, or arithmetic on such ints.
   std::string IntArithmetic(const Node* node) {
     if (node->kind() == c10::aten::size) {
-      if (node->inputs().size() != 2) throw Refusal{"size of an unexpected form"};
+      if (node->inputs().size() != 2) throw OnnxRefusal{"size of an unexpected form"};
       return Extent(node, Constant(node->input(1)).toInt());
     }
     const auto op = kIntArithmetic.find(node->kind().toQualString());
-    if (op == kIntArithmetic.end()) throw Refusal{"an int operation with no ONNX counterpart"};
+    if (op == kIntArithmetic.end()) throw OnnxRefusal{"an int operation with no ONNX counterpart"};
     std::vector<std::string> inputs;
     for (const auto* input : node->inputs()) inputs.push_back(IntName(input));
     return onnx_.Add(op->second, inputs);
@@ -208,7 +102,7 @@ class Translator {
   // Extent `dim` of `shape`, which must be a tensor's aten::size list.
   std::string UnpackedExtent(const Value* shape, size_t dim) {
     if (shape->node()->kind() != c10::aten::size || shape->node()->inputs().size() != 1) {
-      throw Refusal{"unpacking a list that is not a tensor's shape"};
+      throw OnnxRefusal{"unpacking a list that is not a tensor's shape"};
     }
     return Extent(shape->node(), static_cast<int64_t>(dim));
   }
@@ -223,7 +117,7 @@ class Translator {
     if (producer->kind() == c10::aten::size && producer->inputs().size() == 1) {
       return onnx_.Add("Shape", {In(producer, 0)});
     }
-    if (producer->kind() != c10::prim::ListConstruct) throw Refusal{"a shape built at run time"};
+    if (producer->kind() != c10::prim::ListConstruct) throw OnnxRefusal{"a shape built at run time"};
     std::vector<std::string> items;
     for (const auto* item : producer->inputs()) {
       const auto axes = onnx_.Initializer(at::tensor({int64_t{0}}, at::kLong), "axes");
@@ -235,7 +129,7 @@ class Translator {
   // The rank of tensor `value`, observed on the example.
   int64_t RankOf(const Value* value) const {
     const auto rank = ranks_.find(value);
-    if (rank == ranks_.end()) throw Refusal{"a tensor of unknown rank"};
+    if (rank == ranks_.end()) throw OnnxRefusal{"a tensor of unknown rank"};
     return rank->second;
   }
 
@@ -279,7 +173,7 @@ class Translator {
     std::vector<c10::Scalar> numbers;
     for (size_t i = 0; i < bounds; ++i) {
       const auto bound = ConstantOf(node->input(i));
-      if (!bound) throw Refusal{"arange whose bounds follow the batch size"};
+      if (!bound) throw OnnxRefusal{"arange whose bounds follow the batch size"};
       numbers.push_back(bound->toScalar());
     }
     const auto start = bounds > 1 ? numbers[0] : c10::Scalar(0);
@@ -316,7 +210,7 @@ class Translator {
     double scale = 0;
     int64_t zero_point = 0;
     if (!IsActivationQuantize(node->output(), &scale, &zero_point)) {
-      throw Refusal{"a quantization that is not in the exported form"};
+      throw OnnxRefusal{"a quantization that is not in the exported form"};
     }
     const auto scale_name = onnx_.Initializer(at::scalar_tensor(scale, at::kFloat), "scale");
     const auto zero_name =
@@ -330,7 +224,7 @@ class Translator {
       return DequantizeWeight(*weight, /*transposed=*/false);
     }
     const auto grid = grids_.find(node->input());
-    if (grid == grids_.end()) throw Refusal{"a dequantize of an unknown grid"};
+    if (grid == grids_.end()) throw OnnxRefusal{"a dequantize of an unknown grid"};
     return onnx_.Add("DequantizeLinear", {In(node, 0), grid->second.first, grid->second.second});
   }
 
@@ -361,7 +255,7 @@ class Translator {
     std::vector<std::string> inputs = {In(node, 0), In(node, 1)};
     if (!Constant(node->input(2)).isNone()) inputs.push_back(In(node, 2));
     const auto padding = Constant(node->input(4));
-    if (padding.isString()) throw Refusal{"padding='" + padding.toStringRef() + "'"};
+    if (padding.isString()) throw OnnxRefusal{"padding='" + padding.toStringRef() + "'"};
     return onnx_.Add("Conv", inputs, [&](auto& proto) {
       SetInts(proto, "kernel_shape", KernelShape(node->input(1)));
       SetInts(proto, "strides", Twice(Ints(node->input(3))));
@@ -401,7 +295,7 @@ class Translator {
     const bool max = op == "MaxPool";
     const bool ceil = Constant(node->input(max ? 5 : 4)).toBool();
     if (!max && node->inputs().size() > 6 && !Constant(node->input(6)).isNone()) {
-      throw Refusal{"divisor_override"};
+      throw OnnxRefusal{"divisor_override"};
     }
     return onnx_.Add(op, {In(node, 0)}, [&](auto& proto) {
       SetInts(proto, "kernel_shape", kernel);
@@ -449,7 +343,7 @@ class Translator {
 
   std::string Concat(const Node* node) {
     const Node* list = node->input(0)->node();
-    if (list->kind() != c10::prim::ListConstruct) throw Refusal{"cat of a list built at run time"};
+    if (list->kind() != c10::prim::ListConstruct) throw OnnxRefusal{"cat of a list built at run time"};
     std::vector<std::string> inputs;
     for (const auto* item : list->inputs()) inputs.push_back(onnx_.NameOf(item));
     return onnx_.Add("Concat", inputs, [&](auto& proto) {
@@ -459,7 +353,7 @@ class Translator {
 
   std::string Gelu(const Node* node) {
     if (node->inputs().size() > 1 && Constant(node->input(1)).toStringRef() != "none") {
-      throw Refusal{"gelu with approximate='tanh'"};
+      throw OnnxRefusal{"gelu with approximate='tanh'"};
     }
     const auto x = In(node, 0);
     const auto root2 = onnx_.Initializer(at::scalar_tensor(std::sqrt(2.0), at::kFloat), "sqrt2");
@@ -485,7 +379,7 @@ class Translator {
   std::string BatchNorm(const Node* node) {
     std::vector<std::string> inputs = {In(node, 0)};
     for (size_t i = 1; i <= 4; ++i) {
-      if (Constant(node->input(i)).isNone()) throw Refusal{"batch_norm without affine parameters"};
+      if (Constant(node->input(i)).isNone()) throw OnnxRefusal{"batch_norm without affine parameters"};
       inputs.push_back(In(node, i));
     }
     return onnx_.Add("BatchNormalization", inputs, [&](auto& proto) {
@@ -525,7 +419,7 @@ class Translator {
         {"aten::adaptive_avg_pool2d",
          [](auto& t, auto* n) {
            if (Twice(Ints(n->input(1))) != std::vector<int64_t>{1, 1}) {
-             throw Refusal{"adaptive_avg_pool2d to a size other than 1x1"};
+             throw OnnxRefusal{"adaptive_avg_pool2d to a size other than 1x1"};
            }
            return t.onnx_.Add("GlobalAveragePool", {t.In(n, 0)});
          }},
@@ -624,7 +518,7 @@ void Translate(const FrozenModel& input_model, const at::Tensor& example,
   for (const Node* node : NeededNodes(graph)) {
     try {
       translator.Translate(node);
-    } catch (const Refusal& refusal) {
+    } catch (const OnnxRefusal& refusal) {
       if (!refused) throw ModelError("ONNX cannot express " + Describe(node, refusal.reason));
       refused->push_back(Describe(node, refusal.reason));
       for (const auto* output : node->outputs()) onnx.Bind(output, onnx.Fresh("refused"));
@@ -637,7 +531,7 @@ void Translate(const FrozenModel& input_model, const at::Tensor& example,
   }
   try {
     onnx.Add("Identity", {onnx.NameOf(graph.outputs()[0])}, nullptr, "output");
-  } catch (const Refusal& refusal) {
+  } catch (const OnnxRefusal& refusal) {
     throw ModelError("ONNX export: the model's output is not a computed tensor");
   }
   const auto declare = [](onnx::ValueInfoProto& info, const std::string& name,
