@@ -10,7 +10,10 @@
 
 namespace slim::exporting {
 
-// Rewrites `frozen.graph` in place. `example` is one input of the model, a batch of one.
+// Rewrites `frozen.graph` in place. `example` is one input of the model, a batch of one;
+// the two batches probed repeat it. REQUIRES: every extent the graph computes follows
+// the input's extents, not its values (an extent of torch.unique's or torch.nonzero's
+// result that does not grow with the batch would be fixed at the example's).
 void SpecialiseToInputExtents(FrozenModel& frozen, const at::Tensor& example);
 
 }  // namespace slim::exporting
