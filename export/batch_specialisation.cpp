@@ -86,7 +86,6 @@ void SpecialiseToInputExtents(FrozenModel& frozen, const at::Tensor& example) {
   }
   // Folds the comparisons and branches the constants decide; tensors stay untouched.
   torch::jit::ConstantPropagationImmutableTypes(frozen.graph);
-
   torch::jit::EliminateDeadCode(frozen.graph);
 }
 
