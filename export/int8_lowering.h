@@ -6,7 +6,8 @@
 // kernel fuses) its grid is taken as it is; elsewhere (a convolution before a residual
 // add, the add itself) the range is calibrated on real inputs: zero point 0 for outputs
 // that are never negative, 128 otherwise. A layer whose output only leaves the model
-// (the classifier) stays float on its quantized input, as do layers nothing quantized.
+// (the classifier) stays float on its quantized input, as do layers nothing quantized;
+// float linear layers run on oneDNN where the build has it.
 #pragma once
 
 #include <string>

@@ -95,6 +95,13 @@ TEST(QuantNormalForm, FoldsBatchNormExactlyAndKeepsTheFunction) {
       << (actual - expected).abs().max().item<double>();
 }
 
+int64_t CountKind(const torch::jit::Graph& graph, const char* kind) {
+  const auto symbol = c10::Symbol::fromQualString(kind);
+  const auto nodes = AllNodes(graph);
+  return std::count_if(nodes.begin(), nodes.end(),
+                       [&](auto* node) { return node->kind() == symbol; });
+}
+
 TEST(IntegerKernels, ConvolutionRunsAsAnIntegerKernelCloseToFakeQuant) {
   torch::manual_seed(4);
   const auto model = ConvNet(true);
@@ -109,19 +116,16 @@ TEST(IntegerKernels, ConvolutionRunsAsAnIntegerKernelCloseToFakeQuant) {
     fused = fused || std::string(node->kind().toQualString()) == "quantized::conv2d_relu";
   }
   EXPECT_TRUE(fused);
+  if (at::hasMKLDNN()) {  // the float classifier runs on oneDNN, not on the system BLAS
+    EXPECT_EQ(CountKind(*frozen.graph, "aten::mkldnn_linear"), 1);
+    EXPECT_EQ(CountKind(*frozen.graph, "aten::linear"), 0);
+  }
   const auto x = torch::randn({4, 3, 8, 8});
   auto copy = model;
   const auto expected = copy.forward({x}).toTensor();
   const auto actual = frozen.module.forward({x}).toTensor();
   // One rounding step of the input grid at most, through the classifier.
   EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1);
-}
-
-int64_t CountKind(const torch::jit::Graph& graph, const char* kind) {
-  const auto symbol = c10::Symbol::fromQualString(kind);
-  const auto nodes = AllNodes(graph);
-  return std::count_if(nodes.begin(), nodes.end(),
-                       [&](auto* node) { return node->kind() == symbol; });
 }
 
 TEST(BatchSpecialisation, FoldsRankChecksAndKeepsTheBatchExtentComputed) {
