@@ -1,12 +1,13 @@
 """Export agreement on trained torchvision models, one command:
 
     /usr/bin/python3 bench/torchvision_export.py --build build --data DIR --out OUTDIR \\
-        [--models resnet18 mobilenet_v2] [--epochs 2]
+        [--models resnet18 mobilenet_v2] [--epochs 2] [--reuse]
 
 DIR is what `slim-data fashion-mnist --out DIR` writes. For each torchvision model (built
 with num_classes=10 and its first convolution taking one grey channel, otherwise as
 torchvision has it, then scripted), `mpirun -np 2 slim-train` trains it in FP32 for
---epochs on Fashion-MNIST, then quantizes it after training (QuantPost, abs_max) with
+--epochs on Fashion-MNIST, then quantizes it after training (QuantPost, abs_max) twice,
+the layers alone and with the residual adds (`elementwise_add`), each with
 Global.export [torchscript, torchscript_int8, onnx]. The table gives each file's top-1 on
 the 10,000 eval images and its top-1 agreement with model.pt, as the run's report.json
 has them (each export evaluated by its own runtime: LibTorch for model_int8.pt, ONNX
@@ -66,8 +67,13 @@ QuantPost:
   ptq_algo: abs_max
   batch_num: 16
   batch_size: 64
-  quantize_op_types: [conv2d, depthwise_conv2d, linear]
+  quantize_op_types: [{op_types}]
 """
+
+# The quantized op types of each PTQ run: the layers alone, and with the residual adds
+# (their operands and results), which the integer model rounds too.
+OP_TYPES = {"layers": "conv2d, depthwise_conv2d, linear",
+            "layers + adds": "conv2d, depthwise_conv2d, linear, elementwise_add"}
 
 
 def script_model(name, path, log_path):
@@ -93,33 +99,38 @@ def measure(name, args):
     untrained = os.path.join(directory, "untrained.pt")
     script_model(name, untrained, os.path.join(directory, "script.log"))
     trained_dir = os.path.join(directory, "fp32")
-    slim_train(args.build, TRAIN.format(model=untrained, data=args.data, out=trained_dir,
-                                        epochs=args.epochs), directory, "fp32")
-    quant_dir = os.path.join(directory, "ptq")
-    slim_train(args.build, QUANTIZE.format(model=os.path.join(trained_dir, "model.pt"),
-                                           data=args.data, out=quant_dir), directory, "ptq")
+    if not (args.reuse and os.path.exists(os.path.join(trained_dir, "report.json"))):
+        slim_train(args.build, TRAIN.format(model=untrained, data=args.data, out=trained_dir,
+                                            epochs=args.epochs), directory, "fp32")
     with open(os.path.join(trained_dir, "report.json")) as f:
         fp32_top1 = json.load(f)["exports"][0]["eval"]["top1"]
-    with open(os.path.join(quant_dir, "report.json")) as f:
-        exports = json.load(f)["exports"]
-    rows = [{"model": name, "file": "FP32 model.pt", "top1": fp32_top1, "agreement": None}]
-    for export in exports:
-        agreement = export["eval"].get("top1_agreement_with_model_pt")
-        rows.append({"model": name, "file": export["file"], "top1": export["eval"]["top1"],
-                     "agreement": agreement})
+    rows = [{"model": name, "quantized": "—", "file": "FP32 model.pt", "top1": fp32_top1,
+             "agreement": None}]
+    for index, (quantized, op_types) in enumerate(OP_TYPES.items()):
+        stem = f"ptq{index}"
+        quant_dir = os.path.join(directory, stem)
+        slim_train(args.build, QUANTIZE.format(model=os.path.join(trained_dir, "model.pt"),
+                                               data=args.data, out=quant_dir,
+                                               op_types=op_types), directory, stem)
+        with open(os.path.join(quant_dir, "report.json")) as f:
+            exports = json.load(f)["exports"]
+        for export in exports:
+            agreement = export["eval"].get("top1_agreement_with_model_pt")
+            rows.append({"model": name, "quantized": quantized, "file": export["file"],
+                         "top1": export["eval"]["top1"], "agreement": agreement})
     return rows
 
 
 def table(rows):
-    lines = ["| model | file | top-1 | top-1 agreement with model.pt | bar |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| model | quantized | file | top-1 | top-1 agreement with model.pt | bar |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         agreement = row["agreement"]
         shown = "—" if agreement is None or row["file"] == "model.pt" else f"{100 * agreement:.2f} %"
         verdict = ("—" if shown == "—" else
                    ("met" if agreement >= AGREEMENT_BAR else "MISSED"))
-        lines.append(f"| {row['model']} | {row['file']} | {100 * row['top1']:.2f} % | {shown} | "
-                     f"{verdict} |")
+        lines.append(f"| {row['model']} | {row['quantized']} | {row['file']} | "
+                     f"{100 * row['top1']:.2f} % | {shown} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -130,6 +141,8 @@ def main():
     parser.add_argument("--out", required=True, help="where runs and results go")
     parser.add_argument("--models", nargs="+", default=list(GREY_STEM), choices=list(GREY_STEM))
     parser.add_argument("--epochs", type=int, default=2, help="FP32 training epochs")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep an FP32 model that an earlier run trained in OUTDIR")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rows = []

@@ -37,14 +37,40 @@ bool ReadsSelfAttribute(const Value* value, const Value* self) {
   return value->node()->kind() == c10::prim::GetAttr && value->node()->input() == self;
 }
 
-std::vector<Node*> ActivationMatMuls(Graph& graph) {
+bool IsTensor(const Value* value) { return value->type()->cast<c10::TensorType>() != nullptr; }
+
+std::vector<Node*> ActivationOps(Graph& graph, ActivationOp op) {
   const Value* self = graph.inputs()[0];
-  std::vector<Node*> matmuls;
+  std::vector<Node*> nodes;
   CollectNodes(graph.block(), [&](Node* node) {
-    return node->kind() == c10::aten::matmul && !ReadsSelfAttribute(node->input(0), self) &&
+    const bool kind = op == ActivationOp::kMatMul
+                          ? node->kind() == c10::aten::matmul
+                          : (node->kind() == c10::aten::add || node->kind() == c10::aten::add_) &&
+                                node->inputs().size() == 3 && IsTensor(node->input(0)) &&
+                                IsTensor(node->input(1));
+    return kind && !ReadsSelfAttribute(node->input(0), self) &&
            !ReadsSelfAttribute(node->input(1), self);
-  }, matmuls);
-  return matmuls;
+  }, nodes);
+  return nodes;
+}
+
+// The value after `node`'s result that a quantizer of the result reads: the output of a
+// ReLU that is the result's only use (aten::relu or relu_, or a call of a child nn.ReLU),
+// else the result.
+Value* ResultAfterReLU(Node* node) {
+  Value* result = node->output();
+  if (result->uses().size() != 1) return result;
+  Node* user = result->uses()[0].user;
+  if (user->kind() == c10::aten::relu || user->kind() == c10::aten::relu_) return user->output();
+  if (user->kind() == c10::prim::CallMethod && user->s(c10::attr::name) == "forward") {
+    const auto type = user->input(0)->type()->cast<c10::ClassType>();
+    const std::string name = type && type->name() ? type->name()->qualifiedName() : "";
+    const std::string relu = "activation.ReLU";
+    if (name.size() >= relu.size() && name.compare(name.size() - relu.size(), relu.size(), relu) == 0) {
+      return user->output();
+    }
+  }
+  return result;
 }
 
 // Replaces each self.<child>.forward(x) in forward by x.
@@ -74,24 +100,32 @@ void RouteInput(Graph& graph, size_t index, const std::string& child) {
 
 }  // namespace
 
-int64_t CountActivationMatMuls(const torch::jit::Module& module) {
+int64_t CountActivationOps(const torch::jit::Module& module, ActivationOp op) {
   if (!module.find_method("forward")) return 0;
-  return static_cast<int64_t>(ActivationMatMuls(*ForwardGraph(module)).size());
+  return static_cast<int64_t>(ActivationOps(*ForwardGraph(module), op).size());
 }
 
-void RouteMatMulOperands(const torch::jit::Module& module,
-                         const std::function<std::string(int64_t, int)>& child) {
+void RouteActivationOps(const torch::jit::Module& module, ActivationOp op,
+                        const std::function<std::string(int64_t, int)>& child) {
   auto graph = ForwardGraph(module);
-  const auto matmuls = ActivationMatMuls(*graph);
-  for (size_t i = 0; i < matmuls.size(); ++i) {
-    Node* matmul = matmuls[i];
-    torch::jit::WithInsertPoint guard(matmul);
-    for (int operand = 0; operand < 2; ++operand) {
-      Value* routed = InsertChildCall(*graph, graph->inputs()[0],
-                                      child(static_cast<int64_t>(i), operand),
-                                      matmul->input(operand));
-      matmul->replaceInput(operand, routed);
+  Value* self = graph->inputs()[0];
+  const auto nodes = ActivationOps(*graph, op);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Node* node = nodes[i];
+    const auto index = static_cast<int64_t>(i);
+    {
+      torch::jit::WithInsertPoint guard(node);
+      for (int operand = 0; operand < 2; ++operand) {
+        node->replaceInput(operand,
+                           InsertChildCall(*graph, self, child(index, operand), node->input(operand)));
+      }
     }
+    const std::string output_child = child(index, 2);
+    if (output_child.empty()) continue;
+    Value* result = ResultAfterReLU(node);
+    torch::jit::WithInsertPoint guard(result->node()->next());
+    Value* routed = InsertChildCall(*graph, self, output_child, result);
+    result->replaceAllUsesAfterNodeWith(routed->node(), routed);
   }
 }
 

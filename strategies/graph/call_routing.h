@@ -41,13 +41,21 @@ torch::jit::Module CloneWithoutChildren(const torch::jit::Module& model,
 void RouteAttributeRead(const torch::jit::Module& module, const std::string& attribute,
                         const std::string& child);
 
-// The number of aten::matmul nodes in `module`'s forward whose operands are both
-// activations (neither reads an attribute of self directly).
-int64_t CountActivationMatMuls(const torch::jit::Module& module);
+// Operations between two activations that quantization sees: matrix products (as in
+// attention) and adds (residual connections).
+enum class ActivationOp { kMatMul, kAdd };
 
-// Rewrites forward so that operand k (0 or 1) of its i-th activation matmul (graph order,
-// as counted above) reads self.<child(i, k)>.forward(operand) instead.
-void RouteMatMulOperands(const torch::jit::Module& module,
-                         const std::function<std::string(int64_t, int)>& child);
+// The number of `op` nodes (aten::matmul; aten::add or add_ of two tensors) in `module`'s
+// forward, nested blocks included, whose operands are both activations (neither reads an
+// attribute of self directly).
+int64_t CountActivationOps(const torch::jit::Module& module, ActivationOp op);
+
+// Rewrites forward so that operand k (0 or 1) of its i-th `op` (graph order, as counted
+// above) reads self.<child(i, k)>.forward(operand) instead; and, where child(i, 2) is not
+// empty, so that every use of its result reads self.<child(i, 2)>.forward(result), the
+// result taken after a ReLU that alone uses it (aten::relu, or a child nn.ReLU), so that
+// the ReLU stays next to the op for kernels that fuse the two.
+void RouteActivationOps(const torch::jit::Module& module, ActivationOp op,
+                        const std::function<std::string(int64_t, int)>& child);
 
 }  // namespace slim::graph

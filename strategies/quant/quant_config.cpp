@@ -13,13 +13,18 @@ namespace slim::quant {
 namespace {
 
 // Op types the quantization pass knows: "linear" a layer with a weight matrix, "matmul" a
-// product of two activations (as in attention).
-const std::vector<std::string> kOpTypes = {"conv2d", "depthwise_conv2d", "linear", "matmul"};
+// product of two activations (as in attention), "add" a sum of two activations (a
+// residual connection: its operands and its result).
+const std::vector<std::string> kOpTypes = {"conv2d", "depthwise_conv2d", "linear", "matmul", "add"};
 // ACT's names and the op types of the pass they select: "mul" is Paddle's old op of
 // fully connected layers; "matmul_v2", Paddle 2's matrix product, is what both nn.Linear
-// and activation products lower to; conv2d_transpose is not quantized here.
+// and activation products lower to; "elementwise_add" is Paddle's add; conv2d_transpose is
+// not quantized here.
 const std::vector<std::pair<std::string, std::vector<std::string>>> kActOpTypes = {
-    {"mul", {"linear"}}, {"matmul_v2", {"linear", "matmul"}}, {"conv2d_transpose", {}}};
+    {"mul", {"linear"}},
+    {"matmul_v2", {"linear", "matmul"}},
+    {"elementwise_add", {"add"}},
+    {"conv2d_transpose", {}}};
 
 // The pass's op types selected by `written` (quantize_op_types in ACT's or SlimTrain's
 // names), each once, in the order written.
@@ -105,10 +110,10 @@ void ParseQuantAware(config::ConfigSection section, QuantAwareOptions& out) {
     section.CheckChoice("dtype", section.Get<std::string>("dtype", ""), {"int8"});
   }
   if (section.Has("for_tensorrt") && section.Get<bool>("for_tensorrt", false)) {
-    section.Fail("for_tensorrt", "ACT's TensorRT op list also quantizes the outputs of pool2d, "
-                                 "elementwise_add and leaky_relu, which SlimTrain does not; set "
-                                 "it to false and list quantize_op_types (conv2d, "
-                                 "depthwise_conv2d, linear)");
+    section.Fail("for_tensorrt", "ACT's TensorRT op list also quantizes the outputs of pool2d "
+                                 "and leaky_relu, which SlimTrain does not; set it to false and "
+                                 "list quantize_op_types (conv2d, depthwise_conv2d, linear, "
+                                 "elementwise_add)");
   }
   section.RejectUnknownKeys();
 }

@@ -80,16 +80,20 @@ void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& 
          {"input", QuantizerEntry(layer.path + ".input", module.attr("input_quant").toModule(),
                                   options.activation_bits)}});
   }
-  json table_matmuls = json::array();
-  for (const auto& matmul : quantized.matmuls) {
-    // The operand quantizers' module paths extend the matmul's: "<module>.matmul<i>_..._quant".
-    table_matmuls.push_back(
-        {{"name", matmul.path},
-         {"input", QuantizerEntry(matmul.path + ".input", modules.at(matmul.path + "_input_quant"),
-                                  options.activation_bits)},
-         {"other", QuantizerEntry(matmul.path + ".other", modules.at(matmul.path + "_other_quant"),
-                                  options.activation_bits)}});
-  }
+  // An operation's quantizers have module paths that extend its own: "<module>.<op><i>_..._quant".
+  const auto operation_table = [&](const std::vector<QuantizedOperation>& operations) {
+    json table = json::array();
+    for (const auto& operation : operations) {
+      json entry = {{"name", operation.path}};
+      for (const std::string role : {"input", "other", "output"}) {
+        const auto child = modules.find(operation.path + "_" + role + "_quant");
+        if (child == modules.end()) continue;
+        entry[role] = QuantizerEntry(operation.path + "." + role, child->second, options.activation_bits);
+      }
+      table.push_back(entry);
+    }
+    return table;
+  };
   int64_t float_bytes = 0;
   for (const auto& parameter : finalized.parameters()) float_bytes += TensorBytes(parameter);
   const json table = {{"format", "symmetric, zero point 0: real = scale * integer"},
@@ -98,12 +102,14 @@ void WriteQuantTable(const torch::jit::Module& finalized, const QuantizedModel& 
                       {"weight_quantize_type", options.weight_quantize_type},
                       {"onnx_format", options.onnx_format},
                       {"layers", table_layers},
-                      {"matmuls", table_matmuls}};
+                      {"matmuls", operation_table(quantized.matmuls)},
+                      {"adds", operation_table(quantized.adds)}};
   files::WriteAtomically((std::filesystem::path(output_dir) / "quant_table.json").string(),
                          table.dump(2) + "\n");
   report["quantization"] = {
       {"layers", layers.size()},
       {"matmuls", quantized.matmuls.size()},
+      {"adds", quantized.adds.size()},
       {"weight_bits", options.weight_bits},
       {"activation_bits", options.activation_bits},
       {"parameter_bytes_float32", float_bytes},

@@ -19,9 +19,15 @@ namespace {
 constexpr const char* kWeightChild = "weight_quant";
 constexpr const char* kInputChild = "input_quant";
 
-// The child quantizing operand 0 (input) or 1 (other) of a module's i-th activation matmul.
-std::string MatMulChild(int64_t i, int operand) {
-  return "matmul" + std::to_string(i) + (operand == 0 ? "_input_quant" : "_other_quant");
+// The name of an activation op's sites in module paths and in its quantizers' names.
+std::string OpName(graph::ActivationOp op) { return op == graph::ActivationOp::kMatMul ? "matmul" : "add"; }
+
+// The child quantizing operand 0 (input) or 1 (other) of a module's i-th `op`, or (2) an
+// add's result; empty for a matmul's result, which is not quantized.
+std::string OpChild(graph::ActivationOp op, int64_t i, int role) {
+  static const char* const kRoles[] = {"_input_quant", "_other_quant", "_output_quant"};
+  if (role == 2 && op == graph::ActivationOp::kMatMul) return "";
+  return OpName(op) + std::to_string(i) + kRoles[role];
 }
 
 void WarnUnmatchedPatterns(const torch::jit::Module& model,
@@ -100,37 +106,37 @@ std::vector<QuantizedLayer> QuantizeWeightLayers(const std::vector<graph::Weight
   return quantized;
 }
 
-// Operand quantizers for every activation matmul; those under not_quant_pattern disabled.
-std::vector<QuantizedMatMul> QuantizeMatMuls(torch::jit::Module& model,
-                                             const quant::QuantCommonOptions& options,
-                                             bool pact, QuantizerFactory& factory) {
-  std::map<std::string, int64_t> class_matmuls;  // per class: -1 until its graph is rewritten
-  std::vector<QuantizedMatMul> quantized;
-  // A snapshot: the loop registers children.
-  std::vector<torch::jit::NameModule> modules;
-  for (const auto& entry : model.named_modules()) modules.push_back(entry);
+// Quantizers for the operands of every activation `op` among `modules` (and for an add's
+// result); those under not_quant_pattern disabled.
+std::vector<QuantizedOperation> QuantizeActivationOps(
+    const std::vector<torch::jit::NameModule>& modules, graph::ActivationOp op,
+    const quant::QuantCommonOptions& options, bool pact, QuantizerFactory& factory) {
+  std::map<std::string, int64_t> class_ops;  // per class whose graph is rewritten: its count
+  std::vector<QuantizedOperation> quantized;
+  const int roles = op == graph::ActivationOp::kAdd ? 3 : 2;
   for (const auto& entry : modules) {
     torch::jit::Module module = entry.value;
-    auto found = class_matmuls.find(TypeName(module));
+    auto found = class_ops.find(TypeName(module));
     const int64_t count =
-        found != class_matmuls.end() ? found->second : graph::CountActivationMatMuls(module);
+        found != class_ops.end() ? found->second : graph::CountActivationOps(module, op);
     for (int64_t i = 0; i < count; ++i) {
-      const std::string path = (entry.name.empty() ? "" : entry.name + ".") + "matmul" +
-                               std::to_string(i);
-      std::vector<torch::jit::Module> operands;
-      for (int operand = 0; operand < 2; ++operand) {
-        operands.push_back(factory.NewActivationQuantizer(options.activation_bits, pact));
-        module.register_module(MatMulChild(i, operand), operands.back());
+      const std::string site = OpName(op) + std::to_string(i);
+      QuantizedOperation operation{entry.name.empty() ? site : entry.name + "." + site, {}};
+      for (int role = 0; role < roles; ++role) {
+        operation.quantizers.push_back(factory.NewActivationQuantizer(options.activation_bits, pact));
+        module.register_module(OpChild(op, i, role), operation.quantizers.back());
       }
-      if (Selected(path, "matmul", options)) {
-        quantized.push_back({path, operands[0], operands[1]});
+      if (Selected(operation.path, OpName(op), options)) {
+        quantized.push_back(operation);
       } else {
-        for (auto& operand : operands) SetEnabled(operand, false);
+        for (auto& quantizer : operation.quantizers) SetEnabled(quantizer, false);
       }
     }
-    if (found == class_matmuls.end()) {
-      if (count > 0) graph::RouteMatMulOperands(module, MatMulChild);
-      class_matmuls.emplace(TypeName(module), count);
+    if (found == class_ops.end()) {
+      if (count > 0) {
+        graph::RouteActivationOps(module, op, [op](int64_t i, int role) { return OpChild(op, i, role); });
+      }
+      class_ops.emplace(TypeName(module), count);
     }
   }
   return quantized;
@@ -164,9 +170,10 @@ std::string QuantizedWeightName(const torch::jit::Module& layer) {
 std::vector<torch::jit::Module> QuantizedModel::ActivationQuantizers() const {
   std::vector<torch::jit::Module> quantizers;
   for (const auto& layer : layers) quantizers.push_back(layer.input_quant);
-  for (const auto& matmul : matmuls) {
-    quantizers.push_back(matmul.input_quant);
-    quantizers.push_back(matmul.other_quant);
+  for (const auto* operations : {&matmuls, &adds}) {
+    for (const auto& operation : *operations) {
+      quantizers.insert(quantizers.end(), operation.quantizers.begin(), operation.quantizers.end());
+    }
   }
   return quantizers;
 }
@@ -179,7 +186,8 @@ double QuantizedModel::WeightShare() const {
 
 std::string QuantizedModel::Describe() const {
   std::string text = std::to_string(layers.size()) + " layer(s)";
-  if (!matmuls.empty()) text += " and " + std::to_string(matmuls.size()) + " matmul(s)";
+  if (!matmuls.empty()) text += ", " + std::to_string(matmuls.size()) + " matmul(s)";
+  if (!adds.empty()) text += ", " + std::to_string(adds.size()) + " add(s)";
   return text;
 }
 
@@ -187,22 +195,34 @@ QuantizedModel InsertQuantizers(torch::jit::Module& model,
                                 const quant::QuantCommonOptions& options, bool pact) {
   const auto layers = QuantizableLayers(model, models::RunAttentionThroughItsLayers(model));
   for (const auto& entry : model.named_modules()) {
-    if (entry.value.hasattr(kWeightChild) || entry.value.hasattr(MatMulChild(0, 0))) {
+    if (entry.value.hasattr(kWeightChild) ||
+        entry.value.hasattr(OpChild(graph::ActivationOp::kMatMul, 0, 0)) ||
+        entry.value.hasattr(OpChild(graph::ActivationOp::kAdd, 0, 0))) {
       throw ModelError("module " + entry.name + " already holds quantizers: the model was "
                        "quantized before; start from the float model");
     }
   }
   WarnUnmatchedPatterns(model, options.not_quant_pattern);
+  // The model's own modules, before quantizers (whose forward adds too) join them.
+  std::vector<torch::jit::NameModule> modules;
+  for (const auto& entry : model.named_modules()) modules.push_back(entry);
   QuantizerFactory factory;
   QuantizedModel quantized;
   quantized.layers = QuantizeWeightLayers(layers, options, pact, factory);
   for (const auto& layer : layers) quantized.layer_weights += WeightElements(layer.module);
   for (const auto& layer : quantized.layers) quantized.quantized_weights += WeightElements(layer.layer);
   const auto& types = options.quantize_op_types;
-  if (std::find(types.begin(), types.end(), "matmul") != types.end()) {
-    quantized.matmuls = QuantizeMatMuls(model, options, pact, factory);
+  const auto wants = [&](const char* type) {
+    return std::find(types.begin(), types.end(), type) != types.end();
+  };
+  if (wants("matmul")) {
+    quantized.matmuls =
+        QuantizeActivationOps(modules, graph::ActivationOp::kMatMul, options, pact, factory);
   }
-  if (quantized.layers.empty() && quantized.matmuls.empty()) {
+  if (wants("add")) {
+    quantized.adds = QuantizeActivationOps(modules, graph::ActivationOp::kAdd, options, pact, factory);
+  }
+  if (quantized.layers.empty() && quantized.matmuls.empty() && quantized.adds.empty()) {
     std::vector<std::string> found;
     for (const auto& layer : layers) found.push_back(layer.path + " (" + LayerKindName(layer.kind) + ")");
     throw ModelError("the model has no layer to quantize of the types in quantize_op_types (" +

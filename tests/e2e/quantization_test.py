@@ -179,7 +179,7 @@ class QuantAwareRun(Workspace):
         table = read_json(out_dir, "quant_table.json")
         matmuls = table["matmuls"]
         self.assertGreaterEqual(len(matmuls), 2)
-        self.assertIn(f"and {len(matmuls)} matmul(s) quantized", out)
+        self.assertIn(f", {len(matmuls)} matmul(s) quantized", out)
         for matmul in matmuls:
             self.assertRegex(matmul["name"], r"\.matmul[01]$")
             self.assertGreater(matmul["input"]["scale"][0], 0)

@@ -214,7 +214,7 @@ class AttentionQuantization(PytorchEncoderRuns):
         code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model)
         self.assertEqual(code, 0, out)
         # proj; 2 layers of in_proj, out_proj, linear1, linear2; the head. 2 products a layer.
-        self.assertIn("QuantAware: 10 layer(s) and 4 matmul(s) quantized", out)
+        self.assertIn("QuantAware: 10 layer(s), 4 matmul(s) quantized", out)
         self.assertIn("quantized weights: 17728 of the 17728", out)
         scales = stock_python_json(ATTENTION_QUANTIZERS, out_dir + "/model.pt")
         self.assertEqual(sorted(scales), ["input_quant", "matmul0_input_quant",
@@ -268,7 +268,7 @@ class AttentionQuantization(PytorchEncoderRuns):
         config = self.tiny_config("attention-ptq.yaml", sections=sections)
         code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model)
         self.assertEqual(code, 0, out)
-        self.assertIn("QuantPost: 10 layer(s) and 4 matmul(s)", out)
+        self.assertIn("QuantPost: 10 layer(s), 4 matmul(s)", out)
         table = {layer["name"]: layer for layer in read_json(out_dir, "quant_table.json")["layers"]}
         projection = table["enc.layers.1.self_attn"]
         self.assertEqual(projection["weight"]["tensor"], "enc.layers.1.self_attn.in_proj_weight")

@@ -204,10 +204,11 @@ TEST(ConfigLoader, TransformerPruneRatiosFollowPrunedRatioAndStayBelowOne) {
 }
 
 TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {
-  const auto config = Load(std::string(kMinimal) + "QuantAware: {quantize_op_types: [conv2d, mul]}\n");
+  const auto config =
+      Load(std::string(kMinimal) + "QuantAware: {quantize_op_types: [conv2d, mul, elementwise_add]}\n");
   ASSERT_TRUE(config.HasStrategy("QuantAware"));
   const auto& quant_aware = config.StrategyOptionsOf<quant::QuantAwareOptions>("QuantAware");
-  EXPECT_EQ(quant_aware.quantize_op_types, (std::vector<std::string>{"conv2d", "linear"}));
+  EXPECT_EQ(quant_aware.quantize_op_types, (std::vector<std::string>{"conv2d", "linear", "add"}));
   EXPECT_EQ(quant_aware.weight_bits, 8);
   EXPECT_EQ(quant_aware.weight_quantize_type, "channel_wise_abs_max");
   EXPECT_EQ(quant_aware.activation_quantize_type, "moving_average_abs_max");

@@ -355,6 +355,60 @@ TEST(QuantizePass, QuantizesBothOperandsOfActivationMatMuls) {
   EXPECT_TRUE(InsertQuantizers(linear_only, Options({"linear"}), false).matmuls.empty());
 }
 
+// The node whose output the call of self.<child> in `module`'s forward reads.
+torch::jit::Node* ReadByChild(const torch::jit::Module& module, const std::string& child) {
+  for (auto* node : module.get_method("forward").graph()->nodes()) {
+    if (node->kind() == c10::prim::CallMethod && node->input(0)->node()->kind() == c10::prim::GetAttr &&
+        node->input(0)->node()->s(c10::attr::name) == child) {
+      return node->input(1)->node();
+    }
+  }
+  return nullptr;
+}
+
+TEST(QuantizePass, QuantizesOperandsAndResultOfResidualAdds) {
+  const models::ModelShape shape{{3, 16, 16}, 5};
+  auto float_model = SeededModel("resnet20", shape, 2);
+  auto model = SeededModel("resnet20", shape, 2);
+  // conv2d first: its quantizers' own forward adds must not be taken for the model's.
+  const auto quantized = InsertQuantizers(model, Options({"conv2d", "add"}), false);
+  ASSERT_EQ(quantized.adds.size(), 9u);  // one per basic block
+  EXPECT_EQ(quantized.adds[0].path, "layer1.0.add0");
+  EXPECT_EQ(quantized.ActivationQuantizers().size(), quantized.layers.size() + 3 * 9);
+  EXPECT_EQ(quantized.Describe(), std::to_string(quantized.layers.size()) + " layer(s), 9 add(s)");
+  const auto block = graph::ModulesByPath(model).at("layer1.0");
+  // relu(out + x): the result is quantized after the ReLU, which integer kernels fuse.
+  ASSERT_NE(ReadByChild(block, "add0_output_quant"), nullptr);
+  EXPECT_EQ(ReadByChild(block, "add0_output_quant")->kind(), c10::aten::relu);
+  EXPECT_EQ(ReadByChild(block, "add0_input_quant")->kind(), c10::prim::CallMethod);  // bn2
+
+  for (auto layer : quantized.layers) SetEnabled(layer.weight_quant, false);
+  const auto input = torch::randn({2, 3, 16, 16});
+  float_model.eval();
+  model.eval();
+  const auto reference = float_model.forward({input}).toTensor();
+  EXPECT_TRUE(torch::equal(model.forward({input}).toTensor(), reference));
+  for (const auto& add : quantized.adds) {
+    for (auto quantizer : add.quantizers) {
+      quantizer.attr("scale").toTensor().fill_(0.05);
+      SetQuantize(quantizer, true);
+    }
+  }
+  const auto output = model.forward({input}).toTensor();
+  const double error = ((output - reference).norm() / reference.norm()).item<double>();
+  EXPECT_GT(error, 0);
+  EXPECT_LT(error, 0.5);
+
+  // MobileNetV2's x + conv(x), no ReLU after it: the result itself is quantized.
+  auto mobilenet = models::BuildBuiltinModel("mobilenetv2", shape);
+  const auto adds = InsertQuantizers(mobilenet, Options({"add"}), false).adds;
+  ASSERT_FALSE(adds.empty());
+  const auto residual = adds[0].path.substr(0, adds[0].path.rfind('.'));
+  const auto* read = ReadByChild(graph::ModulesByPath(mobilenet).at(residual), "add0_output_quant");
+  ASSERT_NE(read, nullptr);
+  EXPECT_EQ(read->kind(), c10::aten::add);
+}
+
 TEST(QuantizePass, RefusesModelsItCannotHandle) {
   auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
   try {
