@@ -3,6 +3,7 @@ trained FP32 Fashion-MNIST model, against random search and Optuna's TPE:
 
     /usr/bin/python3 bench/fmnist_quant_search.py --build build --model FLOAT.pt --data DIR \\
         --out OUTDIR [--quick] [--seeds 1 2 3] [--budgets 10 20] [--eval-samples 2000]
+        [--samplers tpe random optuna] [--parts throughput quality outcome]
 
 FLOAT.pt and DIR as for fmnist_quant.py. Every search scores a trial by ACT's emd objective
 on the eval images (a subset of --eval-samples) over this space: ptq_algo [KL, hist, avg,
@@ -107,12 +108,20 @@ def throughput(setup):
     return rates
 
 
+def setting(params):
+    """What a trial's result depends on: hist_percent only with ptq_algo hist."""
+    return tuple((key, value) for key, value in sorted(params.items())
+                 if key != "hist_percent" or params["ptq_algo"] == "hist")
+
+
 def ours(setup, sampler, seed, budget):
     records, _ = setup.search(f"{sampler}_s{seed}_b{budget}", 2, space_section(SPACE) +
                               f"  sampler: {sampler}\n  seed: {seed}\n  max_quant_count: "
                               f"{budget}\n  trial_group_size: 2\n")
     best = min(records, key=lambda r: r["objective"])
-    return {"objective": best["objective"], "top1": best["top1"], "params": best["params"]}
+    repeats = len(records) - len({setting(r["params"]) for r in records})
+    return {"objective": best["objective"], "top1": best["top1"], "params": best["params"],
+            "repeats": repeats}
 
 
 def optuna_tpe(setup, seed, budget):
@@ -167,26 +176,37 @@ def make_rows(raw, args):
                      "pytorch_text": "—" if anchor is None else f"{anchor:.4g}",
                      "anchor_name": anchor_name})
 
-    rates = raw["throughput"]
-    row("trials per hour, 1 group", rates["1"], None, "", None, "one rank, one thread")
+    rates = raw.get("throughput", {})
+    if rates:
+        row("trials per hour, 1 group", rates["1"], None, "", None, "one rank, one thread")
     cores = os.cpu_count()
-    for groups in ("2", "4"):
+    for groups in ("2", "4") if rates else ():
         efficiency = rates[groups] / (int(groups) * rates["1"])
         allowed = int(groups) <= cores
         row(f"parallel efficiency, {groups} groups", efficiency, None,
             f">= {EFFICIENCY_WANTED}" if allowed else "(cores allow fewer)",
             efficiency >= EFFICIENCY_WANTED if allowed else None,
             f"{rates[groups]:.0f} trials/h; {cores} cores")
-    for budget in args.budgets:
+    quality_rows = "quality" in args.parts and "tpe" in args.samplers
+    for budget in args.budgets if quality_rows else ():
         quality = raw["quality"][str(budget)]
         tpe, tpe_sd = mean_sd([q["objective"] for q in quality["tpe"]])
-        random, _ = mean_sd([q["objective"] for q in quality["random"]])
-        optuna_mean, optuna_sd = mean_sd([q["objective"] for q in quality["optuna"]])
-        row(f"best emd in {budget} trials, TPE vs random", tpe, random, "<= random",
-            tpe <= random, f"mean of {len(args.seeds)} seed(s)", anchor_name="our random sampler")
-        row(f"best emd in {budget} trials, TPE vs Optuna TPE", tpe, optuna_mean,
-            "within noise", tpe <= optuna_mean + max(tpe_sd, optuna_sd),
-            f"sd ours {tpe_sd:.2g}, Optuna {optuna_sd:.2g}", anchor_name="Optuna's TPESampler")
+        repeats = sum(q["repeats"] for q in quality["tpe"])
+        if "random" in args.samplers:
+            random, random_sd = mean_sd([q["objective"] for q in quality["random"]])
+            wins = sum(t["objective"] < r["objective"]
+                       for t, r in zip(quality["tpe"], quality["random"]))
+            row(f"best emd in {budget} trials, TPE vs random", tpe, random, "<= random",
+                tpe <= random, f"mean of {len(args.seeds)} seed(s); sd ours {tpe_sd:.2g}, "
+                f"random {random_sd:.2g}; TPE better in {wins}; TPE repeated {repeats} "
+                f"setting(s) in all", anchor_name="our random sampler")
+        if "optuna" in args.samplers:
+            optuna_mean, optuna_sd = mean_sd([q["objective"] for q in quality["optuna"]])
+            row(f"best emd in {budget} trials, TPE vs Optuna TPE", tpe, optuna_mean,
+                "within noise", tpe <= optuna_mean + max(tpe_sd, optuna_sd),
+                f"sd ours {tpe_sd:.2g}, Optuna {optuna_sd:.2g}", anchor_name="Optuna's TPESampler")
+    if "outcome" not in raw:
+        return rows
     singles = raw["outcome"]["singles"]
     best_single = max(singles, key=lambda algo: singles[algo]["top1"])
     kept = raw["outcome"]["kept"]
@@ -210,22 +230,28 @@ def main():
     parser.add_argument("--budgets", type=int, nargs="+", default=[10, 20])
     parser.add_argument("--throughput-trials", type=int, default=12)
     parser.add_argument("--eval-samples", type=int, default=2000)
+    parser.add_argument("--samplers", nargs="+", default=["tpe", "random", "optuna"],
+                        choices=["tpe", "random", "optuna"], help="the quality part's samplers")
+    parser.add_argument("--parts", nargs="+", default=["throughput", "quality", "outcome"],
+                        choices=["throughput", "quality", "outcome"])
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.budgets, args.throughput_trials, args.eval_samples = [1], [4], 3, 500
     setup = Setup(args)
     start = time.perf_counter()
-    raw = {"args": vars(args), "throughput": {str(g): r for g, r in throughput(setup).items()},
-           "quality": {}}
-    for budget in args.budgets:
-        raw["quality"][str(budget)] = {name: [] for name in ("tpe", "random", "optuna")}
+    raw = {"args": vars(args), "quality": {}}
+    if "throughput" in args.parts:
+        raw["throughput"] = {str(g): r for g, r in throughput(setup).items()}
+    for budget in args.budgets if "quality" in args.parts else ():
+        raw["quality"][str(budget)] = {name: [] for name in args.samplers}
         for seed in args.seeds:
             log(f"quality: budget {budget}, seed {seed}")
             results = raw["quality"][str(budget)]
-            results["tpe"].append(ours(setup, "tpe", seed, budget))
-            results["random"].append(ours(setup, "random", seed, budget))
-            results["optuna"].append(optuna_tpe(setup, seed, budget))
-    raw["outcome"] = outcome(setup)
+            for sampler in args.samplers:
+                results[sampler].append(optuna_tpe(setup, seed, budget) if sampler == "optuna"
+                                        else ours(setup, sampler, seed, budget))
+    if "outcome" in args.parts:
+        raw["outcome"] = outcome(setup)
     raw["wall_s"] = time.perf_counter() - start
     rows = make_rows(raw, args)
     lines = ["| figure | ours | anchor | anchor is | target | met | note |",

@@ -233,7 +233,8 @@ SearchSpace QuantSearchSpace(const hpo::HpoOptions& options) {
   return {{"ptq_algo", Kind::kCategorical, options.ptq_algo},
           {"bias_correct", Kind::kCategorical, bias_correct},
           {"weight_quantize_type", Kind::kCategorical, options.weight_quantize_type},
-          {"hist_percent", Kind::kFloat, {}, options.hist_percent_low, options.hist_percent_high},
+          {"hist_percent", Kind::kFloat, {}, options.hist_percent_low, options.hist_percent_high,
+           Condition{0, "hist"}},
           {"batch_num", Kind::kInteger, {}, static_cast<double>(options.batch_num_low),
            static_cast<double>(options.batch_num_high)}};
 }

@@ -49,38 +49,48 @@ std::optional<Point> RandomSampler::Propose(int64_t trial,
 }
 
 GridSampler::GridSampler(const SearchSpace& space) {
+  std::vector<std::vector<double>> values;  // per dimension
   for (const auto& dimension : space) {
-    std::vector<double> values;
+    std::vector<double> dimension_values;
     if (dimension.kind == Dimension::Kind::kCategorical) {
-      for (size_t k = 0; k < dimension.choices.size(); ++k) values.push_back(static_cast<double>(k));
+      for (size_t k = 0; k < dimension.choices.size(); ++k) {
+        dimension_values.push_back(static_cast<double>(k));
+      }
     } else {
       for (int i = 0; i < kGridPoints; ++i) {
         double value = dimension.low + (dimension.high - dimension.low) * i / (kGridPoints - 1);
         if (dimension.kind == Dimension::Kind::kInteger) value = std::round(value);
-        if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
+        if (std::find(dimension_values.begin(), dimension_values.end(), value) ==
+            dimension_values.end()) {
+          dimension_values.push_back(value);
+        }
       }
     }
-    values_.push_back(std::move(values));
+    values.push_back(std::move(dimension_values));
+  }
+  int64_t combinations = 1;
+  for (const auto& dimension_values : values) combinations *= static_cast<int64_t>(dimension_values.size());
+  for (int64_t combination = 0; combination < combinations; ++combination) {
+    Point point(values.size());
+    int64_t rest = combination;
+    for (size_t d = values.size(); d-- > 0;) {
+      const auto count = static_cast<int64_t>(values[d].size());
+      point[d] = values[d][static_cast<size_t>(rest % count)];
+      rest /= count;
+    }
+    const bool repeat = std::any_of(points_.begin(), points_.end(), [&](const Point& earlier) {
+      return SameTrial(space, point, earlier);
+    });
+    if (!repeat) points_.push_back(std::move(point));
   }
 }
 
-int64_t GridSampler::Size() const {
-  int64_t size = 1;
-  for (const auto& values : values_) size *= static_cast<int64_t>(values.size());
-  return size;
-}
+int64_t GridSampler::Size() const { return static_cast<int64_t>(points_.size()); }
 
 std::optional<Point> GridSampler::Propose(int64_t trial,
                                           const std::vector<Observation>& /*finished*/) const {
   if (trial >= Size()) return std::nullopt;
-  Point point(values_.size());
-  int64_t rest = trial;
-  for (size_t d = values_.size(); d-- > 0;) {
-    const auto count = static_cast<int64_t>(values_[d].size());
-    point[d] = values_[d][static_cast<size_t>(rest % count)];
-    rest /= count;
-  }
-  return point;
+  return points_[static_cast<size_t>(trial)];
 }
 
 std::unique_ptr<Sampler> MakeSampler(const std::string& name, const SearchSpace& space,

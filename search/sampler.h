@@ -45,7 +45,9 @@ class RandomSampler final : public Sampler {
 
 // Every combination of the candidates and of kGridPoints values per range (its ends and
 // middle; one value when low == high, integers without repeats), the last dimension
-// changing fastest. Trial k is combination k; there are none past the last.
+// changing fastest, less those that are the same trial as an earlier one (differing only
+// in a dimension whose condition fails there). Trial k is the k-th of them; there are
+// none past the last.
 class GridSampler final : public Sampler {
  public:
   static constexpr int kGridPoints = 3;
@@ -56,7 +58,7 @@ class GridSampler final : public Sampler {
   int64_t Size() const;
 
  private:
-  std::vector<std::vector<double>> values_;  // per dimension
+  std::vector<Point> points_;
 };
 
 // `name` is tpe, random or grid. `budget` (the trials planned) sets how many of TPE's

@@ -8,6 +8,23 @@
 
 namespace slim::search {
 
+bool Matters(const SearchSpace& space, size_t d, const Point& point) {
+  const auto& condition = space[d].only_when;
+  if (!condition) return true;
+  const auto& choices = space[condition->dimension].choices;
+  const auto index = static_cast<size_t>(point[condition->dimension]);
+  return index < choices.size() && choices[index] == condition->choice;
+}
+
+bool SameTrial(const SearchSpace& space, const Point& a, const Point& b) {
+  for (size_t d = 0; d < space.size(); ++d) {
+    if (!Matters(space, d, a)) continue;  // its condition's dimension is compared too
+    const bool integer = space[d].kind != Dimension::Kind::kFloat;
+    if (integer ? std::llround(a[d]) != std::llround(b[d]) : a[d] != b[d]) return false;
+  }
+  return true;
+}
+
 nlohmann::json PointToJson(const SearchSpace& space, const Point& point) {
   nlohmann::json values = nlohmann::json::object();
   for (size_t d = 0; d < space.size(); ++d) {

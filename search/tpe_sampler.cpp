@@ -129,7 +129,21 @@ TpeSampler::TpeSampler(SearchSpace space, uint64_t seed, int64_t startup_trials)
 std::optional<Point> TpeSampler::Propose(int64_t trial,
                                          const std::vector<Observation>& finished) const {
   auto engine = TrialEngine(seed_, trial);
-  if (static_cast<int64_t>(finished.size()) < startup_trials_) return UniformPoint(space_, engine);
+  const auto repeats = [&](const Point& point) {
+    return std::any_of(finished.begin(), finished.end(), [&](const Observation& observation) {
+      return SameTrial(space_, point, observation.point);
+    });
+  };
+  // A uniform point that is new, if one turns up (on a space of N settings with one left,
+  // kUniformRedraws draws all miss it with probability (1 - 1/N)^kUniformRedraws).
+  const auto new_uniform_point = [&] {
+    Point point = UniformPoint(space_, engine);
+    for (int attempt = 1; attempt < kUniformRedraws && repeats(point); ++attempt) {
+      point = UniformPoint(space_, engine);
+    }
+    return point;
+  };
+  if (static_cast<int64_t>(finished.size()) < startup_trials_) return new_uniform_point();
   // Best first; ties by trial number, so the split never depends on arrival order.
   std::vector<const Observation*> ranked;
   for (const auto& observation : finished) ranked.push_back(&observation);
@@ -138,17 +152,27 @@ std::optional<Point> TpeSampler::Propose(int64_t trial,
   });
   const auto n = static_cast<int64_t>(ranked.size());
   const int64_t good_count = std::min<int64_t>((n + 9) / 10, 25);
-  Point point;
-  for (size_t d = 0; d < space_.size(); ++d) {
-    std::vector<double> good;
-    std::vector<double> bad;
-    for (int64_t i = 0; i < n; ++i) (i < good_count ? good : bad).push_back(ranked[i]->point[d]);
-    const auto& dimension = space_[d];
-    point.push_back(dimension.kind == Dimension::Kind::kCategorical
-                        ? ProposeChoice(good, bad, dimension.choices.size(), engine)
-                        : ProposeRange(dimension, good, bad, engine));
+  // Per dimension, its values at the good and at the other trials where it mattered.
+  std::vector<std::vector<double>> good(space_.size());
+  std::vector<std::vector<double>> bad(space_.size());
+  for (int64_t i = 0; i < n; ++i) {
+    for (size_t d = 0; d < space_.size(); ++d) {
+      if (Matters(space_, d, ranked[i]->point)) {
+        (i < good_count ? good : bad)[d].push_back(ranked[i]->point[d]);
+      }
+    }
   }
-  return point;
+  for (int attempt = 0; attempt < kRedraws; ++attempt) {
+    Point point;
+    for (size_t d = 0; d < space_.size(); ++d) {
+      const auto& dimension = space_[d];
+      point.push_back(dimension.kind == Dimension::Kind::kCategorical
+                          ? ProposeChoice(good[d], bad[d], dimension.choices.size(), engine)
+                          : ProposeRange(dimension, good[d], bad[d], engine));
+    }
+    if (!repeats(point)) return point;
+  }
+  return new_uniform_point();  // the densities keep proposing finished trials
 }
 
 }  // namespace slim::search

@@ -10,7 +10,15 @@
 // integer range to [low - 0.5, high + 0.5], rounded after drawing), one per value with
 // sigma the larger gap to its sorted neighbours, plus a prior centred on the range with
 // its width as sigma, every sigma clipped to [width / min(100, n + 2), width]. Failed
-// trials (objective +infinity) count among the rest.
+// trials (objective +infinity) count among the rest. A dimension with a condition
+// (Dimension::only_when) is fitted to the trials where it mattered.
+//
+// Unlike Optuna's, a proposal never repeats a finished trial (SameTrial): on a space of
+// few distinct settings the good density would otherwise propose the best one again, a
+// trial spent to learn nothing. A repeat is drawn again, up to kRedraws times, then
+// replaced by a uniform point that is new (up to kUniformRedraws draws; a repeat only
+// when every setting of a small space is finished). The first, uniform, trials are new
+// points too.
 #pragma once
 
 #include "search/sampler.h"
@@ -24,6 +32,8 @@ int64_t TpeStartupTrials(int64_t budget);
 class TpeSampler final : public Sampler {
  public:
   static constexpr int kCandidates = 24;
+  static constexpr int kRedraws = 32;
+  static constexpr int kUniformRedraws = 1000;
   TpeSampler(SearchSpace space, uint64_t seed, int64_t startup_trials);
   std::optional<Point> Propose(int64_t trial,
                                const std::vector<Observation>& finished) const override;

@@ -213,6 +213,41 @@ class ExportRun(ExportWorkspace):
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         self.assertIn("model_int8.pt: top1", out)
 
+    def qat_int8_error(self, name, op_types):
+        """QAT on 2 ranks quantizing `op_types`, exported to model_int8.pt: (the relative
+        L2 distance of its logits to model.pt's per eval sample, the run's log)."""
+        config = self.fmnist_config(name, f"""QuantAware:
+  quantize_op_types: [{op_types}]
+TrainConfig:
+  train_iter: 60
+  learning_rate: 0.05
+""", extra_global="  export: [torchscript, torchscript_int8]\n")
+        code, out, _ = self.train(config, ranks=2)
+        self.assertEqual(code, 0, out)
+        data = self.path("fmnist-eval.h5")
+        out_dir = self.path("out", name)
+        reference, _ = self.stock_torch_logits(os.path.join(out_dir, "model.pt"), data, 2000)
+        int8, ops = self.stock_torch_logits(os.path.join(out_dir, "model_int8.pt"), data, 2000)
+        self.assertIn("quantized::add_relu", ops)
+        error = np.linalg.norm(int8 - reference, axis=1) / np.linalg.norm(reference, axis=1)
+        return error, out
+
+    def test_quantized_residual_adds_make_the_integer_model_round_as_model_pt(self):
+        """With elementwise_add the evaluated model rounds each residual add's operands and
+        sum where the integer kernels do, with their grids: model_int8.pt then computes
+        what model.pt computes, but for rounding ties that the kernels' integer
+        requantization breaks the other way."""
+        error, out = self.qat_int8_error("qat-adds", "conv2d, linear, elementwise_add")
+        self.assertIn("QuantAware: 22 layer(s), 9 add(s) quantized", out)
+        adds = read_json(self.path("out", "qat-adds"), "quant_table.json")["adds"]
+        self.assertEqual(len(adds), 9)
+        for add in adds:
+            self.assertRegex(add["name"], r"^layer\d\.\d\.add0$")
+            for role in ["input", "other", "output"]:
+                self.assertGreater(add[role]["scale"][0], 0, add["name"] + " " + role)
+        layers_only, _ = self.qat_int8_error("qat-layers", "conv2d, linear")
+        self.assertLess(np.median(error), 0.1 * np.median(layers_only))
+
     def test_float_model_round_trips_to_onnx(self):
         config = self.fmnist_config("float-onnx", """TrainConfig:
   train_iter: 2
