@@ -16,6 +16,12 @@ inline std::string JoinedList(const std::vector<std::string>& items) {
   return text;
 }
 
+// Whether `text` ends with `suffix`.
+inline bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // A shape as "[1, 3, 32, 32]", from any sequence of extents (std::vector<int64_t>,
 // c10::IntArrayRef).
 template <typename Extents>

@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "runtime/base/errors.h"
+#include "runtime/base/text.h"
 
 namespace slim::graph {
 
@@ -64,9 +65,7 @@ Value* ResultAfterReLU(Node* node) {
   if (user->kind() == c10::aten::relu || user->kind() == c10::aten::relu_) return user->output();
   if (user->kind() == c10::prim::CallMethod && user->s(c10::attr::name) == "forward") {
     const auto type = user->input(0)->type()->cast<c10::ClassType>();
-    const std::string name = type && type->name() ? type->name()->qualifiedName() : "";
-    const std::string relu = "activation.ReLU";
-    if (name.size() >= relu.size() && name.compare(name.size() - relu.size(), relu.size(), relu) == 0) {
+    if (type && type->name() && EndsWith(type->name()->qualifiedName(), "activation.ReLU")) {
       return user->output();
     }
   }

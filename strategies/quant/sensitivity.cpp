@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "runtime/base/text.h"
 #include "strategies/quant/quantizer_modules.h"
 
 namespace slim::quant {
@@ -24,11 +25,6 @@ std::string GroupPath(const std::string& module_path, const std::string& child) 
   if (child == "weight_quant" || child == "input_quant") return module_path;
   const std::string site = child.substr(0, child.find('_'));
   return module_path.empty() ? site : module_path + "." + site;
-}
-
-bool EndsWith(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
