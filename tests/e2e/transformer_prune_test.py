@@ -255,6 +255,21 @@ class AttentionQuantization(PytorchEncoderRuns):
         self.assertEqual(set(facts["weight_axes"]), {0, 1})
         self.assertLess(onnx_against_stock_pytorch(out_dir, IMAGES), 0.05)
 
+    def test_residual_adds_are_quantized_and_the_attention_masks_are_not(self):
+        model = self.pytorch_encoder()
+        out_dir = self.path("out", "attention-adds")
+        sections = "QuantAware: {quantize_op_types: [linear, elementwise_add]}\n"
+        config = self.tiny_config("attention-adds.yaml", sections=sections,
+                                  extra_global="  export: [torchscript, torchscript_int8]\n")
+        code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model)
+        self.assertEqual(code, 0, out)
+        # x + self_attn(x) and x + ff(x) in each of the 2 layers; the mask adds inside
+        # nn.MultiheadAttention stay float.
+        self.assertIn("QuantAware: 10 layer(s), 4 add(s) quantized", out)
+        adds = [add["name"] for add in read_json(out_dir, "quant_table.json")["adds"]]
+        self.assertEqual(adds, ["enc.layers.0.add0", "enc.layers.0.add1", "enc.layers.1.add0",
+                                "enc.layers.1.add1"])
+
     def test_post_training_quantization_calibrates_the_packed_projection(self):
         # Sequence-first layout, pre-norm, gelu: PyTorch's attention takes its own code
         # (bmm, baddbmm) in the input model rather than the fused kernel.
