@@ -205,14 +205,21 @@ class TransformerOnnxExport(PytorchEncoderRuns):
 
 
 class AttentionQuantization(PytorchEncoderRuns):
-    def test_every_projection_and_attention_product_is_quantized(self):
+    def quantize_aware(self, name, op_types, exports):
+        """QAT of PyTorch's encoder quantizing `op_types`, exporting `exports`: (the output
+        directory, the log)."""
         model = self.pytorch_encoder()
-        out_dir = self.path("out", "attention-qat")
-        sections = "QuantAware: {quantize_op_types: [linear, matmul]}\n"
-        config = self.tiny_config("attention-qat.yaml", sections=sections,
-                                  extra_global="  export: [torchscript, torchscript_int8, onnx]\n")
+        out_dir = self.path("out", name)
+        config = self.tiny_config(name + ".yaml",
+                                  sections=f"QuantAware: {{quantize_op_types: [{op_types}]}}\n",
+                                  extra_global=f"  export: [{exports}]\n")
         code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model)
         self.assertEqual(code, 0, out)
+        return out_dir, out
+
+    def test_every_projection_and_attention_product_is_quantized(self):
+        out_dir, out = self.quantize_aware("attention-qat", "linear, matmul",
+                                           "torchscript, torchscript_int8, onnx")
         # proj; 2 layers of in_proj, out_proj, linear1, linear2; the head. 2 products a layer.
         self.assertIn("QuantAware: 10 layer(s), 4 matmul(s) quantized", out)
         self.assertIn("quantized weights: 17728 of the 17728", out)
@@ -256,13 +263,8 @@ class AttentionQuantization(PytorchEncoderRuns):
         self.assertLess(onnx_against_stock_pytorch(out_dir, IMAGES), 0.05)
 
     def test_residual_adds_are_quantized_and_the_attention_masks_are_not(self):
-        model = self.pytorch_encoder()
-        out_dir = self.path("out", "attention-adds")
-        sections = "QuantAware: {quantize_op_types: [linear, elementwise_add]}\n"
-        config = self.tiny_config("attention-adds.yaml", sections=sections,
-                                  extra_global="  export: [torchscript, torchscript_int8]\n")
-        code, out, _ = self.train(config, "--output-dir", out_dir, "--set", "Global.model=" + model)
-        self.assertEqual(code, 0, out)
+        out_dir, out = self.quantize_aware("attention-adds", "linear, elementwise_add",
+                                           "torchscript, torchscript_int8")
         # x + self_attn(x) and x + ff(x) in each of the 2 layers; the mask adds inside
         # nn.MultiheadAttention stay float.
         self.assertIn("QuantAware: 10 layer(s), 4 add(s) quantized", out)
