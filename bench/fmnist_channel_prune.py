@@ -2,17 +2,22 @@
 
     /usr/bin/python3 bench/fmnist_channel_prune.py --build build --model FLOAT.pt --data DIR \\
         --out OUTDIR [--quick] [--epochs 1] [--seeds 42 43] [--macs-ratio 0.5]
+        [--ranking global|per-group]
 
 FLOAT.pt and DIR as for fmnist_sparsity.py (configs/fmnist_train.yaml's model and the
 `slim-data fashion-mnist` files); the fine-tune recipe is that script's, with the float
 model as soft-label teacher. For each of --seeds:
 
   ours     `mpirun -np 2 slim-train` with ChannelPrune target_macs_ratio --macs-ratio
-           (l1_norm, one ratio for every group, raised until the counted MACs meet the
-           target) and distillation from the unpruned model; top-1 of model.pt from
-           report.json, MACs before and after, and the ratio the target needed.
-  PyTorch  torch.nn.utils.prune.ln_structured (L1, dim 0: whole output channels) at that
-           ratio on every convolution of the nn.Module twin of the float model, the same
+           (l1_norm; --ranking global, the default: global_pruning, the channels of all
+           groups ranked together; per-group: every group loses the same share; the ratio
+           is raised until the counted MACs meet the target) and distillation from the
+           unpruned model; top-1 of model.pt from report.json, MACs before and after, and
+           the share of the prunable channels removed.
+  PyTorch  torch.nn.utils.prune.ln_structured (L1, dim 0: whole output channels) on every
+           convolution of the nn.Module twin of the float model, at the one ratio whose
+           removal from every group would meet --macs-ratio (per-group ranking's ratio,
+           read from a `slim-train --dry-run`), the same
            fine-tune (steps, batch, optimizer, schedule, augmentation, distillation loss) in
            Python, prune.remove, top-1 on the same eval file. Its channels are zero, not
            gone: the model keeps its shapes.
@@ -28,7 +33,9 @@ and OUTDIR/results.json. --quick runs one seed on small subsets as a smoke test.
 """
 import json
 import os
+import re
 import shlex
+import subprocess
 import sys
 import time
 
@@ -37,8 +44,8 @@ from torch.nn.utils import prune
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_quant  # noqa: E402  (bench/pytorch_quant.py: top1)
-from fmnist_quant import (attempt, fine_tune, interleaved_latency, load_twin, log, pct,  # noqa: E402
-                          run)
+from fmnist_quant import (ENV, CommandFailed, attempt, fine_tune, interleaved_latency,  # noqa: E402
+                          load_twin, log, pct, run)
 from fmnist_sparsity import (OurRun, Setup, at_least, completed, fine_tune_parser,  # noqa: E402
                              write_config)
 
@@ -46,11 +53,17 @@ DROP_ALLOWED = 0.01
 SPEEDUP_WANTED = 1.6
 
 
+def prune_section(args):
+    """Our ChannelPrune section: the MACs target, ranked as --ranking says."""
+    ranking = "  global_pruning: true\n" if args.ranking == "global" else ""
+    return f"ChannelPrune:\n  target_macs_ratio: {args.macs_ratio}\n{ranking}"
+
+
 def run_ours(setup, seed):
-    """Our ChannelPrune run with `seed`: top-1, MACs, parameters and the ratio used."""
+    """Our ChannelPrune run with `seed`: top-1, MACs, parameters, the share of the prunable
+    channels removed, and the config it ran."""
     spec = OurRun(f"ChannelPrune to {setup.args.macs_ratio} of the MACs", "ChannelPrune",
-                  f"ChannelPrune:\n  target_macs_ratio: {setup.args.macs_ratio}\n", DROP_ALLOWED,
-                  None, True)
+                  prune_section(setup.args), DROP_ALLOWED, None, True)
     config, out_dir = write_config(setup, "channel_prune", seed, spec)
     log(f"ours: ChannelPrune, seed {seed} ...")
     start = time.perf_counter()
@@ -64,10 +77,26 @@ def run_ours(setup, seed):
               "macs_before": pruned["macs_before"], "macs_after": pruned["macs_after"],
               "parameters_before": pruned["parameters_before"],
               "parameters_after": pruned["parameters_after"],
-              "ratio": max(group["ratio"] for group in pruned["groups"])}
+              "channels_removed": 1 - sum(g["channels_after"] for g in pruned["groups"]) /
+              sum(g["channels_before"] for g in pruned["groups"]),
+              "channels_kept": {g["name"]: g["channels_after"] for g in pruned["groups"]},
+              "config": config}
     log(f"ours: seed {seed}: top-1 {result['top1']:.4f}, MACs "
-        f"{result['macs_before'] / result['macs_after']:.2f}x fewer at ratio {result['ratio']:.4f}")
+        f"{result['macs_before'] / result['macs_after']:.2f}x fewer, "
+        f"{result['channels_removed']:.1%} of the channels removed")
     return result
+
+
+def per_group_ratio(setup, config):
+    """The ratio that every group must lose for --macs-ratio (per-group ranking), from a dry
+    run of `config`."""
+    done = subprocess.run([os.path.join(setup.build, "slim-train"), config, "--dry-run", "--set",
+                           "ChannelPrune.global_pruning=false"], capture_output=True, text=True,
+                          env=ENV)
+    found = re.search(r"reached at pruned_ratio ([0-9.]+)", done.stdout + done.stderr)
+    if done.returncode != 0 or not found:
+        raise CommandFailed(f"no per-group ratio from the dry run of {config}:\n{done.stderr}")
+    return float(found.group(1))
 
 
 def pytorch_anchor(setup, seed, ratio):
@@ -170,6 +199,12 @@ def add_latency_options(parser):
     parser.add_argument("--warmup", type=int, default=5)
 
 
+def add_ranking_option(parser, default):
+    """--ranking, our ChannelPrune run's ranking; this script and fmnist_resrep.py share it."""
+    parser.add_argument("--ranking", choices=["global", "per-group"], default=default,
+                        help="our ChannelPrune ranking: global_pruning, or one share per group")
+
+
 def quick_latency(args):
     """--quick's latency settings: one short round."""
     if args.quick:
@@ -181,6 +216,7 @@ def main():
     parser = fine_tune_parser(__doc__)
     parser.add_argument("--macs-ratio", type=float, default=0.5,
                         help="share of the float model's MACs ours may keep")
+    add_ranking_option(parser, "global")
     add_latency_options(parser)
     args = quick_latency(completed(parser.parse_args(), "fmnist_channel_prune"))
     torch.set_num_threads(args.threads)
@@ -192,8 +228,10 @@ def main():
     log(f"FP32 top-1 {raw['float_top1']:.4f}")
     for seed in args.seeds:
         ours = attempt(setup.errors, f"ours, seed {seed}", run_ours, setup, seed)
-        theirs = ours and attempt(setup.errors, f"pytorch, seed {seed}", pytorch_anchor, setup,
-                                  seed, ours["ratio"])
+        ratio = ours and attempt(setup.errors, "per-group ratio", per_group_ratio, setup,
+                                 ours["config"])
+        theirs = ratio and attempt(setup.errors, f"pytorch, seed {seed}", pytorch_anchor, setup,
+                                   seed, ratio)
         raw["seeds"][str(seed)] = {"ours": ours, "pytorch": theirs}
     first = raw["seeds"][str(args.seeds[0])]
     files = {"float": setup.model}

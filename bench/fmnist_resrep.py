@@ -3,12 +3,14 @@ budget, on one trained FP32 Fashion-MNIST model:
 
     /usr/bin/python3 bench/fmnist_resrep.py --build build --model FLOAT.pt --data DIR \\
         --out OUTDIR [--quick] [--epochs 1] [--seeds 42 43] [--macs-ratio 0.5] [--lasso 1.0]
+        [--ranking per-group|global]
 
 FLOAT.pt and DIR as for fmnist_channel_prune.py, whose fine-tune recipe (with the float
 model as soft-label teacher) both runs share. For each of --seeds:
 
   ChannelPrune  target_macs_ratio --macs-ratio, l1_norm, channels removed before
-                fine-tuning (fmnist_channel_prune.py's run).
+                fine-tuning (fmnist_channel_prune.py's run; --ranking per-group, the
+                default here: every group loses the same share).
   ResRep        flops_target --macs-ratio, lasso_strength --lasso, the automatic mask
                 schedule (masks from a twentieth of the run until a quarter of it); compactors merged
                 and masked channels removed at the end.
@@ -29,8 +31,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pytorch_quant  # noqa: E402  (bench/pytorch_quant.py: top1)
-from fmnist_channel_prune import (add_latency_options, quick_latency,  # noqa: E402
-                                  write_results)
+from fmnist_channel_prune import (add_latency_options, add_ranking_option,  # noqa: E402
+                                  quick_latency, write_results)
 from fmnist_channel_prune import run_ours as run_channel_prune  # noqa: E402
 from fmnist_quant import attempt, interleaved_latency, log, pct, run  # noqa: E402
 from fmnist_sparsity import OurRun, Setup, completed, fine_tune_parser, write_config  # noqa: E402
@@ -112,6 +114,7 @@ def main():
     parser.add_argument("--macs-ratio", type=float, default=0.5,
                         help="share of the float model's MACs both may keep")
     parser.add_argument("--lasso", type=float, default=1.0, help="ResRep's lasso_strength")
+    add_ranking_option(parser, "per-group")
     add_latency_options(parser)
     args = quick_latency(completed(parser.parse_args(), "fmnist_resrep"))
     torch.set_num_threads(args.threads)

@@ -51,7 +51,8 @@ std::vector<double> ChannelImportance(const std::map<std::string, torch::Tensor>
   torch::NoGradGuard no_grad;
   const auto channels = static_cast<int64_t>(group.channels.size());
   auto total = torch::zeros({channels}, torch::kFloat64);
-  for (const auto axis : ScoredAxes(graph, group, criterion)) {
+  const auto axes = ScoredAxes(graph, group, criterion);
+  for (const auto axis : axes) {
     const auto tensor = tensors.at(graph.axes[axis].tensor).detach().to(torch::kFloat64).cpu();
     std::vector<torch::Tensor> rows;
     for (const auto& channel : group.channels) rows.push_back(ChannelRows(tensor, channel, axis));
@@ -59,6 +60,7 @@ std::vector<double> ChannelImportance(const std::map<std::string, torch::Tensor>
     const auto mean = scores.mean().item<double>();
     total += mean > 0 ? scores / mean : scores;
   }
+  if (!axes.empty()) total /= static_cast<double>(axes.size());
   return std::vector<double>(total.data_ptr<double>(), total.data_ptr<double>() + channels);
 }
 

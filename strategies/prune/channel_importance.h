@@ -19,9 +19,12 @@ namespace slim::prune {
 const std::vector<std::string>& ChannelCriteria();
 
 // One score per channel of `group` (larger = more important), read from `tensors` (every
-// tensor of the graph's axes at its full size, by path: AxisTensors). Each axis the criterion reads contributes its scores divided by their
-// mean over the group, so layers of different scale weigh alike and scores of different
-// groups compare (global pruning).
+// tensor of the graph's axes at its full size, by path: AxisTensors). Each axis the
+// criterion reads has its scores divided by their mean over the group, so layers of
+// different scale weigh alike, and the channel's score is the mean of these over the axes
+// (Torch-Pruning's group reduction): every group's scores average 1, so a group coupled
+// through many layers (a residual stream) is not kept for the number of its layers when
+// global pruning ranks all groups together.
 std::vector<double> ChannelImportance(const std::map<std::string, torch::Tensor>& tensors,
                                       const ChannelGraph& graph, const ChannelGroup& group,
                                       const std::string& criterion);

@@ -332,6 +332,22 @@ TEST(ChannelImportance, CriteriaMatchTheirDefinitions) {
               normalised({d01 + d02, d01 + d12, d02 + d12}));
 }
 
+TEST(ChannelImportance, ACoupledGroupAveragesItsLayers) {
+  // Channels 0..2 of the sum of two convolutions: one group with two producing weights.
+  auto model = Model({{"w1", torch::tensor({1.0, 2.0, 3.0}).view({3, 1, 1, 1})},
+                      {"w2", torch::tensor({4.0, 4.0, 1.0}).view({3, 1, 1, 1})},
+                      {"fc", torch::ones({2, 3})}},
+                     {"y = torch.conv2d(x, self.w1) + torch.conv2d(x, self.w2)",
+                      "return torch.linear(y.mean([2, 3]), self.fc, None)"});
+  const auto graph = BuildChannelGraph(model, torch::randn({1, 1, 3, 3}));
+  ASSERT_EQ(graph.groups.size(), 1u);
+  const auto scores = ChannelImportance(AxisTensors(model, graph), graph, graph.groups[0], "l1_norm");
+  // w1 / mean 2 = (0.5, 1, 1.5); w2 / mean 3 = (4/3, 4/3, 1/3); their mean per channel.
+  const std::vector<double> expected = {(0.5 + 4.0 / 3) / 2, (1 + 4.0 / 3) / 2, (1.5 + 1.0 / 3) / 2};
+  ASSERT_EQ(scores.size(), expected.size());
+  for (size_t i = 0; i < scores.size(); ++i) EXPECT_NEAR(scores[i], expected[i], 1e-9) << i;
+}
+
 TEST(ChannelSelection, CountsRoundDownAndToMultiples) {
   EXPECT_EQ(ChannelsKept(10, 0.5, 1), 5);
   EXPECT_EQ(ChannelsKept(10, 0.55, 1), 5);   // floor(5.5) removed
