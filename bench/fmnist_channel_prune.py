@@ -17,10 +17,10 @@ model as soft-label teacher. For each of --seeds:
   PyTorch  torch.nn.utils.prune.ln_structured (L1, dim 0: whole output channels) on every
            convolution of the nn.Module twin of the float model, at the one ratio whose
            removal from every group would meet --macs-ratio (per-group ranking's ratio,
-           read from a `slim-train --dry-run`), the same
-           fine-tune (steps, batch, optimizer, schedule, augmentation, distillation loss) in
-           Python, prune.remove, top-1 on the same eval file. Its channels are zero, not
-           gone: the model keeps its shapes.
+           read once from a `slim-train --dry-run`), the same fine-tune (steps, batch,
+           optimizer, schedule, augmentation, distillation loss) in Python, prune.remove,
+           top-1 on the same eval file. Its channels are zero, not gone: the model keeps
+           its shapes.
 
 Latency: `slim-model bench` of the float model, our model.pt and PyTorch's pruned model
 (scripted), one thread, at batch 1 and 64, in --rounds interleaved rounds; medians over the
@@ -226,10 +226,11 @@ def main():
            "errors": setup.errors, "seeds": {}}
     raw["float_top1"] = pytorch_quant.top1(setup.script, setup.eval_data, 256)
     log(f"FP32 top-1 {raw['float_top1']:.4f}")
+    ratio = None  # the same for every seed: read once, from the first run's config
     for seed in args.seeds:
         ours = attempt(setup.errors, f"ours, seed {seed}", run_ours, setup, seed)
-        ratio = ours and attempt(setup.errors, "per-group ratio", per_group_ratio, setup,
-                                 ours["config"])
+        ratio = ratio or (ours and attempt(setup.errors, "per-group ratio", per_group_ratio,
+                                           setup, ours["config"]))
         theirs = ratio and attempt(setup.errors, f"pytorch, seed {seed}", pytorch_anchor, setup,
                                    seed, ratio)
         raw["seeds"][str(seed)] = {"ours": ours, "pytorch": theirs}
