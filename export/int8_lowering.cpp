@@ -70,7 +70,9 @@ bool MovesValues(const Node* node) {
 // only move values; nullopt when it is on none.
 c10::optional<Grid> GridOf(const Value* value) {
   Grid grid;
-  if (IsActivationQuantize(value, &grid.scale, &grid.zero_point)) return grid;
+  if (IsActivationQuantize(ActivationQuantizeBehind(value), &grid.scale, &grid.zero_point)) {
+    return grid;
+  }
   if (MovesValues(value->node())) return GridOf(value->node()->input(0));
   return c10::nullopt;
 }

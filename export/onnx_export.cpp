@@ -2,6 +2,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -281,10 +283,29 @@ class Translator {
   }
 
   std::string Clip(const Node* node) {
+    const auto grid = grids_.find(node->input(0));
+    if (grid != grids_.end()) return IntegerClip(node, grid->second);
     std::vector<std::string> inputs = {In(node, 0)};
     for (size_t i = 1; i <= 2; ++i) {
       inputs.push_back(Constant(node->input(i)).isNone() ? "" : In(node, i));
     }
+    return onnx_.Add("Clip", inputs);
+  }
+
+  // A clamp of quantized integers (the normal form's clip after a ReLU): a Clip of the
+  // uint8 values, its bounds on the same grid, whose output dequantizes like its input.
+  std::string IntegerClip(const Node* node, const std::pair<std::string, std::string>& grid) {
+    double scale = 0;
+    int64_t zero_point = 0;
+    IsActivationQuantize(node->input(0), &scale, &zero_point);
+    std::vector<std::string> inputs = {In(node, 0)};
+    for (size_t i = 1; i <= 2; ++i) {
+      const auto integer = std::lround(Number(node->input(i)) / scale) + zero_point;
+      inputs.push_back(onnx_.Initializer(
+          at::scalar_tensor(std::clamp<int64_t>(integer, 0, 255), at::kLong).to(at::kByte),
+          i == 1 ? "clip_min" : "clip_max"));
+    }
+    grids_[node->output()] = grid;
     return onnx_.Add("Clip", inputs);
   }
 

@@ -59,11 +59,11 @@ Value* NormalActivation(Graph& graph, Node* at, Value* x, double scale, int64_t 
   const bool narrow = quant_min > -kInt8Max || quant_max < kInt8Max;
   if (narrow) x = graph.insert(c10::aten::clamp, {x, quant_min * scale, quant_max * scale});
   const bool zero = relu_zero_point == ReluZeroPoint::kZero && !narrow && IsReLU(x);
-  // Zero point 0 keeps the clip at quant_max * scale with 255 levels below it.
-  const double grid_scale = zero ? scale * static_cast<double>(quant_max) / 255.0 : scale;
   const int64_t zero_point = zero ? 0 : kActivationZeroPoint;
-  Value* quantized = graph.insert(c10::aten::quantize_per_tensor,
-                                  {x, grid_scale, zero_point, c10::ScalarType::QUInt8});
+  Value* quantized =
+      graph.insert(c10::aten::quantize_per_tensor, {x, scale, zero_point, c10::ScalarType::QUInt8});
+  // Zero point 0 reaches 255 s: the integers are clipped to the grid's quant_max.
+  if (zero) quantized = graph.insert(c10::aten::clamp, {quantized, 0.0, quant_max * scale});
   return graph.insert(c10::aten::dequantize, {quantized});
 }
 
@@ -222,11 +222,23 @@ c10::optional<at::Tensor> QuantizedWeightOf(const Value* value) {
   return constant->toTensor();
 }
 
+const Value* ActivationQuantizeBehind(const Value* value) {
+  const Node* node = value->node();
+  double scale = 0;
+  int64_t zero_point = 0;
+  if (node->kind() == c10::aten::clamp &&
+      IsActivationQuantize(node->input(0), &scale, &zero_point)) {
+    return node->input(0);
+  }
+  return value;
+}
+
 bool IsDequantizedActivation(const Value* value) {
   if (value->node()->kind() != c10::aten::dequantize) return false;
   double scale = 0;
   int64_t zero_point = 0;
-  return IsActivationQuantize(value->node()->input(), &scale, &zero_point);
+  return IsActivationQuantize(ActivationQuantizeBehind(value->node()->input()), &scale,
+                              &zero_point);
 }
 
 bool IsQuantizedWeightLayer(const Node* node) {

@@ -7,10 +7,11 @@
 // activation grid of scale s, zero point 128 in uint8 holds the symmetric int8 grid
 // [-127 s, 127 s] of the fake-quant model exactly, plus -128 s. For ONNX the zero point
 // after a ReLU is 0 instead (ONNX Runtime fuses Conv + ReLU into an integer kernel only
-// then), with scale 127 s / 255: the same clip at 127 s, twice as many levels below it.
-// A BatchNorm after a
-// quantized convolution is folded into its per-channel weight scales and bias: the
-// integer weights stay as they were.
+// then), and the integers are clamped to the grid's clip:
+//   dequantize(clamp(quantize_per_tensor(relu(x), s, 0, quint8), 0, 127 s))
+// holds the fake-quant grid [0, 127 s] exactly. A BatchNorm after a quantized convolution
+// is folded into its per-channel weight scales and bias: the integer weights stay as they
+// were.
 #pragma once
 
 #include "export/frozen_graph.h"
@@ -44,6 +45,10 @@ bool IsActivationQuantize(const torch::jit::Value* value, double* scale, int64_t
 
 // The constant quantized weight behind `value` = aten::dequantize(constant), or nullopt.
 c10::optional<at::Tensor> QuantizedWeightOf(const torch::jit::Value* value);
+
+// The activation quantize whose integers `value` clamps (the ONNX form after a ReLU), or
+// `value` itself.
+const torch::jit::Value* ActivationQuantizeBehind(const torch::jit::Value* value);
 
 // True when `value` is dequantize(an activation quantize in normal form).
 bool IsDequantizedActivation(const torch::jit::Value* value);

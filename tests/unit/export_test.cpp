@@ -95,6 +95,21 @@ TEST(QuantNormalForm, FoldsBatchNormExactlyAndKeepsTheFunction) {
       << (actual - expected).abs().max().item<double>();
 }
 
+TEST(QuantNormalForm, OnnxGridAfterAReluIsTheFakeQuantGridExactly) {
+  // Zero point 0 after the ReLU, its integers clamped at 127: the values of scale 0.04 up
+  // to 5.08 that the fake-quant model computes, also where large inputs push the ReLU's
+  // outputs past that clip (inputs kept inside the input grid's symmetric range).
+  torch::manual_seed(5);
+  const auto model = ConvNet(true);
+  auto frozen = ExportForm(model, nullptr, ReluZeroPoint::kZero);
+  const auto x = torch::clamp(torch::randn({4, 3, 8, 8}) * 4, -6.3, 6.3);
+  auto copy = model;
+  const auto expected = copy.forward({x}).toTensor();
+  const auto actual = frozen.module.forward({x}).toTensor();
+  EXPECT_TRUE(torch::allclose(actual, expected, 1e-4, 1e-4))
+      << (actual - expected).abs().max().item<double>();
+}
+
 int64_t CountKind(const torch::jit::Graph& graph, const char* kind) {
   const auto symbol = c10::Symbol::fromQualString(kind);
   const auto nodes = AllNodes(graph);
