@@ -51,4 +51,18 @@ Latency Summarise(std::vector<double> times_ms, int64_t batch, int64_t threads);
 Latency TimeTorchScript(torch::jit::Module& module, const at::Tensor& example,
                         int64_t batch, const TimingPlan& plan);
 
+// Sets LibTorch's intra-op threads for the lifetime of this object.
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads) : previous_(at::get_num_threads()) {
+    at::set_num_threads(threads);
+  }
+  ~IntraOpThreads() { at::set_num_threads(previous_); }
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+
+ private:
+  int previous_;
+};
+
 }  // namespace slim::exporting

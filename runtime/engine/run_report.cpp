@@ -30,18 +30,6 @@ const exporting::TimingPlan kReportTiming{/*warmup=*/5, /*min_iterations=*/10,
 // job, and the one that compares runtimes on equal terms.
 constexpr int kLatencyThreads = 1;
 
-// Sets LibTorch's intra-op threads for the lifetime of this object.
-class IntraOpThreads {
- public:
-  explicit IntraOpThreads(int threads) : previous_(at::get_num_threads()) {
-    at::set_num_threads(threads);
-  }
-  ~IntraOpThreads() { at::set_num_threads(previous_); }
-
- private:
-  int previous_;
-};
-
 exporting::ExportInputs ExportInputsOf(const TrainingSetup& setup) {
   const auto& global = setup.config->global;
   exporting::ExportInputs inputs;
@@ -222,7 +210,7 @@ void ExportModelAndReport(const TrainingSetup& setup, nlohmann::json job_fields)
   if (setup.eval_data) {
     evaluations = EvaluateExports(files, *setup.eval_data, setup.config->global.eval_batch_size);
   }
-  IntraOpThreads one_thread(kLatencyThreads);
+  exporting::IntraOpThreads one_thread(kLatencyThreads);
   report["input_model"] = MeasureInputModel(setup, inputs.example, batches);
   const auto macs = exporting::CountModelMacs(deployed.module, inputs.example);
   const auto baseline = report["input_model"].value("latency", nlohmann::json::object());

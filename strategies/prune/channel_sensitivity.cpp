@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <limits>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "export/model_measure.h"
 #include "runtime/base/logging.h"
@@ -10,6 +12,7 @@
 #include "strategies/prune/channel_prune.h"
 #include "strategies/prune/channel_removal.h"
 #include "strategies/prune/channel_selection.h"
+#include "strategies/prune/ratio_search.h"
 
 namespace slim::prune {
 
@@ -32,6 +35,163 @@ int64_t RemovedAt(int64_t channels, double ratio, int64_t round_to) {
   return channels - ChannelsKept(channels, ratio, round_to);
 }
 
+// Latency is timed on one thread, as the run report times the exports.
+constexpr int kLatencyThreads = 1;
+const exporting::TimingPlan kAnalysisTiming{/*warmup=*/2, /*min_iterations=*/5,
+                                            /*max_iterations=*/20, /*budget_s=*/0.5};
+
+// Median milliseconds of a frozen CPU copy of `model` on `batch` copies of `example`.
+double FrozenLatencyMs(const torch::jit::Module& model, const at::Tensor& example, int64_t batch) {
+  exporting::IntraOpThreads one_thread(kLatencyThreads);
+  auto copy = model.clone();
+  copy.to(torch::kCPU);
+  copy.eval();
+  auto frozen = torch::jit::freeze(copy);
+  return exporting::TimeTorchScript(frozen, example, batch, kAnalysisTiming).median_ms;
+}
+
+// The analysed groups of a model, pruned together to per-group ratios and restored.
+class AnalysedGroups {
+ public:
+  AnalysedGroups(torch::jit::Module& model, const ChannelGraph& graph, std::vector<size_t> analysed,
+                 const ChannelPruneOptions& options)
+      : model_(model),
+        graph_(graph),
+        analysed_(std::move(analysed)),
+        round_to_(options.round_to),
+        originals_(AxisTensors(model, graph)),
+        importance_(graph.groups.size()) {
+    for (const auto g : analysed_) {
+      importance_[g] = ChannelImportance(originals_, graph, graph.groups[g], options.criterion);
+    }
+  }
+
+  // `ratios`: one per analysed group, in order.
+  void Prune(const std::vector<double>& ratios) {
+    std::vector<int64_t> counts(graph_.groups.size(), 0);
+    for (size_t i = 0; i < analysed_.size(); ++i) {
+      counts[analysed_[i]] = RemovedAt(
+          static_cast<int64_t>(graph_.groups[analysed_[i]].channels.size()), ratios[i], round_to_);
+    }
+    RemoveChannels(model_, originals_,
+                   KeptIndices(graph_, originals_, LeastImportantOf(importance_, counts)),
+                   graph_.depthwise_weights);
+  }
+
+  void Restore() { RemoveChannels(model_, originals_, {}, graph_.depthwise_weights); }
+
+  // The first producing weight of each analysed group: its name in a pruned_ratio map.
+  std::vector<std::string> Producers() const {
+    std::vector<std::string> names;
+    for (const auto g : analysed_) names.push_back(graph_.groups[g].producers.front());
+    return names;
+  }
+
+ private:
+  torch::jit::Module& model_;
+  const ChannelGraph& graph_;
+  const std::vector<size_t> analysed_;
+  const int64_t round_to_;
+  const std::map<std::string, torch::Tensor> originals_;
+  std::vector<std::vector<double>> importance_;
+};
+
+// Per-group ratios of one greedy search, as counted, evaluated and timed together.
+struct Suggestion {
+  std::vector<double> ratios;  // per analysed group
+  int64_t macs = 0;
+  strategies::EvalMetrics metrics;
+  double latency_ms = 0;
+};
+
+// Checks a greedy search's pick with all its groups pruned together.
+struct TogetherCheck {
+  torch::jit::Module& model;
+  AnalysedGroups& groups;
+  const at::Tensor& example;
+  const std::function<strategies::EvalMetrics()>& evaluate;
+  const std::function<double()>& latency_ms;
+  int64_t dense_macs;
+  double target;
+
+  // `greedy`'s ratios for an aim; the estimate ignores couplings between groups, so the
+  // aim goes lower until the counted MACs meet the target (up to kTargetAttempts). The
+  // pick is then evaluated and timed. Collective.
+  Suggestion Suggest(const std::function<std::vector<double>(double)>& greedy) const {
+    Suggestion suggestion;
+    const double wanted = target * static_cast<double>(dense_macs);
+    double aim = target;
+    for (int attempt = 0; attempt < kTargetAttempts; ++attempt) {
+      suggestion.ratios = greedy(aim);
+      groups.Prune(suggestion.ratios);
+      suggestion.macs = exporting::CountModelMacs(model, example).total;
+      const bool done = suggestion.macs <= wanted || attempt + 1 == kTargetAttempts;
+      if (done) {
+        suggestion.metrics = evaluate();
+        suggestion.latency_ms = latency_ms();
+      }
+      groups.Restore();
+      if (done) break;
+      aim *= wanted / static_cast<double>(suggestion.macs);
+    }
+    return suggestion;
+  }
+};
+
+std::string RatiosYaml(const Suggestion& suggestion, const std::vector<std::string>& producers) {
+  std::string yaml = "ChannelPrune:\n  pruned_ratio:\n";
+  for (size_t i = 0; i < producers.size(); ++i) {
+    if (suggestion.ratios[i] > 0)
+      yaml += fmt::format("    {}: {}\n", producers[i], suggestion.ratios[i]);
+  }
+  return yaml;
+}
+
+std::string SuggestionMarkdown(const std::string& how, const Suggestion& suggestion,
+                               const PruneSensitivityReport& report,
+                               const std::vector<std::string>& producers) {
+  return fmt::format(
+      "\n{}: all together they keep {:.3f} of the MACs (counted) at top-1 {:.2f} % (unpruned "
+      "{:.2f} %) before fine-tuning, and run in {:.1f} ms (unpruned {:.1f} ms: {:.2f}x).\n\n"
+      "```yaml\n{}```\n",
+      how, static_cast<double>(suggestion.macs) / static_cast<double>(report.dense_macs),
+      100 * suggestion.metrics.top1, 100 * report.dense.top1, suggestion.latency_ms,
+      report.dense_latency_ms, report.dense_latency_ms / suggestion.latency_ms,
+      RatiosYaml(suggestion, producers));
+}
+
+nlohmann::json SuggestionJson(const Suggestion& suggestion, const PruneSensitivityReport& report,
+                              const std::vector<std::string>& producers) {
+  nlohmann::json per_group = nlohmann::json::object();
+  for (size_t i = 0; i < producers.size(); ++i) {
+    if (suggestion.ratios[i] > 0) per_group[producers[i]] = suggestion.ratios[i];
+  }
+  return {
+      {"pruned_ratio", per_group},
+      {"macs_ratio", static_cast<double>(suggestion.macs) / static_cast<double>(report.dense_macs)},
+      {"top1", suggestion.metrics.top1},
+      {"latency_ms", suggestion.latency_ms}};
+}
+
+// Each group's measured latency at each ratio: where a kernel's time steps.
+std::string LatencyTable(const PruneSensitivityReport& report, int64_t batch) {
+  std::string table = fmt::format(
+      "\n## Latency of each group pruned alone (ms, batch {}, one thread; unpruned {:.1f} ms)\n\n"
+      "| group |",
+      batch, report.dense_latency_ms);
+  for (const double ratio : AnalysedChannelRatios())
+    table += fmt::format(" {:.0f} % |", 100 * ratio);
+  table += "\n| --- |";
+  for (size_t i = 0; i < AnalysedChannelRatios().size(); ++i) table += " --- |";
+  table += "\n";
+  for (const auto& unit : report.weights) {
+    table += "| " + unit.weight + " |";
+    for (const auto& result : unit.results) table += fmt::format(" {:.1f} |", result.latency_ms);
+    table += "\n";
+  }
+  return table;
+}
+
 }  // namespace
 
 const std::vector<double>& AnalysedChannelRatios() {
@@ -42,10 +202,12 @@ const std::vector<double>& AnalysedChannelRatios() {
 PruneSensitivityReport AnalyzeChannelSensitivity(
     torch::jit::Module& model, const ChannelGraph& graph, const std::vector<double>& group_ratios,
     const ChannelPruneOptions& options, const at::Tensor& example,
-    const std::function<strategies::EvalMetrics()>& evaluate) {
+    const std::function<strategies::EvalMetrics()>& evaluate,
+    const std::function<double()>& latency_ms) {
   PruneSensitivityReport report;
   report.dense = evaluate();
   report.dense_macs = exporting::CountModelMacs(model, example).total;
+  report.dense_latency_ms = latency_ms();
   const auto originals = AxisTensors(model, graph);
   for (size_t g = 0; g < graph.groups.size(); ++g) {
     if (group_ratios[g] <= 0) continue;
@@ -58,7 +220,7 @@ PruneSensitivityReport AnalyzeChannelSensitivity(
       removed[g] = LeastImportant(importance, RemovedAt(channels, ratio, options.round_to));
       RemoveChannels(model, originals, KeptIndices(graph, originals, removed), graph.depthwise_weights);
       sensitivity.results.push_back(
-          {ratio, evaluate(), exporting::CountModelMacs(model, example).total});
+          {ratio, evaluate(), exporting::CountModelMacs(model, example).total, latency_ms()});
     }
     RemoveChannels(model, originals, {}, graph.depthwise_weights);
     sensitivity.suggested_ratio = SuggestedRatio(sensitivity.results, report.dense);
@@ -66,41 +228,6 @@ PruneSensitivityReport AnalyzeChannelSensitivity(
     report.weights.push_back(std::move(sensitivity));
   }
   return report;
-}
-
-std::vector<double> GreedyRatiosForMacs(const PruneSensitivityReport& report, double target) {
-  const auto& units = report.weights;
-  std::vector<int> step(units.size(), -1);  // index of the chosen result, -1: unpruned
-  const auto drop = [&](size_t u, int at) {
-    return at < 0 ? 0.0 : DropPoints(report.dense, units[u].results[at].metric);
-  };
-  const auto macs = [&](size_t u, int at) {
-    return at < 0 ? report.dense_macs : units[u].results[at].macs;
-  };
-  double estimated = static_cast<double>(report.dense_macs);
-  while (estimated > target * static_cast<double>(report.dense_macs)) {
-    int best = -1;
-    double best_cost = std::numeric_limits<double>::infinity();
-    double best_saving = 0;
-    for (size_t u = 0; u < units.size(); ++u) {
-      const int next = step[u] + 1;
-      if (next >= static_cast<int>(units[u].results.size())) continue;
-      const double saving = static_cast<double>(macs(u, step[u]) - macs(u, next));
-      if (saving <= 0) continue;
-      const double cost = std::max(0.0, drop(u, next) - drop(u, step[u])) / saving;
-      if (cost < best_cost || (cost == best_cost && saving > best_saving)) {
-        best = static_cast<int>(u);
-        best_cost = cost;
-        best_saving = saving;
-      }
-    }
-    if (best < 0) break;
-    ++step[best];
-    estimated -= best_saving;
-  }
-  std::vector<double> ratios;
-  for (size_t u = 0; u < units.size(); ++u) ratios.push_back(step[u] < 0 ? 0 : units[u].results[step[u]].ratio);
-  return ratios;
 }
 
 void RunChannelSensitivity(torch::jit::Module& model, const ChannelPruneOptions& options,
@@ -113,60 +240,41 @@ void RunChannelSensitivity(torch::jit::Module& model, const ChannelPruneOptions&
   for (size_t g = 0; g < graph.groups.size(); ++g) {
     if (group_ratios[g] > 0) analysed.push_back(g);
   }
-  logging::Info(fmt::format("evaluating {} times: unpruned, and each of {} channel groups pruned "
-                            "alone to {} ratios",
-                            1 + analysed.size() * AnalysedChannelRatios().size(), analysed.size(),
-                            AnalysedChannelRatios().size()));
-  const auto report = AnalyzeChannelSensitivity(model, graph, group_ratios, options, example, evaluate);
+  const int64_t batch = config.global.batch_size;
+  logging::Info(
+      fmt::format("evaluating and timing (batch {}, one thread) {} times: unpruned, "
+                  "and each of {} channel groups pruned alone to {} ratios",
+                  batch, 1 + analysed.size() * AnalysedChannelRatios().size(), analysed.size(),
+                  AnalysedChannelRatios().size()));
+  const auto latency_ms = [&] {
+    auto measured = torch::zeros({1}, torch::kDouble);
+    if (comm.Rank() == 0) measured[0] = FrozenLatencyMs(model, example, batch);
+    comm.BroadcastSync(measured, 0);
+    return measured.item<double>();
+  };
+  const auto report =
+      AnalyzeChannelSensitivity(model, graph, group_ratios, options, example, evaluate, latency_ms);
 
   const double target = options.target_macs_ratio > 0 ? options.target_macs_ratio : kDefaultMacsTarget;
-  const auto originals = AxisTensors(model, graph);
-  std::vector<std::vector<double>> importance(graph.groups.size());
-  for (const auto g : analysed) {
-    importance[g] = ChannelImportance(originals, graph, graph.groups[g], options.criterion);
-  }
-  // The estimate ignores couplings between groups: aim lower until the count meets it.
-  std::vector<double> suggested;
-  strategies::EvalMetrics together;
-  int64_t macs = 0;
-  double aim = target;
-  for (int attempt = 0; attempt < kTargetAttempts; ++attempt) {
-    suggested = GreedyRatiosForMacs(report, aim);
-    std::vector<int64_t> counts(graph.groups.size(), 0);
-    for (size_t i = 0; i < analysed.size(); ++i) {
-      counts[analysed[i]] = RemovedAt(static_cast<int64_t>(graph.groups[analysed[i]].channels.size()),
-                                      suggested[i], options.round_to);
-    }
-    RemoveChannels(model, originals, KeptIndices(graph, originals, LeastImportantOf(importance, counts)),
-                   graph.depthwise_weights);
-    macs = exporting::CountModelMacs(model, example).total;
-    if (macs <= target * static_cast<double>(report.dense_macs) || attempt + 1 == kTargetAttempts) {
-      together = evaluate();
-    }
-    RemoveChannels(model, originals, {}, graph.depthwise_weights);
-    if (together.samples > 0) break;
-    aim *= target * static_cast<double>(report.dense_macs) / static_cast<double>(macs);
-  }
-  std::string yaml = "ChannelPrune:\n  pruned_ratio:\n";
-  nlohmann::json per_group = nlohmann::json::object();
-  for (size_t i = 0; i < analysed.size(); ++i) {
-    if (suggested[i] <= 0) continue;
-    const auto& producer = graph.groups[analysed[i]].producers.front();
-    yaml += fmt::format("    {}: {}\n", producer, suggested[i]);
-    per_group[producer] = suggested[i];
-  }
-  const double kept = static_cast<double>(macs) / static_cast<double>(report.dense_macs);
-  const auto markdown = fmt::format(
-      "\n## Per-group ratios for {:.2f} of the MACs\n\nChosen greedily by the least top-1 lost "
-      "per MAC removed; all together they keep {:.3f} of the MACs (counted) at top-1 {:.2f} % "
-      "(unpruned {:.2f} %), before fine-tuning.\n\n```yaml\n{}```\n",
-      target, kept, 100 * together.top1, 100 * report.dense.top1, yaml);
-  const nlohmann::json extra = {
-      {"macs_target",
-       {{"target_macs_ratio", target},
-        {"pruned_ratio", per_group},
-        {"macs_ratio", kept},
-        {"top1", together.top1}}}};
+  AnalysedGroups groups(model, graph, analysed, options);
+  const TogetherCheck check{model, groups, example, evaluate, latency_ms, report.dense_macs,
+                            target};
+  const auto by_macs = check.Suggest([&](double aim) { return GreedyRatiosForMacs(report, aim); });
+  const auto by_latency =
+      check.Suggest([&](double aim) { return GreedyRatiosForLatency(report, aim); });
+
+  const auto& producers = groups.Producers();
+  const auto markdown =
+      fmt::format("\n## Per-group ratios for {:.2f} of the MACs\n", target) +
+      SuggestionMarkdown("By the least top-1 lost per MAC removed", by_macs, report, producers) +
+      SuggestionMarkdown("Latency-aware, by the least top-1 lost per millisecond saved", by_latency,
+                         report, producers) +
+      LatencyTable(report, batch);
+  auto macs_target = SuggestionJson(by_macs, report, producers);
+  macs_target["target_macs_ratio"] = target;
+  const nlohmann::json extra = {{"macs_target", macs_target},
+                                {"latency_aware", SuggestionJson(by_latency, report, producers)},
+                                {"latency", {{"batch", batch}, {"threads", kLatencyThreads}}}};
   if (comm.Rank() == 0) {
     WriteSensitivityOutputs(report, AnalysedChannelRatios(),
                             {"group", "each channel group pruned alone by " + options.criterion,

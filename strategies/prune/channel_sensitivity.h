@@ -1,11 +1,13 @@
 // Channel pruning sensitivity (slim-train CONFIG --analyze prune with a ChannelPrune
 // section): each group ChannelPrune would prune loses 10 ... 70 % of its channels alone
 // (its least important ones by the section's criterion) and the model is evaluated over
-// the ranks and its MACs counted. A group's suggested ratio is the largest whose top-1
-// drop stays within kToleratedDropPoints; per-group ratios for a MACs target
-// (target_macs_ratio, else 0.5) are chosen greedily by the least top-1 lost per MAC
-// removed, then counted and evaluated together. Writes prune_sensitivity.{md,json,png,svg};
-// trains nothing and writes no model.
+// the ranks, its MACs counted and its latency measured (rank 0, one thread, the training
+// batch). A group's suggested ratio is the largest whose top-1 drop stays within
+// kToleratedDropPoints. Per-group ratios for a MACs target (target_macs_ratio, else 0.5)
+// are chosen twice, greedily: by the least top-1 lost per MAC removed, and by the least
+// top-1 lost per millisecond saved (latency-aware: kernels run in blocks of channels, so
+// MACs alone miss where time goes); each pick is then counted, evaluated and timed
+// together. Writes prune_sensitivity.{md,json,png,svg}; trains nothing and writes no model.
 #pragma once
 
 #include <torch/script.h>
@@ -26,18 +28,14 @@ const std::vector<double>& AnalysedChannelRatios();
 
 // Evaluates `model`, then each group of `graph` with a ratio above 0 in `group_ratios`
 // pruned alone to each of AnalysedChannelRatios() (restored afterwards). `evaluate` runs
-// `model` and is collective when the ranks share the evaluation; `example` is a batch of
-// one for counting MACs.
+// `model` and is collective when the ranks share the evaluation; `latency_ms` times
+// `model` as it is (milliseconds, the same figure on every rank; collective likewise);
+// `example` is a batch of one for counting MACs.
 PruneSensitivityReport AnalyzeChannelSensitivity(
     torch::jit::Module& model, const ChannelGraph& graph, const std::vector<double>& group_ratios,
     const ChannelPruneOptions& options, const at::Tensor& example,
-    const std::function<strategies::EvalMetrics()>& evaluate);
-
-// Per unit of `report` (in order), the analysed ratio (0: unpruned) a greedy search picks:
-// while the estimated MACs exceed `target` x dense, the group whose next analysed ratio
-// loses the least top-1 per MAC removed takes it (equal cost: the larger saving). MACs
-// are estimated as dense minus each group's own saving.
-std::vector<double> GreedyRatiosForMacs(const PruneSensitivityReport& report, double target);
+    const std::function<strategies::EvalMetrics()>& evaluate,
+    const std::function<double()>& latency_ms);
 
 // The whole job on `model` (unpruned) with `options`; rank 0 writes the outputs under
 // Global.output_dir. Collective.

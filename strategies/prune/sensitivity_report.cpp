@@ -44,6 +44,7 @@ nlohmann::json JsonReport(const PruneSensitivityReport& report, const std::strin
                               {"loss", result.metric.loss},
                               {"top1_drop_points", DropPoints(report.dense, result.metric)}};
       if (result.macs > 0) entry["macs"] = result.macs;
+      if (result.latency_ms > 0) entry["latency_ms"] = result.latency_ms;
       results.push_back(entry);
     }
     units.push_back({{unit, weight.weight},
@@ -52,6 +53,7 @@ nlohmann::json JsonReport(const PruneSensitivityReport& report, const std::strin
   }
   nlohmann::json dense = {{"top1", report.dense.top1}, {"loss", report.dense.loss}};
   if (report.dense_macs > 0) dense["macs"] = report.dense_macs;
+  if (report.dense_latency_ms > 0) dense["latency_ms"] = report.dense_latency_ms;
   return {{"dense", dense}, {"tolerated_top1_drop_points", kToleratedDropPoints}, {unit + "s", units}};
 }
 

@@ -20,6 +20,7 @@ struct RatioResult {
   double ratio = 0;
   strategies::EvalMetrics metric;
   int64_t macs = 0;  // of the pruned model, per sample; 0 when not counted
+  double latency_ms = 0;  // of the pruned model at the training batch; 0 when not measured
 };
 
 // One pruned unit: a weight, or a channel group.
@@ -34,6 +35,7 @@ struct WeightSensitivity {
 struct PruneSensitivityReport {
   strategies::EvalMetrics dense;
   int64_t dense_macs = 0;                  // 0 when not counted
+  double dense_latency_ms = 0;             // 0 when not measured
   std::vector<WeightSensitivity> weights;  // in model order
 };
 

@@ -202,14 +202,22 @@ class ChannelPruneSensitivity(Workspace):
             macs = [r["macs"] for r in group["results"]]
             self.assertEqual(macs, sorted(macs, reverse=True), group["group"])
             self.assertLess(macs[-1], report["dense"]["macs"])
+        self.assertGreater(report["dense"]["latency_ms"], 0)
+        for group in report["groups"]:
+            self.assertTrue(all(r["latency_ms"] > 0 for r in group["results"]), group["group"])
+        self.assertEqual(report["latency"], {"batch": 16, "threads": 1})
         target = report["macs_target"]
         self.assertEqual(target["target_macs_ratio"], 0.6)
-        self.assertTrue(target["pruned_ratio"])
-        self.assertLess(target["macs_ratio"], 0.75)
+        for pick in (target, report["latency_aware"]):
+            self.assertTrue(pick["pruned_ratio"])
+            self.assertLess(pick["macs_ratio"], 0.75)
+            self.assertGreater(pick["latency_ms"], 0)
         with open(os.path.join(out_dir, "prune_sensitivity.md")) as f:
             markdown = f.read()
         self.assertIn("| group |", markdown)
         self.assertIn("ChannelPrune:\n  pruned_ratio:\n", markdown)
+        self.assertIn("Latency-aware", markdown)
+        self.assertIn("| layer1.0.conv1 |", markdown.split("## Latency of each group")[1])
         for name in ("prune_sensitivity.png", "prune_sensitivity.svg"):
             self.assertTrue(os.path.getsize(os.path.join(out_dir, name)) > 0)
         self.assertFalse(os.path.exists(os.path.join(out_dir, "model.pt")))

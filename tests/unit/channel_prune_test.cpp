@@ -14,7 +14,7 @@
 #include "strategies/prune/channel_importance.h"
 #include "strategies/prune/channel_removal.h"
 #include "strategies/prune/channel_selection.h"
-#include "strategies/prune/channel_sensitivity.h"
+#include "strategies/prune/ratio_search.h"
 
 namespace slim::prune {
 namespace {
@@ -382,6 +382,31 @@ TEST(ChannelSensitivity, GreedyRatiosTakeTheCheapestMacsFirst) {
   EXPECT_EQ(GreedyRatiosForMacs(report, 0.5), (std::vector<double>{0.2, 0.1}));
   // Out of steps: everything at its largest ratio.
   EXPECT_EQ(GreedyRatiosForMacs(report, 0.01), (std::vector<double>{0.3, 0.2}));
+}
+
+TEST(ChannelSensitivity, LatencyAwareRatiosJumpToWhereTheTimeSteps) {
+  // Dense 100 MACs, 10 ms, top-1 0.9. Group a's first two ratios save MACs but no time (a
+  // kernel's block of channels not yet emptied), its third 6 ms for 0.2 points; group b
+  // saves 1 ms a step for 0.1 point each; group c saves MACs and never time.
+  PruneSensitivityReport report;
+  report.dense.top1 = 0.9;
+  report.dense_macs = 100;
+  report.dense_latency_ms = 10;
+  const auto result = [](double ratio, double top1, int64_t macs, double latency_ms) {
+    RatioResult r{ratio, {}, macs, latency_ms};
+    r.metric.top1 = top1;
+    return r;
+  };
+  report.weights.push_back(
+      {"a", {result(0.1, 0.9, 90, 10), result(0.2, 0.9, 80, 10), result(0.3, 0.898, 70, 4)}, 0.3});
+  report.weights.push_back({"b", {result(0.1, 0.899, 95, 9), result(0.2, 0.898, 90, 8)}, 0.2});
+  report.weights.push_back({"c", {result(0.1, 0.9, 95, 10)}, 0.1});
+  // By MACs, a's free steps and c's come first; by time, a jumps to its third ratio at once.
+  EXPECT_EQ(GreedyRatiosForMacs(report, 0.8), (std::vector<double>{0.2, 0, 0}));
+  EXPECT_EQ(GreedyRatiosForLatency(report, 0.8), (std::vector<double>{0.3, 0, 0}));
+  // Then b's steps; when no move saves time, c's MACs.
+  EXPECT_EQ(GreedyRatiosForLatency(report, 0.6), (std::vector<double>{0.3, 0.2, 0}));
+  EXPECT_EQ(GreedyRatiosForLatency(report, 0.01), (std::vector<double>{0.3, 0.2, 0.1}));
 }
 
 }  // namespace
