@@ -2,7 +2,7 @@
 
     /usr/bin/python3 bench/fmnist_channel_prune.py --build build --model FLOAT.pt --data DIR \\
         --out OUTDIR [--quick] [--epochs 1] [--seeds 42 43] [--macs-ratio 0.5]
-        [--ranking global|per-group]
+        [--ranking global|per-group | --ratios JSON]
 
 FLOAT.pt and DIR as for fmnist_sparsity.py (configs/fmnist_train.yaml's model and the
 `slim-data fashion-mnist` files); the fine-tune recipe is that script's, with the float
@@ -11,13 +11,14 @@ model as soft-label teacher. For each of --seeds:
   ours     `mpirun -np 2 slim-train` with ChannelPrune target_macs_ratio --macs-ratio
            (l1_norm; --ranking global, the default: global_pruning, the channels of all
            groups ranked together; per-group: every group loses the same share; the ratio
-           is raised until the counted MACs meet the target) and distillation from the
+           is raised until the counted MACs meet the target; --ratios: a pruned_ratio
+           map instead, for channel counts chosen by hand) and distillation from the
            unpruned model; top-1 of model.pt from report.json, MACs before and after, and
            the share of the prunable channels removed.
   PyTorch  torch.nn.utils.prune.ln_structured (L1, dim 0: whole output channels) on every
            convolution of the nn.Module twin of the float model, at the one ratio whose
            removal from every group would meet --macs-ratio (per-group ranking's ratio,
-           read once from a `slim-train --dry-run`), the same fine-tune (steps, batch,
+           read once from a `slim-train --dry-run` of that target), the same fine-tune (steps, batch,
            optimizer, schedule, augmentation, distillation loss) in Python, prune.remove,
            top-1 on the same eval file. Its channels are zero, not gone: the model keeps
            its shapes.
@@ -54,7 +55,10 @@ SPEEDUP_WANTED = 1.6
 
 
 def prune_section(args):
-    """Our ChannelPrune section: the MACs target, ranked as --ranking says."""
+    """Our ChannelPrune section: --ratios' map, else the MACs target ranked as --ranking
+    says."""
+    if args.ratios:
+        return f"ChannelPrune:\n  pruned_ratio: {json.dumps(args.ratios)}\n"
     ranking = "  global_pruning: true\n" if args.ranking == "global" else ""
     return f"ChannelPrune:\n  target_macs_ratio: {args.macs_ratio}\n{ranking}"
 
@@ -87,12 +91,15 @@ def run_ours(setup, seed):
     return result
 
 
-def per_group_ratio(setup, config):
+def per_group_ratio(setup):
     """The ratio that every group must lose for --macs-ratio (per-group ranking), from a dry
-    run of `config`."""
-    done = subprocess.run([os.path.join(setup.build, "slim-train"), config, "--dry-run", "--set",
-                           "ChannelPrune.global_pruning=false"], capture_output=True, text=True,
-                          env=ENV)
+    run of that target."""
+    spec = OurRun("the anchor's ratio", "ChannelPrune",
+                  f"ChannelPrune:\n  target_macs_ratio: {setup.args.macs_ratio}\n",
+                  DROP_ALLOWED, None, True)
+    config, _ = write_config(setup, "anchor_ratio", setup.args.seeds[0], spec)
+    done = subprocess.run([os.path.join(setup.build, "slim-train"), config, "--dry-run"],
+                          capture_output=True, text=True, env=ENV)
     found = re.search(r"reached at pruned_ratio ([0-9.]+)", done.stdout + done.stderr)
     if done.returncode != 0 or not found:
         raise CommandFailed(f"no per-group ratio from the dry run of {config}:\n{done.stderr}")
@@ -217,6 +224,8 @@ def main():
     parser.add_argument("--macs-ratio", type=float, default=0.5,
                         help="share of the float model's MACs ours may keep")
     add_ranking_option(parser, "global")
+    parser.add_argument("--ratios", type=json.loads,
+                        help="a ChannelPrune pruned_ratio map (JSON) instead of the MACs target")
     add_latency_options(parser)
     args = quick_latency(completed(parser.parse_args(), "fmnist_channel_prune"))
     torch.set_num_threads(args.threads)
@@ -226,11 +235,10 @@ def main():
            "errors": setup.errors, "seeds": {}}
     raw["float_top1"] = pytorch_quant.top1(setup.script, setup.eval_data, 256)
     log(f"FP32 top-1 {raw['float_top1']:.4f}")
-    ratio = None  # the same for every seed: read once, from the first run's config
+    ratio = attempt(setup.errors, "per-group ratio", per_group_ratio, setup)
+    raw["pytorch_ratio"] = ratio
     for seed in args.seeds:
         ours = attempt(setup.errors, f"ours, seed {seed}", run_ours, setup, seed)
-        ratio = ratio or (ours and attempt(setup.errors, "per-group ratio", per_group_ratio,
-                                           setup, ours["config"]))
         theirs = ratio and attempt(setup.errors, f"pytorch, seed {seed}", pytorch_anchor, setup,
                                    seed, ratio)
         raw["seeds"][str(seed)] = {"ours": ours, "pytorch": theirs}
