@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -37,19 +39,55 @@ int64_t RemovedAt(int64_t channels, double ratio, int64_t round_to) {
 
 // Latency is timed on one thread, as the run report times the exports.
 constexpr int kLatencyThreads = 1;
-// Medians of at least 10 runs: shared machines move single runs by 10 to 30 %.
-const exporting::TimingPlan kAnalysisTiming{/*warmup=*/3, /*min_iterations=*/10,
-                                            /*max_iterations=*/30, /*budget_s=*/1.0};
+// A model is timed in rounds, each timing the unpruned model and then it: drift on a shared
+// machine (10 to 30 % between single timings) moves both alike and cancels in their ratio.
+constexpr int kPairedRounds = 5;
+const exporting::TimingPlan kRoundTiming{/*warmup=*/1, /*min_iterations=*/3,
+                                         /*max_iterations=*/3, /*budget_s=*/0.0};
+const exporting::TimingPlan kReferenceTiming{/*warmup=*/3, /*min_iterations=*/10,
+                                             /*max_iterations=*/30, /*budget_s=*/1.0};
 
-// Median milliseconds of a frozen CPU copy of `model` on `batch` copies of `example`.
-double FrozenLatencyMs(const torch::jit::Module& model, const at::Tensor& example, int64_t batch) {
-  exporting::IntraOpThreads one_thread(kLatencyThreads);
+torch::jit::Module FrozenCpuCopy(const torch::jit::Module& model) {
   auto copy = model.clone();
   copy.to(torch::kCPU);
   copy.eval();
-  auto frozen = torch::jit::freeze(copy);
-  return exporting::TimeTorchScript(frozen, example, batch, kAnalysisTiming).median_ms;
+  return torch::jit::freeze(copy);
 }
+
+// Times models against the unpruned one, paired (kPairedRounds).
+class PairedTimer {
+ public:
+  // `dense`: the unpruned model, timed here once for the reference figure.
+  PairedTimer(const torch::jit::Module& dense, at::Tensor example, int64_t batch)
+      : dense_(FrozenCpuCopy(dense)), example_(std::move(example)), batch_(batch) {
+    exporting::IntraOpThreads one_thread(kLatencyThreads);
+    reference_ms_ =
+        exporting::TimeTorchScript(dense_, example_, batch_, kReferenceTiming).median_ms;
+  }
+
+  // Milliseconds of `model`: the reference times the median over the rounds of its
+  // median over the unpruned model's in the same round.
+  double LatencyMs(const torch::jit::Module& model) {
+    exporting::IntraOpThreads one_thread(kLatencyThreads);
+    auto frozen = FrozenCpuCopy(model);
+    std::vector<double> ratios;
+    for (int round = 0; round < kPairedRounds; ++round) {
+      const double dense_ms =
+          exporting::TimeTorchScript(dense_, example_, batch_, kRoundTiming).median_ms;
+      const double model_ms =
+          exporting::TimeTorchScript(frozen, example_, batch_, kRoundTiming).median_ms;
+      ratios.push_back(model_ms / dense_ms);
+    }
+    std::nth_element(ratios.begin(), ratios.begin() + kPairedRounds / 2, ratios.end());
+    return reference_ms_ * ratios[kPairedRounds / 2];
+  }
+
+ private:
+  torch::jit::Module dense_;
+  const at::Tensor example_;
+  const int64_t batch_;
+  double reference_ms_ = 0;
+};
 
 // The analysed groups of a model, pruned together to per-group ratios and restored.
 class AnalysedGroups {
@@ -247,9 +285,11 @@ void RunChannelSensitivity(torch::jit::Module& model, const ChannelPruneOptions&
                   "and each of {} channel groups pruned alone to {} ratios",
                   batch, 1 + analysed.size() * AnalysedChannelRatios().size(), analysed.size(),
                   AnalysedChannelRatios().size()));
+  std::optional<PairedTimer> timer;
+  if (comm.Rank() == 0) timer.emplace(model, example, batch);
   const auto latency_ms = [&] {
     auto measured = torch::zeros({1}, torch::kDouble);
-    if (comm.Rank() == 0) measured[0] = FrozenLatencyMs(model, example, batch);
+    if (timer) measured[0] = timer->LatencyMs(model);
     comm.BroadcastSync(measured, 0);
     return measured.item<double>();
   };

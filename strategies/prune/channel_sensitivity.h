@@ -2,7 +2,7 @@
 // section): each group ChannelPrune would prune loses 10 ... 70 % of its channels alone
 // (its least important ones by the section's criterion) and the model is evaluated over
 // the ranks, its MACs counted and its latency measured (rank 0, one thread, the training
-// batch). A group's suggested ratio is the largest whose top-1 drop stays within
+// batch, paired with the unpruned model so that a shared machine's drift cancels). A group's suggested ratio is the largest whose top-1 drop stays within
 // kToleratedDropPoints. Per-group ratios for a MACs target (target_macs_ratio, else 0.5)
 // are chosen twice, greedily: by the least top-1 lost per MAC removed, and by the least
 // top-1 lost per millisecond saved (latency-aware: kernels run in blocks of channels, so
