@@ -25,6 +25,10 @@ MacCount CountMacs(const FrozenModel& frozen, const at::Tensor& example);
 // CountMacs of `model` in any form (float, fake-quant or quantize/dequantize pairs).
 MacCount CountModelMacs(const torch::jit::Module& model, const at::Tensor& example);
 
+// Latency is measured on one thread: the figure least disturbed by the other ranks of a
+// job, and the one that compares runtimes on equal terms.
+constexpr int kLatencyThreads = 1;
+
 struct Latency {
   int64_t batch = 0;
   int64_t threads = 0;

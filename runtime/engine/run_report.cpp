@@ -26,10 +26,6 @@ constexpr int64_t kExportCalibrationBatches = 16;
 const exporting::TimingPlan kReportTiming{/*warmup=*/5, /*min_iterations=*/10,
                                           /*max_iterations=*/100, /*budget_s=*/0.5};
 
-// Latency is measured on one thread: the figure least disturbed by the other ranks of the
-// job, and the one that compares runtimes on equal terms.
-constexpr int kLatencyThreads = 1;
-
 exporting::ExportInputs ExportInputsOf(const TrainingSetup& setup) {
   const auto& global = setup.config->global;
   exporting::ExportInputs inputs;
@@ -72,8 +68,8 @@ nlohmann::json MeasureFile(const exporting::ExportedFile& file, const at::Tensor
   if (file.format == "onnx") {
     for (const auto batch : batches) {
       std::string why_not;
-      const auto measured = exporting::TimeOnnx(file.path, example, batch,
-                                                kLatencyThreads, kReportTiming, &why_not);
+      const auto measured = exporting::TimeOnnx(
+          file.path, example, batch, exporting::kLatencyThreads, kReportTiming, &why_not);
       if (!measured) return {{"not_measured", why_not}};
       latency["batch_" + std::to_string(batch)] = LatencyJson(*measured);
     }
@@ -210,7 +206,7 @@ void ExportModelAndReport(const TrainingSetup& setup, nlohmann::json job_fields)
   if (setup.eval_data) {
     evaluations = EvaluateExports(files, *setup.eval_data, setup.config->global.eval_batch_size);
   }
-  exporting::IntraOpThreads one_thread(kLatencyThreads);
+  exporting::IntraOpThreads one_thread(exporting::kLatencyThreads);
   report["input_model"] = MeasureInputModel(setup, inputs.example, batches);
   const auto macs = exporting::CountModelMacs(deployed.module, inputs.example);
   const auto baseline = report["input_model"].value("latency", nlohmann::json::object());

@@ -37,8 +37,6 @@ int64_t RemovedAt(int64_t channels, double ratio, int64_t round_to) {
   return channels - ChannelsKept(channels, ratio, round_to);
 }
 
-// Latency is timed on one thread, as the run report times the exports.
-constexpr int kLatencyThreads = 1;
 // A model is timed in rounds, each timing the unpruned model and then it: drift on a shared
 // machine (10 to 30 % between single timings) moves both alike and cancels in their ratio.
 constexpr int kPairedRounds = 5;
@@ -60,7 +58,7 @@ class PairedTimer {
   // `dense`: the unpruned model, timed here once for the reference figure.
   PairedTimer(const torch::jit::Module& dense, at::Tensor example, int64_t batch)
       : dense_(FrozenCpuCopy(dense)), example_(std::move(example)), batch_(batch) {
-    exporting::IntraOpThreads one_thread(kLatencyThreads);
+    exporting::IntraOpThreads one_thread(exporting::kLatencyThreads);
     reference_ms_ =
         exporting::TimeTorchScript(dense_, example_, batch_, kReferenceTiming).median_ms;
   }
@@ -68,7 +66,7 @@ class PairedTimer {
   // Milliseconds of `model`: the reference times the median over the rounds of its
   // median over the unpruned model's in the same round.
   double LatencyMs(const torch::jit::Module& model) {
-    exporting::IntraOpThreads one_thread(kLatencyThreads);
+    exporting::IntraOpThreads one_thread(exporting::kLatencyThreads);
     auto frozen = FrozenCpuCopy(model);
     std::vector<double> ratios;
     for (int round = 0; round < kPairedRounds; ++round) {
@@ -313,9 +311,10 @@ void RunChannelSensitivity(torch::jit::Module& model, const ChannelPruneOptions&
       LatencyTable(report, batch);
   auto macs_target = SuggestionJson(by_macs, report, producers);
   macs_target["target_macs_ratio"] = target;
-  const nlohmann::json extra = {{"macs_target", macs_target},
-                                {"latency_aware", SuggestionJson(by_latency, report, producers)},
-                                {"latency", {{"batch", batch}, {"threads", kLatencyThreads}}}};
+  const nlohmann::json extra = {
+      {"macs_target", macs_target},
+      {"latency_aware", SuggestionJson(by_latency, report, producers)},
+      {"latency", {{"batch", batch}, {"threads", exporting::kLatencyThreads}}}};
   if (comm.Rank() == 0) {
     WriteSensitivityOutputs(report, AnalysedChannelRatios(),
                             {"group", "each channel group pruned alone by " + options.criterion,
