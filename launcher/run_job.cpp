@@ -16,6 +16,7 @@
 #include "runtime/base/output_file.h"
 #include "runtime/base/text.h"
 #include "runtime/checkpoint/state_capture.h"
+#include "runtime/comm/training_world.h"
 #include "runtime/engine/activation_recompute.h"
 #include "runtime/engine/calibration_run.h"
 #include "runtime/engine/evaluator.h"
@@ -205,9 +206,11 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   if (command.analyze == "prune") job->prune_analysis = prune::UsePruningForAnalysis(job->config);
   const config::Config& config = job->config;
   SetIntraOpThreads(config.global, placement.local_size);
-  job->comm = session.World(std::chrono::milliseconds(
-      static_cast<int64_t>(config.global.comm_timeout_s * 1000)));
-  const torch::Device device = comm::SelectDevice(config.global.device, placement.local_rank);
+  const torch::Device device =
+      comm::ChooseDevice(config.global.device, placement.local_rank, comm::LocalDeviceFacts());
+  job->comm = comm::OpenWorld(
+      session, device,
+      std::chrono::milliseconds(static_cast<int64_t>(config.global.comm_timeout_s * 1000)));
   engine::AutocastType(config.train.amp, device, config.file);  // refuses float16 on a CPU
 
   auto train_data = std::make_shared<const data::Hdf5Dataset>(config.global.train_data);

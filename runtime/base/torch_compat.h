@@ -3,9 +3,9 @@
 // testing TORCH_VERSION_* itself.
 #pragma once
 
-#include <torch/version.h>
-
+#include <ATen/autocast_mode.h>
 #include <torch/types.h>
+#include <torch/version.h>
 
 #include <sstream>
 #include <string>
@@ -24,6 +24,50 @@ inline std::string OptimizerStateKey(const torch::Tensor& parameter) {
   std::ostringstream key;
   key << parameter.unsafeGetTensorImpl();
   return key.str();
+}
+
+// LibTorch 2.4 made autocast's state per device type; earlier versions have one set of
+// calls for the CPU and one for CUDA ("gpu").
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define SLIM_AUTOCAST_PER_DEVICE_TYPE 1
+#else
+#define SLIM_AUTOCAST_PER_DEVICE_TYPE 0
+#endif
+
+// Whether autocast is on for `device_type` (kCPU or kCUDA) on this thread.
+inline bool AutocastEnabled(c10::DeviceType device_type) {
+#if SLIM_AUTOCAST_PER_DEVICE_TYPE
+  return at::autocast::is_autocast_enabled(device_type);
+#else
+  return device_type == c10::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
+// The type autocast lowers to on `device_type` (kCPU or kCUDA), whether or not it is on.
+inline at::ScalarType AutocastType(c10::DeviceType device_type) {
+#if SLIM_AUTOCAST_PER_DEVICE_TYPE
+  return at::autocast::get_autocast_dtype(device_type);
+#else
+  return device_type == c10::kCUDA ? at::autocast::get_autocast_gpu_dtype()
+                                   : at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+
+// Turns autocast on or off for `device_type` (kCPU or kCUDA) on this thread, lowering to
+// `type`.
+inline void SetAutocast(c10::DeviceType device_type, bool enabled, at::ScalarType type) {
+#if SLIM_AUTOCAST_PER_DEVICE_TYPE
+  at::autocast::set_autocast_enabled(device_type, enabled);
+  at::autocast::set_autocast_dtype(device_type, type);
+#else
+  if (device_type == c10::kCUDA) {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(type);
+  } else {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(type);
+  }
+#endif
 }
 
 }  // namespace slim::compat

@@ -1,12 +1,10 @@
 #include "runtime/comm/mpi_session.h"
 
 #include <mpi.h>
-#include <torch/cuda.h>
 
+#include "runtime/base/errors.h"
 #include "runtime/comm/mpi_check.h"
 #include "runtime/comm/mpi_communicator.h"
-#include "runtime/base/errors.h"
-#include "runtime/base/logging.h"
 
 namespace slim::comm {
 
@@ -48,18 +46,6 @@ ProcessPlacement MpiSession::Placement() const {
 void MpiSession::AbortJob(int exit_code) {
   MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::_Exit(exit_code);
-}
-
-torch::Device SelectDevice(const std::string& setting, int local_rank) {
-  if (setting == "cuda") {
-    throw ConfigError("Global.device is 'cuda', but this version trains on the CPU only (the "
-                      "NCCL communicator is built, the CUDA training loop is not); use device: "
-                      "cpu or auto");
-  }
-  if (setting == "auto" && torch::cuda::is_available() && local_rank == 0) {
-    logging::Info("CUDA is available, but this version trains on the CPU (MPI communicator)");
-  }
-  return torch::Device(torch::kCPU);
 }
 
 }  // namespace slim::comm

@@ -39,10 +39,4 @@ class MpiSession {
   [[noreturn]] static void AbortJob(int exit_code);
 };
 
-// The device this rank trains on: `setting` is auto, cpu or cuda. The MPI communicator
-// moves host memory only, so until a CUDA-aware backend (NCCL) exists every rank trains on
-// the CPU: auto picks cpu (saying so where CUDA is there), and cuda is refused with a
-// ConfigError at start-up rather than failing at the first collective.
-torch::Device SelectDevice(const std::string& setting, int local_rank);
-
 }  // namespace slim::comm

@@ -1,10 +1,10 @@
 #include "runtime/engine/mixed_precision.h"
 
 #include <ATen/autocast_mode.h>
-
 #include <fmt/format.h>
 
 #include "runtime/base/errors.h"
+#include "runtime/base/torch_compat.h"
 
 namespace slim::engine {
 
@@ -34,19 +34,11 @@ void RefuseMissingLowPrecisionKernel(const c10::Error& error, torch::ScalarType 
 }
 
 AutocastScope::AutocastScope(torch::Device device, torch::ScalarType type)
-    : active_(type != torch::kFloat), cuda_(device.is_cuda()) {
+    : active_(type != torch::kFloat), device_type_(device.type()) {
   if (!active_) return;
-  if (cuda_) {
-    was_enabled_ = at::autocast::is_enabled();
-    previous_type_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(type);
-  } else {
-    was_enabled_ = at::autocast::is_cpu_enabled();
-    previous_type_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(type);
-  }
+  was_enabled_ = compat::AutocastEnabled(device_type_);
+  previous_type_ = compat::AutocastType(device_type_);
+  compat::SetAutocast(device_type_, true, type);
   at::autocast::increment_nesting();
 }
 
@@ -54,13 +46,7 @@ AutocastScope::~AutocastScope() {
   if (!active_) return;
   // Leaving the outermost scope drops the cached lower-precision copies of the weights.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  if (cuda_) {
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(previous_type_);
-  } else {
-    at::autocast::set_cpu_enabled(was_enabled_);
-    at::autocast::set_autocast_cpu_dtype(previous_type_);
-  }
+  compat::SetAutocast(device_type_, was_enabled_, previous_type_);
 }
 
 }  // namespace slim::engine

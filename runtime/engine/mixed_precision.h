@@ -40,7 +40,7 @@ class AutocastScope {
 
  private:
   bool active_;
-  bool cuda_;
+  c10::DeviceType device_type_;
   bool was_enabled_ = false;
   torch::ScalarType previous_type_ = torch::kFloat;
 };

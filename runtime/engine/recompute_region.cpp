@@ -1,18 +1,19 @@
 #include "runtime/engine/recompute_region.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
+#include <fmt/format.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/jit/runtime/custom_operator.h>
-
-#include <fmt/format.h>
 
 #include <functional>
 #include <mutex>
 #include <unordered_map>
 
 #include "runtime/base/errors.h"
+#include "runtime/base/torch_compat.h"
 #include "runtime/engine/mixed_precision.h"
 
 namespace slim::engine {
@@ -147,38 +148,66 @@ class ModuleState {
   std::vector<Slot> slots_;
 };
 
-at::Tensor CpuGeneratorState() {
-  auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  return generator.get_state();
-}
+// The states of the default generators a call can draw from: the CPU's, and that of the
+// CUDA device its tensors are on (dropout there draws from the device's generator).
+class GeneratorStates {
+ public:
+  explicit GeneratorStates(const variable_list& tensors) {
+    generators_.push_back(at::detail::getDefaultCPUGenerator());
+    for (const auto& tensor : tensors) {
+      if (tensor.is_cuda()) {
+        generators_.push_back(at::globalContext().defaultGenerator(tensor.device()));
+        break;
+      }
+    }
+    for (auto& generator : generators_) {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      states_.push_back(generator.get_state());
+    }
+  }
+  // A snapshot of the same generators as they are now.
+  GeneratorStates Now() const {
+    GeneratorStates now = *this;
+    for (size_t i = 0; i < now.generators_.size(); ++i) {
+      std::lock_guard<std::mutex> lock(now.generators_[i].mutex());
+      now.states_[i] = now.generators_[i].get_state();
+    }
+    return now;
+  }
+  // Puts every generator back into its state of the snapshot.
+  void Restore() const {
+    for (size_t i = 0; i < generators_.size(); ++i) {
+      auto generator = generators_[i];
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(states_[i]);
+    }
+  }
 
-void SetCpuGeneratorState(const at::Tensor& state) {
-  auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  generator.set_state(state);
-}
+ private:
+  std::vector<at::Generator> generators_;
+  std::vector<at::Tensor> states_;
+};
 
-// While alive: the module tree and the CPU generator are as before the first run; on
+// While alive: the module tree and the generators are as before the first run; on
 // destruction they are as they were when it was created.
 class ReplayConditions {
  public:
   ReplayConditions(const torch::jit::Module& module, const ModuleState& before,
-                   const at::Tensor& generator_before)
-      : current_state_(module), current_generator_(CpuGeneratorState()) {
+                   const GeneratorStates& generators_before)
+      : current_state_(module), current_generators_(generators_before.Now()) {
     before.Restore();
-    SetCpuGeneratorState(generator_before);
+    generators_before.Restore();
   }
   ~ReplayConditions() {
     current_state_.Restore();
-    SetCpuGeneratorState(current_generator_);
+    current_generators_.Restore();
   }
   ReplayConditions(const ReplayConditions&) = delete;
   ReplayConditions& operator=(const ReplayConditions&) = delete;
 
  private:
   ModuleState current_state_;
-  at::Tensor current_generator_;
+  GeneratorStates current_generators_;
 };
 
 // While alive, autocast keeps no lower-precision copies of weights: those made without
@@ -196,25 +225,27 @@ class AutocastCacheOff {
   bool was_enabled_;
 };
 
+// The type autocast lowers to on `device_type` on this thread; kFloat when it is off.
+at::ScalarType AutocastTypeOrFloat(c10::DeviceType device_type) {
+  return compat::AutocastEnabled(device_type) ? compat::AutocastType(device_type) : at::kFloat;
+}
+
 // What one call's backward needs to run it again.
 struct RecomputedCallRecord : torch::CustomClassHolder {
-  RecomputedCallRecord(graph::RecomputedCall call, const IValue& arguments,
-                       variable_list& tensors)
+  RecomputedCallRecord(graph::RecomputedCall call, const IValue& arguments, variable_list& tensors)
       : region(std::move(call)),
         arguments(SplitTensors(arguments, tensors, region.path)),
         state_before(region.module),
-        generator_before(CpuGeneratorState()),
-        cpu_autocast(at::autocast::is_cpu_enabled() ? at::autocast::get_autocast_cpu_dtype()
-                                                    : at::kFloat),
-        cuda_autocast(at::autocast::is_enabled() ? at::autocast::get_autocast_gpu_dtype()
-                                                 : at::kFloat) {
+        generators_before(tensors),
+        cpu_autocast(AutocastTypeOrFloat(torch::kCPU)),
+        cuda_autocast(AutocastTypeOrFloat(torch::kCUDA)) {
     for (const auto& tensor : tensors) requires_grad.push_back(tensor.requires_grad());
   }
 
   graph::RecomputedCall region;
   IValue arguments;  // with placeholders for the tensors
   ModuleState state_before;
-  at::Tensor generator_before;
+  GeneratorStates generators_before;
   at::ScalarType cpu_autocast, cuda_autocast;  // kFloat: autocast was off
   std::vector<bool> requires_grad;  // of each input tensor
   IValue result;  // with placeholders, set by the first run
@@ -254,7 +285,7 @@ class RecomputeFunction : public torch::autograd::Function<RecomputeFunction> {
       // The conditions stay until backward is done: it checks that the buffers it saved
       // (BatchNorm's running statistics) were not changed since.
       ReplayConditions replay(record->region.module, record->state_before,
-                              record->generator_before);
+                              record->generators_before);
       IValue result;
       {
         torch::AutoGradMode grad_mode(true);

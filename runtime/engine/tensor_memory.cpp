@@ -7,6 +7,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "runtime/engine/cuda_tensor_memory.h"
+
 namespace slim::engine {
 
 namespace {
@@ -90,5 +92,17 @@ void CountCpuTensorMemory() {
 int64_t PeakCpuTensorBytes() { return Blocks().peak.load(); }
 
 void ResetPeakCpuTensorBytes() { Blocks().peak = Blocks().held.load(); }
+
+int64_t PeakTensorBytes(c10::Device device) {
+  return device.is_cuda() ? PeakCudaTensorBytes(device.index()) : PeakCpuTensorBytes();
+}
+
+void ResetPeakTensorBytes(c10::Device device) {
+  if (device.is_cuda()) {
+    ResetPeakCudaTensorBytes(device.index());
+  } else {
+    ResetPeakCpuTensorBytes();
+  }
+}
 
 }  // namespace slim::engine

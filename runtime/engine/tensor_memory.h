@@ -4,6 +4,8 @@
 // to the system (glibc keeps most freed tensor memory in its heap for reuse).
 #pragma once
 
+#include <c10/core/Device.h>
+
 #include <cstdint>
 
 namespace slim::engine {
@@ -18,5 +20,13 @@ int64_t PeakCpuTensorBytes();
 
 // Starts a new peak from the bytes held now.
 void ResetPeakCpuTensorBytes();
+
+// The peak tensor memory of `device` since its last reset: PeakCpuTensorBytes for the
+// CPU, the CUDA caching allocator's peak of allocated bytes for a CUDA device (what
+// torch.cuda.max_memory_allocated reports).
+int64_t PeakTensorBytes(c10::Device device);
+
+// Starts a new peak of `device`'s tensor memory from the bytes held now.
+void ResetPeakTensorBytes(c10::Device device);
 
 }  // namespace slim::engine

@@ -81,8 +81,8 @@ class TrainingRun {
   // Evaluates (collective); returns true when target_metric is reached.
   bool EvaluateAndKeepBest(int64_t step);
   void WriteReport(int64_t steps_done, bool stopped_early, json memory);
-  // Every rank's peak resident memory, peak CPU tensor memory since training began
-  // (tensor_memory.h) and optimizer-state size in MiB, in rank order: {"peak_rss_mb":
+  // Every rank's peak resident memory, peak tensor memory on its device since training
+  // began (tensor_memory.h) and optimizer-state size in MiB, in rank order: {"peak_rss_mb":
   // [...], "peak_tensor_mb": [...], "optimizer_state_mb": [...]}. Collective.
   json MemoryByRank() const;
   // Where the loop stands, for the strategies' hooks.
@@ -556,7 +556,7 @@ TrainingOutcome TrainingRun::Run() {
                 std::to_string(plan_.global_batch) + " samples, " +
                 std::to_string(bucketer_->BucketCount()) + " gradient bucket(s)");
   run_start_ = window_start_ = Clock::now();
-  ResetPeakCpuTensorBytes();
+  ResetPeakTensorBytes(setup_.device);
   bool stop_loop = finished_;
   auto begin = Context(first_step_);
   setup_.compressor->OnTrainBegin(begin);
@@ -620,7 +620,7 @@ TrainingOutcome TrainingRun::Run() {
 json TrainingRun::MemoryByRank() const {
   const std::vector<std::string> names = {"peak_rss_mb", "peak_tensor_mb", "optimizer_state_mb"};
   const auto mine = torch::tensor({static_cast<double>(PeakResidentBytes()),
-                                   static_cast<double>(PeakCpuTensorBytes()),
+                                   static_cast<double>(PeakTensorBytes(setup_.device)),
                                    static_cast<double>(OptimizerStateBytes(*optimizer_))},
                                   torch::kFloat64);
   auto all = torch::empty({comm_.Size(), static_cast<int64_t>(names.size())}, torch::kFloat64);

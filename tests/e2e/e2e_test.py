@@ -233,6 +233,13 @@ class BadInput(Workspace):
         config = self.tiny_config("type.yaml", extra_global="  seed: abc\n")
         self.assert_fails(self.train(config), 2, "Global.seed", "expected an integer")
 
+    def test_cuda_device_without_a_gpu(self):
+        if shutil.which("nvidia-smi"):
+            self.skipTest("this machine may have a GPU")
+        config = self.tiny_config("cuda.yaml", extra_global="  device: cuda\n")
+        self.assert_fails(self.train(config, ranks=2), 2, "Global.device", "no CUDA device",
+                          "use device: cpu")
+
     def test_missing_config_file(self):
         self.assert_fails(run([SLIM_TRAIN, self.path("absent.yaml")]), 2, "cannot be read")
 
