@@ -26,6 +26,17 @@ inline std::string OptimizerStateKey(const torch::Tensor& parameter) {
   return key.str();
 }
 
+// LibTorch 2.3 made c10::Allocator::allocate non-const and added the pure virtual
+// copy_data; an allocator declares `allocate(...) SLIM_ALLOCATE_CONST override` and, where
+// SLIM_ALLOCATOR_HAS_COPY_DATA, copy_data.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define SLIM_ALLOCATE_CONST
+#define SLIM_ALLOCATOR_HAS_COPY_DATA 1
+#else
+#define SLIM_ALLOCATE_CONST const
+#define SLIM_ALLOCATOR_HAS_COPY_DATA 0
+#endif
+
 // LibTorch 2.4 made autocast's state per device type; earlier versions have one set of
 // calls for the CPU and one for CUDA ("gpu").
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)

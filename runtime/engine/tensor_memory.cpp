@@ -7,6 +7,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "runtime/base/torch_compat.h"
 #include "runtime/engine/cuda_tensor_memory.h"
 
 namespace slim::engine {
@@ -59,7 +60,7 @@ class CountingCpuAllocator final : public c10::Allocator {
  public:
   explicit CountingCpuAllocator(c10::Allocator* underlying) : underlying_(underlying) {}
 
-  c10::DataPtr allocate(size_t bytes) const override {
+  c10::DataPtr allocate(size_t bytes) SLIM_ALLOCATE_CONST override {
     auto block = underlying_->allocate(bytes);
     void* data = block.get();
     const c10::Device device = block.device();
@@ -70,6 +71,12 @@ class CountingCpuAllocator final : public c10::Allocator {
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &ReleaseCounted; }
+
+#if SLIM_ALLOCATOR_HAS_COPY_DATA
+  void copy_data(void* destination, const void* source, std::size_t count) const override {
+    underlying_->copy_data(destination, source, count);
+  }
+#endif
 
  private:
   c10::Allocator* underlying_;

@@ -2,7 +2,8 @@
 sharded runs are unsharded runs bit for bit, with each rank holding its share of the
 optimizer state; they resume exactly, on other rank counts and without sharding, and with
 the strategies that add parameters (QuantAware's PACT alphas), mask the optimizer state
-(UnstructurePrune) or change the model's structure (ChannelPrune).
+(UnstructurePrune, ASPPrune) or change the model's structure (ChannelPrune, ResRep,
+TransformerPrune).
 
     SLIM_BUILD_DIR=build python3 tests/e2e/sharding_test.py -v ShardingRun
 """
@@ -13,6 +14,8 @@ from distillation_test import SELF_DISTILLATION
 from e2e_test import CheckpointRuns
 from prune_test import GMP
 from quantization_test import QAT, read_json
+from resrep_test import RESREP
+from transformer_prune_test import PytorchEncoderRuns
 
 SHARDED = ["--set", "TrainConfig.sharding_config.stage=1"]
 
@@ -72,7 +75,10 @@ class ShardingResume(CheckpointRuns):
         self.check_rank_change("zero-two-to-four", 2, 4, second_args=SHARDED)
 
 
-class ShardingStrategies(ShardingRuns):
+SHARDED_TRAIN = "  sharding_config: {stage: 1}\n"
+
+
+class ShardingStrategies(ShardingRuns, PytorchEncoderRuns):
     def test_quant_aware_with_distillation_resumes_bitwise(self):
         self.check_bitwise_resume("zero-qat-distill", 2, "1:6:sigterm",
                                   extra_train="  sharding_config: {stage: 1}\n",
@@ -90,6 +96,18 @@ class ShardingStrategies(ShardingRuns):
         self.assertLess(max(sharded["memory"]["optimizer_state_mb"]),
                         plain["memory"]["optimizer_state_mb"][0])
 
+    def test_pruning_strategies_resume_bitwise(self):
+        # Each is stopped at step 6 and resumed with its masks, compactors or removed
+        # channels, and each rank's share of the optimizer state, as they were.
+        for name, sections in [("zero-asp", "ASPPrune:\n"), ("zero-resrep", RESREP),
+                               ("zero-prune-resume", ITERATIVE)]:
+            with self.subTest(strategy=name):
+                self.check_bitwise_resume(name, 2, "1:6:sigterm", extra_train=SHARDED_TRAIN,
+                                          sections=sections)
+
+    def test_transformer_pruning_resumes_bitwise(self):
+        out = self.check_pruned_encoder_resume("zero-tp", extra_train=SHARDED_TRAIN)
+        self.assertIn("ZeRO stage 1: the optimizer state is sharded over 2 rank(s)", out)
 
 if __name__ == "__main__":
     unittest.main()

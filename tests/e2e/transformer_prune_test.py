@@ -63,6 +63,19 @@ class PytorchEncoderRuns(CheckpointRuns):
         self.assertEqual(code, 0, out)
         return model
 
+    def check_pruned_encoder_resume(self, name, extra_train=""):
+        """Prunes half of the PyTorch encoder's heads and units on 2 ranks, stopped by a
+        signal after step 6 and resumed: the run must be the uninterrupted one bit for bit."""
+        model = self.pytorch_encoder()
+        config = self.ckpt_config(name + ".yaml", extra_train=extra_train, sections=HALF)
+        full, resumed = self.path("out", name + "-full"), self.path("out", name + "-resumed")
+        args = ("--set", "Global.model=" + model)
+        code, out, _ = self.train(config, "--output-dir", full, *args, ranks=2)
+        self.assertEqual(code, 0, out)
+        self.resumed_run(config, resumed, "1:6:sigterm", 2, *args)
+        self.assert_same_run(full, resumed)
+        return out
+
 
 class TransformerPruneRun(PytorchEncoderRuns):
     def test_pytorch_encoder_export_is_the_input_model_with_units_zeroed(self):
@@ -82,14 +95,7 @@ class TransformerPruneRun(PytorchEncoderRuns):
         self.assertLess(result["difference"], 1e-5)
 
     def test_resume_is_bitwise_identical_on_two_ranks(self):
-        model = self.pytorch_encoder()
-        config = self.ckpt_config("tp-resume.yaml", sections=HALF)
-        full, resumed = self.path("out", "tp-resume-full"), self.path("out", "tp-resume-resumed")
-        args = ("--set", "Global.model=" + model)
-        code, out, _ = self.train(config, "--output-dir", full, *args, ranks=2)
-        self.assertEqual(code, 0, out)
-        self.resumed_run(config, resumed, "1:6:sigterm", 2, *args)
-        self.assert_same_run(full, resumed)
+        self.check_pruned_encoder_resume("tp-resume")
 
     def test_builtin_transformer_with_distillation_and_quant_aware_training(self):
         # The teacher is the unpruned model; the pruned layers keep the hidden width, so
