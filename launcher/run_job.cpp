@@ -206,11 +206,13 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
   if (command.analyze == "prune") job->prune_analysis = prune::UsePruningForAnalysis(job->config);
   const config::Config& config = job->config;
   SetIntraOpThreads(config.global, placement.local_size);
-  const torch::Device device =
-      comm::ChooseDevice(config.global.device, placement.local_rank, comm::LocalDeviceFacts());
-  job->comm = comm::OpenWorld(
-      session, device,
+  auto host = session.World(
       std::chrono::milliseconds(static_cast<int64_t>(config.global.comm_timeout_s * 1000)));
+  const auto facts = comm::LocalDeviceFacts(placement.local_size);
+  const torch::Device device =
+      comm::ChooseDevice(config.global.device, placement.local_rank, facts.cuda_devices,
+                         comm::AgreedBlocker(comm::BlockerOf(facts), *host));
+  job->comm = comm::OpenWorld(std::move(host), device);
   engine::AutocastType(config.train.amp, device, config.file);  // refuses float16 on a CPU
 
   auto train_data = std::make_shared<const data::Hdf5Dataset>(config.global.train_data);

@@ -328,7 +328,10 @@ class ClosedImage {
 
 // The bytes of every tensor `state` holds.
 size_t TensorBytes(const CheckpointState& state) {
-  size_t bytes = state.cpu_rng_states.defined() ? state.cpu_rng_states.nbytes() : 0;
+  size_t bytes = 0;
+  for (const auto* rng : {&state.cpu_rng_states, &state.cuda_rng_states}) {
+    if (rng->defined()) bytes += rng->nbytes();
+  }
   for (const auto* group : {&state.parameters, &state.buffers, &state.rank_buffers}) {
     for (const auto& [name, tensor] : *group) bytes += tensor.nbytes();
   }
@@ -374,7 +377,9 @@ void BuildImage(const CheckpointState& state, const std::string& path, ClosedIma
     hdf5::WriteStringAttribute(optimizer.get(), "type", {state.optimizer_type}, true, path);
     WriteNestedTensors(optimizer.get(), "state", state.optimizer_state, path);
   }
-  WriteTensors(id, "rng", {{"cpu", state.cpu_rng_states}}, path);
+  TensorMap rng = {{"cpu", state.cpu_rng_states}};
+  if (state.cuda_rng_states.defined()) rng["cuda"] = state.cuda_rng_states;
+  WriteTensors(id, "rng", rng, path);
   WriteNestedTensors(id, "strategies", state.strategy_state, path);
   SLIM_H5_CHECK(H5Fflush(id, H5F_SCOPE_GLOBAL), path);
   SLIM_H5_CHECK(file.Reset(), path);
@@ -419,6 +424,7 @@ CheckpointState ReadCheckpointFile(const std::string& path) {
     auto rng = ReadTensors(id, "rng", path);
     if (!rng.count("cpu")) throw DataError("dataset /rng/cpu is missing");
     state.cpu_rng_states = rng.at("cpu");
+    if (rng.count("cuda")) state.cuda_rng_states = rng.at("cuda");
     state.strategy_state = ReadNestedTensors(id, "strategies", path);
     return state;
   } catch (const DataError& e) {

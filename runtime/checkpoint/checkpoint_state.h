@@ -74,6 +74,9 @@ struct CheckpointState {
 
   // Per rank (row r = rank r): the CPU generator state bytes (uint8, ranks x n).
   torch::Tensor cpu_rng_states;
+  // Likewise for the default generator of each rank's CUDA device; undefined when the run
+  // trained on the CPU.
+  torch::Tensor cuda_rng_states;
 
   // Per strategy: the tensors it saved through its save_state.
   std::map<std::string, TensorMap> strategy_state;

@@ -42,7 +42,9 @@ ncclDataType_t NcclTypeOf(torch::ScalarType type) {
     case torch::kBFloat16: return ncclBfloat16;
     case torch::kInt: return ncclInt32;
     case torch::kLong: return ncclInt64;
-    case torch::kByte: return ncclUint8;
+    case torch::kByte:
+    case torch::kBool:
+      return ncclUint8;  // a bool is one byte, 0 or 1; max/min keep it so
     case torch::kChar: return ncclInt8;
     default:
       throw CommError(fmt::format("the NCCL communicator has no counterpart of dtype {}",

@@ -1,13 +1,18 @@
 #include "runtime/engine/rank_state.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 
 #include <mutex>
 
 namespace slim::engine {
 
-torch::Tensor GatherCpuGeneratorStates(comm::Communicator& comm) {
-  auto generator = at::detail::getDefaultCPUGenerator();
+at::Generator DefaultGenerator(torch::Device device) {
+  if (device.is_cpu()) return at::detail::getDefaultCPUGenerator();
+  return at::globalContext().defaultGenerator(device);
+}
+
+torch::Tensor GatherGeneratorStates(at::Generator generator, comm::Communicator& comm) {
   torch::Tensor state;
   {
     std::lock_guard<std::mutex> lock(generator.mutex());
@@ -18,9 +23,8 @@ torch::Tensor GatherCpuGeneratorStates(comm::Communicator& comm) {
   return states;
 }
 
-bool RestoreCpuGeneratorState(const torch::Tensor& states, int rank) {
-  if (rank >= states.size(0)) return false;
-  auto generator = at::detail::getDefaultCPUGenerator();
+bool RestoreGeneratorState(at::Generator generator, const torch::Tensor& states, int rank) {
+  if (!states.defined() || rank >= states.size(0)) return false;
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(states[rank].contiguous());
   return true;

@@ -148,17 +148,27 @@ class ModuleState {
   std::vector<Slot> slots_;
 };
 
+// The CUDA device a call into `module` with `tensors` runs on: that of its first CUDA
+// input, else of its first CUDA parameter; nullopt when neither is on CUDA.
+c10::optional<torch::Device> CudaDeviceOf(const torch::jit::Module& module,
+                                          const variable_list& tensors) {
+  for (const auto& tensor : tensors) {
+    if (tensor.defined() && tensor.is_cuda()) return tensor.device();
+  }
+  for (const auto& parameter : module.parameters()) {
+    if (parameter.is_cuda()) return parameter.device();
+  }
+  return c10::nullopt;
+}
+
 // The states of the default generators a call can draw from: the CPU's, and that of the
-// CUDA device its tensors are on (dropout there draws from the device's generator).
+// CUDA device it runs on (dropout there draws from the device's generator).
 class GeneratorStates {
  public:
-  explicit GeneratorStates(const variable_list& tensors) {
+  GeneratorStates(const torch::jit::Module& module, const variable_list& tensors) {
     generators_.push_back(at::detail::getDefaultCPUGenerator());
-    for (const auto& tensor : tensors) {
-      if (tensor.is_cuda()) {
-        generators_.push_back(at::globalContext().defaultGenerator(tensor.device()));
-        break;
-      }
+    if (const auto cuda = CudaDeviceOf(module, tensors)) {
+      generators_.push_back(at::globalContext().defaultGenerator(*cuda));
     }
     for (auto& generator : generators_) {
       std::lock_guard<std::mutex> lock(generator.mutex());
@@ -236,7 +246,7 @@ struct RecomputedCallRecord : torch::CustomClassHolder {
       : region(std::move(call)),
         arguments(SplitTensors(arguments, tensors, region.path)),
         state_before(region.module),
-        generators_before(tensors),
+        generators_before(region.module, tensors),
         cpu_autocast(AutocastTypeOrFloat(torch::kCPU)),
         cuda_autocast(AutocastTypeOrFloat(torch::kCUDA)) {
     for (const auto& tensor : tensors) requires_grad.push_back(tensor.requires_grad());

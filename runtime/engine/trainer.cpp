@@ -277,7 +277,10 @@ void TrainingRun::Resume(const checkpoint::CheckpointState& saved) {
   if (scaler_ && saved.trainer.loss_scale > 0) {
     scaler_->Restore(saved.trainer.loss_scale, saved.trainer.loss_scale_growth);
   }
-  RestoreCpuGeneratorState(saved.cpu_rng_states, comm_.Rank());
+  RestoreGeneratorState(DefaultGenerator(torch::kCPU), saved.cpu_rng_states, comm_.Rank());
+  if (setup_.device.is_cuda()) {
+    RestoreGeneratorState(DefaultGenerator(setup_.device), saved.cuda_rng_states, comm_.Rank());
+  }
   logging::Info("resuming from " + setup_.resume_path + " at step " + std::to_string(first_step_) +
                 " (epoch " + std::to_string(micro_batch_ / plan_.batches_per_epoch) + ", written by " +
                 std::to_string(saved.world_size) + " rank(s) on " + saved.created + ")");
@@ -306,7 +309,10 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   // the run it observes.
   auto rank_buffers = ddp::GatherFloatingBuffers(model_, comm_);
   RefuseNonFiniteState(steps_done, rank_buffers);
-  const auto rng_states = GatherCpuGeneratorStates(comm_);
+  const auto rng_states = GatherGeneratorStates(DefaultGenerator(torch::kCPU), comm_);
+  const auto cuda_rng_states = setup_.device.is_cuda()
+                                   ? GatherGeneratorStates(DefaultGenerator(setup_.device), comm_)
+                                   : torch::Tensor();
   const auto window_losses = GatherValues(window_loss_, comm_);
   agreement_.MarkCheckpointed();
   last_checkpoint_step_ = steps_done;
@@ -349,6 +355,7 @@ void TrainingRun::SaveCheckpoint(int64_t steps_done, bool finished) {
   for (const auto& [name, values] : rank_buffers) state->buffers[name] = values.mean(0);
   state->rank_buffers = std::move(rank_buffers);
   state->cpu_rng_states = rng_states;
+  state->cuda_rng_states = cuda_rng_states;
   writer_->Start(std::move(state));
   logging::Info("checkpoint at step " + std::to_string(steps_done) + ": training paused " +
                 Fixed(SecondsSince(start) * 1000, 1) + " ms for the snapshot; writing in the "

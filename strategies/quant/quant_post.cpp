@@ -83,7 +83,9 @@ std::vector<std::vector<double>> QuantPost::ObserveHistograms(
   for (size_t i = 0; i < activations_.size(); ++i) {
     auto& quantizer = activations_[i];
     quantizer.setattr("hist_max", std::max(maxima[i], 1e-8));
-    quantizer.setattr("histogram", torch::zeros({kHistogramBins}));
+    // On the device the quantizer observes on (its statistics follow the model there).
+    quantizer.setattr("histogram", torch::zeros({kHistogramBins},
+                                                quantizer.attr("batch_max").toTensor().options()));
     SetObserve(quantizer, Observe::kHistogram);
   }
   RunBatches(model, batches);

@@ -3,9 +3,10 @@
 
 #include <chrono>
 
+#include "runtime/base/errors.h"
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/comm/mpi_session.h"
-#include "runtime/base/errors.h"
+#include "runtime/comm/training_world.h"
 
 namespace slim::comm {
 namespace {
@@ -144,6 +145,14 @@ TEST(Communicator, RejectsTensorsMpiCannotTake) {
   EXPECT_THROW(comm->AllReduce(torch::ones({2}, torch::kInt16), ReduceOp::kSum), CommError);
   EXPECT_THROW(comm->AllReduce(torch::ones({4, 4}).t(), ReduceOp::kSum), CommError);
   EXPECT_THROW(comm->Broadcast(torch::ones({2}), comm->Size()), CommError);
+}
+
+TEST(AgreedBlocker, EveryRankGetsTheMostBasicBlockerOfAny) {
+  auto comm = World();
+  // Only the last rank lacks a GPU: every rank must fall back alike.
+  const auto mine = comm->Rank() == comm->Size() - 1 ? CudaBlocker::kNoDevice : CudaBlocker::kNone;
+  EXPECT_EQ(AgreedBlocker(mine, *comm), CudaBlocker::kNoDevice);
+  EXPECT_EQ(AgreedBlocker(CudaBlocker::kNone, *comm), CudaBlocker::kNone);
 }
 
 }  // namespace

@@ -13,39 +13,52 @@
 namespace slim::comm {
 namespace {
 
-TEST(ChooseDevice, CpuIsTheCpuWhateverTheMachineHas) {
-  EXPECT_EQ(ChooseDevice("cpu", 0, {2, true}), torch::Device(torch::kCPU));
+TEST(BlockerOf, NamesTheMostBasicThingMissing) {
+  EXPECT_EQ(BlockerOf({0, false, 4}), CudaBlocker::kNoDevice);
+  EXPECT_EQ(BlockerOf({2, false, 4}), CudaBlocker::kNoNccl);
+  EXPECT_EQ(BlockerOf({2, true, 4}), CudaBlocker::kRanksOutnumberDevices);
+  EXPECT_EQ(BlockerOf({2, true, 2}), CudaBlocker::kNone);
+  EXPECT_EQ(BlockerOf({8, true, 1}), CudaBlocker::kNone);
 }
 
-TEST(ChooseDevice, AutoTakesCudaOnlyWhenADeviceAndNcclAreThere) {
-  EXPECT_EQ(ChooseDevice("auto", 0, {0, true}), torch::Device(torch::kCPU));
-  EXPECT_EQ(ChooseDevice("auto", 0, {2, false}), torch::Device(torch::kCPU));
-  EXPECT_EQ(ChooseDevice("auto", 3, {2, true}), torch::Device(torch::kCUDA, 1));
+TEST(ChooseDevice, CpuIsTheCpuWhateverTheMachineHas) {
+  EXPECT_EQ(ChooseDevice("cpu", 0, 2, CudaBlocker::kNone), torch::Device(torch::kCPU));
+}
+
+TEST(ChooseDevice, AutoTakesCudaOnlyWhenNothingBlocksIt) {
+  EXPECT_EQ(ChooseDevice("auto", 0, 0, CudaBlocker::kNoDevice), torch::Device(torch::kCPU));
+  EXPECT_EQ(ChooseDevice("auto", 0, 2, CudaBlocker::kNoNccl), torch::Device(torch::kCPU));
+  EXPECT_EQ(ChooseDevice("auto", 0, 1, CudaBlocker::kRanksOutnumberDevices),
+            torch::Device(torch::kCPU));
+  EXPECT_EQ(ChooseDevice("auto", 1, 2, CudaBlocker::kNone), torch::Device(torch::kCUDA, 1));
 }
 
 TEST(ChooseDevice, CudaGivesEachNodeLocalRankItsOwnDevice) {
-  EXPECT_EQ(ChooseDevice("cuda", 0, {4, true}), torch::Device(torch::kCUDA, 0));
-  EXPECT_EQ(ChooseDevice("cuda", 2, {4, true}), torch::Device(torch::kCUDA, 2));
-  EXPECT_EQ(ChooseDevice("cuda", 5, {4, true}), torch::Device(torch::kCUDA, 1));
+  EXPECT_EQ(ChooseDevice("cuda", 0, 4, CudaBlocker::kNone), torch::Device(torch::kCUDA, 0));
+  EXPECT_EQ(ChooseDevice("cuda", 2, 4, CudaBlocker::kNone), torch::Device(torch::kCUDA, 2));
 }
 
-// The ConfigError message of ChooseDevice("cuda", 0, facts), or "" when it accepts.
-std::string CudaRefusal(const DeviceFacts& facts) {
+// The ConfigError message of ChooseDevice("cuda", ...) under `blocker`, or "" when it
+// accepts.
+std::string CudaRefusal(CudaBlocker blocker) {
   try {
-    ChooseDevice("cuda", 0, facts);
+    ChooseDevice("cuda", 0, 1, blocker);
   } catch (const ConfigError& error) {
     return error.what();
   }
   return "";
 }
 
-TEST(ChooseDevice, CudaWithoutADeviceOrNcclIsRefusedSayingWhatToDo) {
-  const std::string no_device = CudaRefusal({0, true});
+TEST(ChooseDevice, CudaIsRefusedSayingWhatIsMissingAndWhatToDo) {
+  const std::string no_device = CudaRefusal(CudaBlocker::kNoDevice);
   EXPECT_NE(no_device.find("Global.device"), std::string::npos) << no_device;
   EXPECT_NE(no_device.find("no CUDA device"), std::string::npos) << no_device;
   EXPECT_NE(no_device.find("use device: cpu"), std::string::npos) << no_device;
-  const std::string no_nccl = CudaRefusal({1, false});
+  const std::string no_nccl = CudaRefusal(CudaBlocker::kNoNccl);
   EXPECT_NE(no_nccl.find("-DSLIM_WITH_NCCL=ON"), std::string::npos) << no_nccl;
+  const std::string crowded = CudaRefusal(CudaBlocker::kRanksOutnumberDevices);
+  EXPECT_NE(crowded.find("one rank per GPU"), std::string::npos) << crowded;
+  EXPECT_EQ(CudaRefusal(CudaBlocker::kNone), "");
 }
 
 // A one-rank backend that records the collectives it is given, as "<name>:<call>".
