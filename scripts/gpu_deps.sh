@@ -8,10 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Headers, CMake files and link-time libraries of SlimTrain's dependencies.
+# Headers, CMake files and link-time libraries of SlimTrain's dependencies, and pkgconf.
 development=(libopenmpi-dev libyaml-cpp-dev libhdf5-dev libboost1.74-dev libcli11-dev
              libfmt-dev libcairo2-dev libgtest-dev nlohmann-json3-dev libonnx-dev
-             libprotobuf-dev zlib1g-dev libonnxifi libexpat1-dev)
+             libprotobuf-dev zlib1g-dev libonnxifi libexpat1-dev pkgconf-bin libpkgconf3)
 # Their run-time libraries, and mpirun.
 runtime=(libopenmpi3 openmpi-bin libyaml-cpp0.7 libhdf5-103-1 libfmt9 libcairo2 libonnx1
          libprotobuf32 zlib1g libexpat1)

@@ -1,7 +1,8 @@
 // A communicator over two backends of the same ranks: collectives on host tensors go to
 // one (MPI), collectives on device tensors to the other (NCCL for CUDA tensors). A CUDA
-// run needs both: gradients and quantizer statistics live on the GPU, while metrics,
-// checkpoint gathers and the search's bookkeeping are host tensors.
+// run needs both: gradient buckets and model-state broadcasts are GPU tensors, while
+// metrics, quantizer statistics, checkpoint gathers and the search's bookkeeping are host
+// tensors.
 //
 // Contract: as Communicator. Every rank routes a collective by its tensors' device, so
 // each backend sees the same collectives in the same order on every rank. Both backends
