@@ -59,8 +59,8 @@ main() {
   step "machine"
   if [[ $run == 1 ]]; then
     nvidia-smi -L
-    "$python" -c 'import torch; assert torch.cuda.is_available(), "Python torch sees no GPU"
-  print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0))'
+    "$python" -c 'import torch; assert torch.cuda.is_available(), "Python torch sees no GPU"; '\
+'print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0))'
   fi
 
   step "dependencies: .gpu-deps/ unpacked into $deps"
