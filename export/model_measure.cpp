@@ -101,6 +101,13 @@ MacCount CountModelMacs(const torch::jit::Module& model, const at::Tensor& examp
   return CountMacs(ExportForm(model), example);
 }
 
+torch::jit::Module FrozenCpuCopy(const torch::jit::Module& model) {
+  auto copy = model.clone();
+  copy.to(torch::kCPU);
+  copy.eval();
+  return torch::jit::freeze(copy);
+}
+
 Latency TimeTorchScript(torch::jit::Module& module, const at::Tensor& example,
                         int64_t batch, const TimingPlan& plan) {
   std::vector<int64_t> repeats(example.dim(), 1);

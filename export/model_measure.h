@@ -50,6 +50,10 @@ struct TimingPlan {
 // The latency figures of `times_ms`, one run each of a batch of `batch`.
 Latency Summarise(std::vector<double> times_ms, int64_t batch, int64_t threads);
 
+// A copy of `model` in eval mode on the CPU, frozen with torch.jit.freeze: the form whose
+// latency is measured, as a deployment would run it.
+torch::jit::Module FrozenCpuCopy(const torch::jit::Module& model);
+
 // Times `module`'s forward on `batch` copies of `example` (a batch of one) with
 // LibTorch's current intra-op thread count.
 Latency TimeTorchScript(torch::jit::Module& module, const at::Tensor& example,

@@ -100,10 +100,8 @@ nlohmann::json Speedups(const nlohmann::json& baseline, const nlohmann::json& la
 nlohmann::json MeasureInputModel(const TrainingSetup& setup, const at::Tensor& example,
                                  const std::vector<int64_t>& batches) {
   if (!setup.input_model) return {{"model", setup.model_reference}, {"not_measured", "no input model"}};
-  auto input = setup.input_model->clone();
-  input.eval();
-  input.to(torch::kCPU);
-  auto frozen = torch::jit::freeze(input);
+  const auto& input = *setup.input_model;
+  auto frozen = exporting::FrozenCpuCopy(input);
   nlohmann::json latency;
   for (const auto batch : batches) {
     latency["batch_" + std::to_string(batch)] =

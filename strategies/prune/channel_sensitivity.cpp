@@ -45,19 +45,12 @@ const exporting::TimingPlan kRoundTiming{/*warmup=*/1, /*min_iterations=*/3,
 const exporting::TimingPlan kReferenceTiming{/*warmup=*/3, /*min_iterations=*/10,
                                              /*max_iterations=*/30, /*budget_s=*/1.0};
 
-torch::jit::Module FrozenCpuCopy(const torch::jit::Module& model) {
-  auto copy = model.clone();
-  copy.to(torch::kCPU);
-  copy.eval();
-  return torch::jit::freeze(copy);
-}
-
 // Times models against the unpruned one, paired (kPairedRounds).
 class PairedTimer {
  public:
   // `dense`: the unpruned model, timed here once for the reference figure.
   PairedTimer(const torch::jit::Module& dense, at::Tensor example, int64_t batch)
-      : dense_(FrozenCpuCopy(dense)), example_(std::move(example)), batch_(batch) {
+      : dense_(exporting::FrozenCpuCopy(dense)), example_(std::move(example)), batch_(batch) {
     exporting::IntraOpThreads one_thread(exporting::kLatencyThreads);
     reference_ms_ =
         exporting::TimeTorchScript(dense_, example_, batch_, kReferenceTiming).median_ms;
@@ -67,7 +60,7 @@ class PairedTimer {
   // median over the unpruned model's in the same round.
   double LatencyMs(const torch::jit::Module& model) {
     exporting::IntraOpThreads one_thread(exporting::kLatencyThreads);
-    auto frozen = FrozenCpuCopy(model);
+    auto frozen = exporting::FrozenCpuCopy(model);
     std::vector<double> ratios;
     for (int round = 0; round < kPairedRounds; ++round) {
       const double dense_ms =
