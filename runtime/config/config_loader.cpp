@@ -338,14 +338,16 @@ const std::vector<std::pair<std::string, std::string>> kActOnlyTrainKeys = {
     {"sparse_model", "the exported model always holds pruned weights as zeros, without masks"},
 };
 
-// sharding_config: {stage: 1}. Without `stage` (absent, or {}) sharding stays off.
+// sharding_config: {stage: 1}. Without `stage` (absent, or {}), or with stage 0 (as
+// config.resolved.yaml writes it), sharding stays off.
 void ParseSharding(ConfigSection section, TrainOptions& out) {
   section.Ignore("sharding_degree",
                  "the optimizer state is sharded over all data-parallel ranks of the run");
   out.sharding_stage = section.Get<int64_t>("stage", out.sharding_stage);
-  if (section.Has("stage") && out.sharding_stage != 1) {
+  if (out.sharding_stage != 0 && out.sharding_stage != 1) {
     section.Fail("stage", fmt::format("stage {} is not supported (stage 2/3 not supported): "
-                                      "SlimTrain shards the optimizer state only; write stage: 1",
+                                      "SlimTrain shards the optimizer state only; write stage: 1, "
+                                      "or 0 for no sharding",
                                       out.sharding_stage));
   }
   section.RejectUnknownKeys();

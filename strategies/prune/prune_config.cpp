@@ -106,7 +106,8 @@ void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out) 
       out.ratio_by_pattern.emplace_back(pattern, ratios.Get<double>(pattern, 0));
       CheckChannelRatio(ratios, pattern, out.ratio_by_pattern.back().second);
     }
-  } else {
+  } else if (section.Has("pruned_ratio") || !section.Has("target_macs_ratio")) {
+    // Read (and so written to config.resolved.yaml) only where it sets the ratio.
     out.pruned_ratio = section.Get<double>("pruned_ratio", out.pruned_ratio);
     CheckChannelRatio(section, "pruned_ratio", out.pruned_ratio);
   }
@@ -120,8 +121,8 @@ void ParseChannelPrune(config::ConfigSection section, ChannelPruneOptions& out) 
   out.round_to = section.Get<int64_t>("round_to", out.round_to);
   section.CheckRange<int64_t>("round_to", out.round_to, 1, 1 << 20);
   out.ignored_layers = section.Get<std::vector<std::string>>("ignored_layers", out.ignored_layers);
-  out.target_macs_ratio = section.Get<double>("target_macs_ratio", out.target_macs_ratio);
-  if (section.Has("target_macs_ratio")) {
+  if (section.Has("target_macs_ratio")) {  // unset (0) stays out of config.resolved.yaml
+    out.target_macs_ratio = section.Get<double>("target_macs_ratio", out.target_macs_ratio);
     if (!(out.target_macs_ratio > 0 && out.target_macs_ratio < 1)) {
       section.Fail("target_macs_ratio", "must lie strictly between 0 and 1 (the share of the "
                                         "input model's MACs kept)");

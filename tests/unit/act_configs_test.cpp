@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -325,14 +327,40 @@ TEST(ActConfigs, AmpConfigTurnsMixedPrecisionOnByItsPresence) {
                        "TrainConfig.amp_config.decr_ratio"));
 }
 
-TEST(ActConfigs, ShardingConfigStageOneShardsTheOptimizerStateAndOtherStagesAreRefused) {
+// Every ported config that loads writes a config.resolved.yaml that loads to the same
+// values.
+TEST(ActConfigs, ResolvedFormsLoadAgain) {
+  int checked = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(SLIM_SOURCE_DIR "/tests/act_configs")) {
+    SCOPED_TRACE(entry.path().string());
+    std::optional<Loaded> loaded;
+    try {
+      loaded = Load(ActConfig(entry.path().filename().string()));
+    } catch (const ConfigError&) {
+      continue;  // refused on purpose; the tests below say why
+    }
+    try {
+      EXPECT_EQ(Load(loaded->config.resolved_yaml).config.resolved_yaml,
+                loaded->config.resolved_yaml);
+    } catch (const ConfigError& e) {
+      ADD_FAILURE() << e.what();
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 6);
+}
+
+TEST(ActConfigs, ShardingConfigStageOneShardsTheOptimizerStateZeroIsOffOtherStagesAreRefused) {
   const std::string global = std::string("Global:\n  model: builtin:resnet20\n") + kData;
   EXPECT_EQ(Load(global + "TrainConfig: {sharding_config: {stage: 1}}\n").config.train.sharding_stage, 1);
   const auto empty = Load(global + "TrainConfig: {sharding_config: {sharding_degree: 8}}\n");
   EXPECT_EQ(empty.config.train.sharding_stage, 0);
   EXPECT_TRUE(Contains(empty.warnings, "TrainConfig.sharding_config.sharding_degree: ignored"))
       << empty.warnings;
-  for (const char* stage : {"0", "2", "3"}) {
+  EXPECT_EQ(
+      Load(global + "TrainConfig: {sharding_config: {stage: 0}}\n").config.train.sharding_stage, 0);
+  for (const char* stage : {"-1", "2", "3"}) {
     EXPECT_TRUE(Contains(ErrorOf(global + "TrainConfig: {sharding_config: {stage: " + stage + "}}\n"),
                          "TrainConfig.sharding_config.stage: stage " + std::string(stage) +
                              " is not supported (stage 2/3 not supported)"))

@@ -275,11 +275,29 @@ TEST(ConfigLoader, DistillationRefusesInconsistentSections) {
             std::string::npos);
 }
 
-TEST(ConfigLoader, EveryBundledConfigLoads) {
+// The config.resolved.yaml of `config` loads to the same values.
+void ExpectResolvedFormLoads(const Config& config) {
+  testing::TempDir dir;
+  try {
+    const auto again =
+        strategies::LoadJobConfig(dir.Write("config.resolved.yaml", config.resolved_yaml), {});
+    EXPECT_EQ(again.resolved_yaml, config.resolved_yaml);
+  } catch (const ConfigError& e) {
+    ADD_FAILURE() << e.what();
+  }
+}
+
+// Each bundled config loads, and so does its config.resolved.yaml (act_configs_test.cpp
+// checks the ported PaddleSlim ACT configs alike).
+TEST(ConfigLoader, EveryBundledConfigAndItsResolvedFormLoad) {
   int loaded = 0;
   for (const auto& entry : std::filesystem::directory_iterator(SLIM_SOURCE_DIR "/configs")) {
     SCOPED_TRACE(entry.path().string());
-    EXPECT_NO_THROW(strategies::LoadJobConfig(entry.path().string(), {}));
+    try {
+      ExpectResolvedFormLoads(strategies::LoadJobConfig(entry.path().string(), {}));
+    } catch (const ConfigError& e) {
+      ADD_FAILURE() << e.what();
+    }
     ++loaded;
   }
   EXPECT_GE(loaded, 6);
