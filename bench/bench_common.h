@@ -57,5 +57,6 @@ int RunAllReduceBench(const BenchArgs& args);
 int RunOverlapBench(const BenchArgs& args);
 int RunLoaderBench(const BenchArgs& args);
 int RunCheckpointBench(const BenchArgs& args);
+int RunSamplerBench(const BenchArgs& args);
 
 }  // namespace slim::bench

@@ -4,6 +4,7 @@
 //   mpirun -np N slim-bench overlap --model M.pt --batch B  allreduce hidden behind backward
 //   slim-bench loader --data D.h5 --batch B                 HDF5 loader throughput
 //   slim-bench checkpoint --model M.pt | --synthetic-mb N    snapshot stall, write vs raw disk
+//   slim-bench sampler --space S.json --table T.jsonl       samplers replayed on measured trials
 // Every option of every measurement is declared in DeclareMeasurements below; `slim-bench
 // MEASUREMENT --help` lists them with their defaults. Exit codes: 0 success, 2 bad usage,
 // 3 the measurement failed.
@@ -150,6 +151,14 @@ void DeclareMeasurements(CLI::App& app, std::list<Measurement>& measurements) {
       .Number("synthetic-mb", 0, 0, "instead of --model, one float32 parameter of N MB")
       .Path("dir", "checkpoint-bench", "scratch folder, removed afterwards")
       .Number("repeats", 3, 1, "checkpoints written; the medians are reported");
+  measurements.emplace_back(app, "sampler", "search samplers over many seeds on measured trials",
+                            RunSamplerBench);
+  measurements.back()
+      .Path("space", "space.json", "the search space, as bench/fmnist_quant_search.py writes it")
+      .Path("table", "trials.jsonl",
+            "measured trials (trials.jsonl records) to look objectives up in")
+      .PositiveList("budgets", "10,20", "trials per search, one result per budget")
+      .Number("seeds", 100, 1, "searches per sampler and budget, seeds 1 to N");
 }
 
 }  // namespace

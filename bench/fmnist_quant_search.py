@@ -20,6 +20,15 @@ abs_max], hist_percent [0.98, 0.9999], batch_num [4, 32] (batches of 64).
               function: each Optuna trial is one `slim-train` run of a one-point search (every
               list one value, every range one value, max_quant_count 1), whose objective
               trials.jsonl gives. Ours run with trial_group_size 2 on 2 ranks (sequential).
+  replay      search quality over --replay-seeds seeds, with the objective looked up
+              instead of run: the space is tabulated by slim-train (a one-group TPE search
+              with 10 trials more than the distinct settings without hist, which then runs
+              each once, since TPE never repeats a finished trial, and --replay-hist-trials
+              random hist trials), and `slim-bench sampler` replays our TPE and random
+              samplers on that table (the code slim-train runs; a hist proposal gets the
+              nearest tabulated hist trial); Optuna's TPESampler is replayed on the same
+              table with the same lookup. Where the quality part ran real searches, their
+              best objectives are compared with the replayed ones.
   outcome     on the whole eval set: top-1 of the model one TPE search of the largest
               budget kept (seed 1, the objective emd) against each single PTQ algorithm at
               QuantPost's defaults (hist_percent 0.999, batch_num 10, no bias correction; a
@@ -124,7 +133,9 @@ def ours(setup, sampler, seed, budget):
             "repeats": repeats}
 
 
-def optuna_tpe(setup, seed, budget):
+def optuna_study(seed, budget, trial_function):
+    """Optuna's TPESampler (its defaults) over SPACE for `budget` trials, each point scored
+    by trial_function(point, trial number): the study."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -132,15 +143,109 @@ def optuna_tpe(setup, seed, budget):
         point = {key: trial.suggest_categorical(key, SPACE[key]) for key in CHOICES}
         point["hist_percent"] = trial.suggest_float("hist_percent", *SPACE["hist_percent"])
         point["batch_num"] = trial.suggest_int("batch_num", *SPACE["batch_num"])
+        return trial_function(point, trial.number)
+
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=budget)
+    return study
+
+
+def optuna_tpe(setup, seed, budget):
+    def run_trial(point, number):
         one = {key: [value] if key in CHOICES else [value, value] for key, value in point.items()}
-        records, _ = setup.search(f"optuna_s{seed}_b{budget}_t{trial.number}", 2,
+        records, _ = setup.search(f"optuna_s{seed}_b{budget}_t{number}", 2,
                                   space_section(one) + "  max_quant_count: 1\n"
                                   "  trial_group_size: 2\n")
         return records[0]["objective"]
 
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=budget)
+    study = optuna_study(seed, budget, run_trial)
     return {"objective": study.best_value, "params": study.best_params}
+
+
+def tabulate(setup):
+    """Trial records covering the space: every distinct setting without hist once, and
+    random hist trials."""
+    others = {**SPACE, "ptq_algo": [a for a in SPACE["ptq_algo"] if a != "hist"]}
+    del others["hist_percent"]
+    settings = (len(others["ptq_algo"]) * len(others["bias_correct"]) *
+                len(others["weight_quantize_type"]) * (SPACE["batch_num"][1] - SPACE["batch_num"][0] + 1))
+    # A few trials more than settings: a proposal draws a new point uniformly up to 1,000
+    # times, so with one setting left it is missed with probability (1 - 1/settings)^1000.
+    records, _ = setup.search("table_settings", 2, space_section(others) + "  sampler: tpe\n"
+                              f"  seed: 1\n  max_quant_count: {settings + 10}\n"
+                              "  trial_group_size: 2\n")
+    distinct = len({setting(r["params"]) for r in records})
+    log(f"replay: the table holds {distinct} of the {settings} settings without hist")
+    hist = {**SPACE, "ptq_algo": ["hist"]}
+    hist_records, _ = setup.search("table_hist", 2, space_section(hist) + "  sampler: random\n"
+                                   f"  seed: 1\n  max_quant_count: {setup.args.replay_hist_trials}\n"
+                                   "  trial_group_size: 2\n")
+    return records + hist_records, f"{distinct} of {settings}"
+
+
+def nearest_objective(table, params):
+    """The objective of the record of `table` that is the same trial as `params`, else of the
+    nearest one with the same candidates (ranges that matter, scaled to their widths), as
+    `slim-bench sampler` looks it up."""
+    key = setting(params)
+    exact = [r for r in table if setting(r["params"]) == key]
+    if exact:
+        return exact[0]["objective"]
+    ranges = ["batch_num"] + (["hist_percent"] if params["ptq_algo"] == "hist" else [])
+
+    def distance(record):
+        return sum(((record["params"][k] - params[k]) / (SPACE[k][1] - SPACE[k][0])) ** 2
+                   for k in ranges)
+    same = [r for r in table if all(r["params"][k] == params[k] for k in CHOICES)]
+    return min(same, key=distance)["objective"]
+
+
+def optuna_replayed(table, seed, budget):
+    return optuna_study(seed, budget, lambda point, _: nearest_objective(table, point)).best_value
+
+
+def replay(setup, quality):
+    """Best objectives per budget of our TPE, our random sampler and Optuna's TPE over
+    seeds 1..--replay-seeds on the tabulated space, and how many real searches of the
+    quality part the replay reproduced."""
+    table, coverage = tabulate(setup)
+    table_path = os.path.join(setup.out, "data", "table.jsonl")
+    space_path = os.path.join(setup.out, "data", "space.json")
+    with open(table_path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in table)
+    with open(space_path, "w") as f:
+        json.dump(SPACE, f)
+    seeds = setup.args.replay_seeds
+    budgets = ",".join(map(str, setup.args.budgets))
+    log_path = os.path.join(setup.out, "logs", "replay.log")
+    run([os.path.join(setup.build, "slim-bench"), "sampler", "--space", space_path, "--table",
+         table_path, "--budgets", budgets, "--seeds", str(seeds)], log_path)
+    with open(log_path) as f:
+        result = json.loads(f.readlines()[-1])
+    for budget in setup.args.budgets:
+        log(f"replay: Optuna, budget {budget}, {seeds} seeds")
+        result["budgets"][str(budget)]["optuna"] = [optuna_replayed(table, seed, budget)
+                                                    for seed in range(1, seeds + 1)]
+    reproduced = checked = 0
+    for budget, by_sampler in quality.items():
+        for sampler in ("tpe", "random"):
+            for seed, real in zip(setup.args.seeds, by_sampler.get(sampler, [])):
+                if seed <= seeds:
+                    checked += 1
+                    replayed = result["budgets"].get(budget, {}).get(sampler, [])[seed - 1]
+                    reproduced += abs(replayed - real["objective"]) <= 1e-12
+    result.update({"table_trials": len(table), "settings_tabulated": coverage, "real_searches_checked": checked,
+                   "real_searches_reproduced": reproduced})
+    return result
+
+
+def paired(ours_values, anchor_values):
+    """(mean difference, paired t, ours better, ties, anchor better)."""
+    differences = [a - b for a, b in zip(ours_values, anchor_values)]
+    mean, sd = mean_sd(differences)
+    t = mean / (sd / len(differences) ** 0.5) if sd > 0 else 0.0
+    return (mean, t, sum(d < 0 for d in differences), sum(d == 0 for d in differences),
+            sum(d > 0 for d in differences))
 
 
 def outcome(setup):
@@ -205,6 +310,22 @@ def make_rows(raw, args):
             row(f"best emd in {budget} trials, TPE vs Optuna TPE", tpe, optuna_mean,
                 "within noise", tpe <= optuna_mean + max(tpe_sd, optuna_sd),
                 f"sd ours {tpe_sd:.2g}, Optuna {optuna_sd:.2g}", anchor_name="Optuna's TPESampler")
+    replayed = raw.get("replay")
+    for budget in args.budgets if replayed else ():
+        bests = replayed["budgets"][str(budget)]
+        tpe = statistics.mean(bests["tpe"])
+        for anchor, anchor_name in (("random", "our random sampler"),
+                                    ("optuna", "Optuna's TPESampler")):
+            anchor_mean = statistics.mean(bests[anchor])
+            difference, t, better, ties, worse = paired(bests["tpe"], bests[anchor])
+            row(f"best emd in {budget} trials, {replayed['seeds']} seeds replayed, TPE vs {anchor}",
+                tpe, anchor_mean, "<= anchor" if anchor == "random" else "within noise",
+                tpe <= anchor_mean if anchor == "random" else t < 2,
+                f"paired t {t:.1f}; ours better in {better}, equal in {ties}, worse in {worse}; "
+                f"{replayed['table_trials']} tabulated trials ({replayed['settings_tabulated']} settings "
+                f"without hist); lookups {replayed['lookups']}; "
+                f"real searches reproduced {replayed['real_searches_reproduced']} of "
+                f"{replayed['real_searches_checked']}", anchor_name=anchor_name)
     if "outcome" not in raw:
         return rows
     singles = raw["outcome"]["singles"]
@@ -232,11 +353,16 @@ def main():
     parser.add_argument("--eval-samples", type=int, default=2000)
     parser.add_argument("--samplers", nargs="+", default=["tpe", "random", "optuna"],
                         choices=["tpe", "random", "optuna"], help="the quality part's samplers")
-    parser.add_argument("--parts", nargs="+", default=["throughput", "quality", "outcome"],
-                        choices=["throughput", "quality", "outcome"])
+    parser.add_argument("--replay-seeds", type=int, default=200)
+    parser.add_argument("--replay-hist-trials", type=int, default=120)
+    parser.add_argument("--parts", nargs="+", choices=["throughput", "quality", "replay", "outcome"],
+                        help="default: all; under --quick all but replay")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.budgets, args.throughput_trials, args.eval_samples = [1], [4], 3, 500
+        args.replay_seeds, args.replay_hist_trials = 10, 40
+    if args.parts is None:
+        args.parts = ["throughput", "quality", "outcome"] + ([] if args.quick else ["replay"])
     setup = Setup(args)
     start = time.perf_counter()
     raw = {"args": vars(args), "quality": {}}
@@ -250,6 +376,8 @@ def main():
             for sampler in args.samplers:
                 results[sampler].append(optuna_tpe(setup, seed, budget) if sampler == "optuna"
                                         else ours(setup, sampler, seed, budget))
+    if "replay" in args.parts:
+        raw["replay"] = replay(setup, raw["quality"])
     if "outcome" in args.parts:
         raw["outcome"] = outcome(setup)
     raw["wall_s"] = time.perf_counter() - start
