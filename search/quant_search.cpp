@@ -230,13 +230,22 @@ SearchSpace QuantSearchSpace(const hpo::HpoOptions& options) {
   using Kind = Dimension::Kind;
   std::vector<std::string> bias_correct;
   for (const bool value : options.bias_correct) bias_correct.push_back(value ? "true" : "false");
-  return {{"ptq_algo", Kind::kCategorical, options.ptq_algo},
-          {"bias_correct", Kind::kCategorical, bias_correct},
-          {"weight_quantize_type", Kind::kCategorical, options.weight_quantize_type},
-          {"hist_percent", Kind::kFloat, {}, options.hist_percent_low, options.hist_percent_high,
+  return {{"ptq_algo", Kind::kCategorical, options.ptq_algo, 0, 0, std::nullopt},
+          {"bias_correct", Kind::kCategorical, bias_correct, 0, 0, std::nullopt},
+          {"weight_quantize_type", Kind::kCategorical, options.weight_quantize_type, 0, 0,
+           std::nullopt},
+          {"hist_percent",
+           Kind::kFloat,
+           {},
+           options.hist_percent_low,
+           options.hist_percent_high,
            Condition{0, "hist"}},
-          {"batch_num", Kind::kInteger, {}, static_cast<double>(options.batch_num_low),
-           static_cast<double>(options.batch_num_high)}};
+          {"batch_num",
+           Kind::kInteger,
+           {},
+           static_cast<double>(options.batch_num_low),
+           static_cast<double>(options.batch_num_high),
+           std::nullopt}};
 }
 
 void CheckSearchLayout(const config::Config& config, int world_size) {
