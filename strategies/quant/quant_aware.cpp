@@ -1,6 +1,7 @@
 #include "strategies/quant/quant_aware.h"
 
 #include "runtime/base/logging.h"
+#include "strategies/quant/accumulator_bias.h"
 #include "strategies/quant/quant_config.h"
 #include "strategies/quant/quant_export.h"
 
@@ -67,6 +68,7 @@ void QuantAware::OnBeforeOptimizerStep(strategies::HookContext& context) {
 void QuantAware::Finalize(torch::jit::Module& model) const {
   if (batch_norms_frozen_) FoldIntoConvolutions(model, foldable_);
   FreezeQuantizers(model, options_.onnx_format);
+  SnapBiasesToAccumulatorGrid(model, quantized_.layers);
 }
 
 void QuantAware::Export(const torch::jit::Module& finalized, const std::string& output_dir,

@@ -1,6 +1,7 @@
 #include "strategies/quant/quant_post.h"
 
 #include "runtime/base/logging.h"
+#include "strategies/quant/accumulator_bias.h"
 #include "strategies/quant/bias_correction.h"
 #include "strategies/quant/quant_config.h"
 #include "strategies/quant/quant_export.h"
@@ -146,6 +147,7 @@ void QuantPost::Calibrate(torch::jit::Module& model, const std::vector<torch::Te
 
 void QuantPost::Finalize(torch::jit::Module& model) const {
   FreezeQuantizers(model, options_.onnx_format);
+  SnapBiasesToAccumulatorGrid(model, quantized_.layers);
 }
 
 void QuantPost::Export(const torch::jit::Module& finalized, const std::string& output_dir,

@@ -11,6 +11,8 @@
 #include "runtime/base/errors.h"
 #include "runtime/models/builtin_models.h"
 #include "strategies/graph/conv_bn_pairs.h"
+#include "strategies/graph/layer_finder.h"
+#include "strategies/quant/accumulator_bias.h"
 #include "strategies/quant/batch_norm_folding.h"
 #include "strategies/quant/bias_correction.h"
 #include "strategies/quant/quant_export.h"
@@ -227,10 +229,11 @@ TEST(BatchNormFolding, FindsEveryConvolutionBatchNormPairOfResNet20) {
 }
 
 // A quantized ResNet-20 with per-tensor weights and BatchNorm statistics far from 1 and 0.
-torch::jit::Module QuantizedResNetWithStatistics(std::vector<QuantizedLayer>& layers) {
+torch::jit::Module QuantizedResNetWithStatistics(std::vector<QuantizedLayer>& layers,
+                                                 std::vector<std::string> types = {"conv2d"}) {
   torch::manual_seed(5);
   auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
-  auto options = Options({"conv2d"});
+  auto options = Options(std::move(types));
   options.weight_quantize_type = "abs_max";
   layers = InsertQuantizers(model, options, false).layers;
   torch::NoGradGuard no_grad;
@@ -275,6 +278,75 @@ TEST(BatchNormFolding, ExportComputesWhatFoldedTrainingComputes) {
   // The trained model keeps its BatchNorm.
   EXPECT_FALSE(torch::equal(graph::ModulesByPath(model).at("layer1.0.bn1").attr("weight").toTensor(),
                             torch::ones({16})));
+}
+
+// The effective bias of a quantized layer over its accumulator step (input step x weight
+// step, x |f| where a BatchNorm folds into it), per output channel.
+torch::Tensor BiasInSteps(const torch::jit::Module& model, const QuantizedLayer& layer) {
+  const auto modules = graph::ModulesByPath(model);
+  const auto& module = modules.at(layer.path);
+  auto steps = module.attr("input_quant").toModule().attr("scale").toTensor() *
+               module.attr("weight_quant").toModule().attr("scale").toTensor();
+  const bool has_bias = module.hasattr("bias") && module.attr("bias").isTensor();
+  torch::Tensor bias = has_bias ? module.attr("bias").toTensor() : torch::zeros_like(steps);
+  for (const auto& pair : graph::FindConvBatchNorms(model)) {
+    if (pair.conv_path != layer.path) continue;
+    const auto& bn = modules.at(pair.bn_path);
+    const auto f =
+        bn.attr("weight").toTensor() / torch::sqrt(bn.attr("running_var").toTensor() + pair.eps);
+    bias = bn.attr("bias").toTensor() + f * (bias - bn.attr("running_mean").toTensor());
+    steps = steps * f.abs();
+  }
+  return bias.to(torch::kDouble) / steps.to(torch::kDouble);
+}
+
+TEST(AccumulatorBias, FoldedAndPlainBiasesLandOnTheIntegerKernelsGrid) {
+  std::vector<QuantizedLayer> layers;
+  auto model = QuantizedResNetWithStatistics(layers, {"conv2d", "linear"});
+  for (auto& layer : layers) {
+    layer.input_quant.attr("scale").toTensor().fill_(0.02);
+    SetQuantize(layer.input_quant, true);
+  }
+  {
+    torch::NoGradGuard no_grad;  // the classifier's bias, far from its grid
+    graph::ModulesByPath(model).at("fc").attr("bias").toTensor().uniform_(-1, 1);
+  }
+  model.eval();
+  FreezeQuantizers(model, /*qdq=*/false);
+  const auto input = torch::randn({4, 3, 16, 16});
+  const auto before = model.forward({input}).toTensor();
+  const auto fc = std::find_if(layers.begin(), layers.end(),
+                               [](const QuantizedLayer& layer) { return layer.path == "fc"; });
+  ASSERT_NE(fc, layers.end());
+  const auto off_grid = BiasInSteps(model, *fc);
+  EXPECT_GT((off_grid - off_grid.round()).abs().max().item<double>(), 0.1);
+
+  SnapBiasesToAccumulatorGrid(model, layers);
+  // On the grid up to float32 error (beta holds the snapped bias less f (b - mean)), far
+  // from where an integer runtime's rounding of bias / step could go either way.
+  for (const auto& layer : layers) {
+    SCOPED_TRACE(layer.path);
+    const auto levels = BiasInSteps(model, layer);
+    EXPECT_LT((levels - levels.round()).abs().max().item<double>(), 0.02);
+  }
+  // Each bias moved by half a step at most: the logits barely move.
+  const auto after = model.forward({input}).toTensor();
+  EXPECT_GT((after - before).abs().max().item<double>(), 0);
+  EXPECT_LT((after - before).abs().max().item<double>(), 0.05 * before.abs().max().item<double>());
+}
+
+// A layer whose input is not quantized has no integer accumulator: its bias stays.
+TEST(AccumulatorBias, LeavesLayersWithAFloatInputAlone) {
+  std::vector<QuantizedLayer> layers;
+  auto model = QuantizedResNetWithStatistics(layers, {"linear"});
+  ASSERT_EQ(layers.size(), 1u);
+  SetEnabled(layers.front().input_quant, false);
+  model.eval();
+  FreezeQuantizers(model, /*qdq=*/false);
+  const auto bias = graph::ModulesByPath(model).at("fc").attr("bias").toTensor();
+  const auto kept = bias.clone();
+  SnapBiasesToAccumulatorGrid(model, layers);
+  EXPECT_TRUE(torch::equal(bias, kept));
 }
 
 TEST(Sensitivity, SuggestsTheFewestLayersCoveringHalfOfTheDropAboveNoise) {
