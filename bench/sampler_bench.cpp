@@ -126,7 +126,13 @@ double BestOfSearch(const search::Sampler& sampler, int64_t budget, ObjectiveTab
 }  // namespace
 
 int RunSamplerBench(const BenchArgs& args) {
-  const auto space = SpaceFromJson(ReadJson(args.Get("space", "space.json")));
+  const auto space_path = args.Get("space", "space.json");
+  search::SearchSpace space;
+  try {
+    space = SpaceFromJson(ReadJson(space_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(space_path + ": " + e.what());
+  }
   ObjectiveTable table(space, args.Get("table", "trials.jsonl"));
   const int64_t seeds = args.GetInt("seeds", 100);
   nlohmann::json budgets;
