@@ -32,6 +32,7 @@ struct Grid {
 struct OutputPoint {
   Value* value;
   Grid grid;
+  bool model_output;  // the model returns it
 };
 
 bool IsReLU(const Node* node) {
@@ -94,13 +95,23 @@ Grid TakenGrid(const Value* output) {
   return {};
 }
 
+constexpr double kSmallestScale = 1e-8;
+
 Grid CalibratedGrid(double low, double high) {
-  constexpr double kSmallest = 1e-8;
-  if (low >= 0) return {std::max(high / 255.0, kSmallest), 0};
-  return {std::max(std::max(-low, high) / 127.0, kSmallest), 128};
+  if (low >= 0) return {std::max(high / 255.0, kSmallestScale), 0};
+  return {std::max(std::max(-low, high) / 127.0, kSmallestScale), 128};
 }
 
-std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph) {
+// [low, high] widened to hold 0 on 256 levels, the finest grid for values of either sign
+// (what torch.ao.quantization's MinMaxObserver gives).
+Grid AffineGrid(double low, double high) {
+  low = std::min(low, 0.0);
+  high = std::max(high, 0.0);
+  const double scale = std::max((high - low) / 255.0, kSmallestScale);
+  return {scale, std::clamp<int64_t>(std::lround(-low / scale), 0, 255)};
+}
+
+std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph, ModelOutput model_output) {
   std::vector<OutputPoint> points;
   std::set<const Value*> quantized;
   std::function<bool(const Value*)> is_quantized = [&](const Value* value) {
@@ -108,13 +119,17 @@ std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph) {
            (MovesValues(value->node()) && is_quantized(value->node()->input(0)));
   };
   for (Node* node : AllNodes(graph)) {
-    const bool add = (node->kind() == c10::aten::add || node->kind() == c10::aten::add_) &&
+    const auto kind = node->kind();
+    const bool add = (kind == c10::aten::add || kind == c10::aten::add_) &&
                      node->inputs().size() == 3 && is_quantized(node->input(0)) &&
                      is_quantized(node->input(1));
-    if (!add && !IsQuantizedWeightLayer(node)) continue;
+    const bool weight_layer = (kind == c10::aten::conv2d || kind == c10::aten::linear) &&
+                              is_quantized(node->input(0)) && QuantizedWeightOf(node->input(1));
+    if (!add && !weight_layer) continue;
     Value* output = FusedOutput(node);
-    if (LeavesTheModel(output)) continue;
-    points.push_back({output, TakenGrid(output)});
+    const bool returned = LeavesTheModel(output);
+    if (returned && model_output == ModelOutput::kFloat) continue;
+    points.push_back({output, TakenGrid(output), returned});
     quantized.insert(output);
   }
   return points;
@@ -255,9 +270,10 @@ void RunFloatLinearsOnOneDnn(torch::jit::Graph& graph) {
 
 }  // namespace
 
-OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tensor>& calibration) {
+OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tensor>& calibration,
+                                 ModelOutput model_output) {
   auto& graph = *frozen.graph;
-  auto points = FindOutputPoints(graph);
+  auto points = FindOutputPoints(graph, model_output);
   std::vector<Value*> to_calibrate;
   for (const auto& point : points) {
     if (point.grid.scale == 0) to_calibrate.push_back(point.value);
@@ -268,7 +284,8 @@ OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tens
     size_t next = 0;
     for (auto& point : points) {
       if (point.grid.scale != 0) continue;
-      point.grid = CalibratedGrid(ranges[next].first, ranges[next].second);
+      const auto [low, high] = ranges[next];
+      point.grid = point.model_output ? AffineGrid(low, high) : CalibratedGrid(low, high);
       ++next;
     }
   }

@@ -6,8 +6,10 @@
 // kernel fuses) its grid is taken as it is; elsewhere (a convolution before a residual
 // add, the add itself) the range is calibrated on real inputs: zero point 0 for outputs
 // that are never negative, 128 otherwise. A layer whose output only leaves the model
-// (the classifier) stays float on its quantized input, as do layers nothing quantized;
-// float linear layers run on oneDNN where the build has it.
+// (the classifier) stays float on its quantized input by default, as do layers nothing
+// quantized; float linear layers run on oneDNN where the build has it. Asked to, the
+// model's output gets a calibrated grid too, as torch.ao.quantization gives it: the
+// classifier then runs as an integer kernel, and the logits have 256 levels.
 #pragma once
 
 #include <string>
@@ -23,11 +25,20 @@ struct OutputGrids {
   int64_t calibrated = 0;  // outputs whose grid was calibrated
 };
 
+// What an integer export does with the quantized layers whose outputs the model returns.
+enum class ModelOutput {
+  kFloat,      // they stay float on their quantized input: the logits the fake-quant
+               // model computes
+  kQuantized,  // they get a grid calibrated from the lowest to the highest value seen
+               // (zero point where 0 falls): integer kernels, 8-bit logits
+};
+
 // Gives the outputs of the quantized layers and adds of `frozen` (normal form) their
 // grids, calibrating on `calibration` inputs, and drops the re-quantizations that
 // become identities. Used by every integer export (torchscript_int8 and onnx alike), so
 // that both compute the same function.
-OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tensor>& calibration);
+OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tensor>& calibration,
+                                 ModelOutput model_output = ModelOutput::kFloat);
 
 // What LowerToIntegerKernels produced.
 struct IntegerKernels {

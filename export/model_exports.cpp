@@ -25,13 +25,15 @@ std::string Int8Bytes(const torch::jit::Module& finalized, const ExportInputs& i
                       nlohmann::json& details) {
   QuantPoints points;
   auto frozen = ExportForm(finalized, &points);
-  const auto grids = QuantizeLayerOutputs(frozen, inputs.calibration);
+  const auto grids = QuantizeLayerOutputs(frozen, inputs.calibration, inputs.model_output);
   const auto kernels = LowerToIntegerKernels(frozen);
-  details["torchscript_int8"] = {{"quantized_engine", SelectQuantizedEngine()},
-                                 {"integer_ops", kernels.integer_ops},
-                                 {"float_layers", kernels.float_layers},
-                                 {"output_grids_taken", grids.taken},
-                                 {"output_grids_calibrated", grids.calibrated}};
+  details["torchscript_int8"] = {
+      {"quantized_engine", SelectQuantizedEngine()},
+      {"integer_ops", kernels.integer_ops},
+      {"float_layers", kernels.float_layers},
+      {"output_grids_taken", grids.taken},
+      {"output_grids_calibrated", grids.calibrated},
+      {"quantized_output", inputs.model_output == ModelOutput::kQuantized}};
   std::ostringstream bytes;
   frozen.module.save(bytes);
   return bytes.str();
@@ -41,7 +43,7 @@ std::string OnnxBytes(const torch::jit::Module& finalized, const ExportInputs& i
                       const std::string& name) {
   QuantPoints points;
   auto frozen = ExportForm(finalized, &points, ReluZeroPoint::kZero);
-  if (points.activations > 0) QuantizeLayerOutputs(frozen, inputs.calibration);
+  if (points.activations > 0) QuantizeLayerOutputs(frozen, inputs.calibration, inputs.model_output);
   const auto bytes = ExportOnnx(frozen, inputs.example, name);
   onnx::ModelProto model;
   model.ParseFromString(bytes);

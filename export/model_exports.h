@@ -2,11 +2,13 @@
 // <stem>_int8.pt (torchscript_int8) and <stem>.onnx (onnx), from the finalized model.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <torch/script.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "export/int8_lowering.h"
 
 namespace slim::exporting {
 
@@ -14,6 +16,9 @@ namespace slim::exporting {
 struct ExportInputs {
   at::Tensor example;                     // one input sample, batch of 1
   std::vector<at::Tensor> calibration;    // inputs that calibrate layer output grids
+  // What the integer exports (torchscript_int8, a quantized onnx) do with the quantized
+  // layers whose outputs the model returns (int8_lowering.h).
+  ModelOutput model_output = ModelOutput::kFloat;
 };
 
 struct ExportedFile {

@@ -189,6 +189,17 @@ void ParseGlobal(ConfigSection section, GlobalOptions& out) {
   section.CheckRange<int64_t>("intra_op_threads", out.intra_op_threads, 0, 1024);
   out.export_formats = section.Get<std::vector<std::string>>("export", out.export_formats);
   CheckExportFormats(section, out.export_formats);
+  out.export_quantized_output =
+      section.Get<bool>("export_quantized_output", out.export_quantized_output);
+  const auto lists = [&](const std::string& format) {
+    const auto& formats = out.export_formats;
+    return std::find(formats.begin(), formats.end(), format) != formats.end();
+  };
+  if (out.export_quantized_output && !lists("torchscript_int8") && !lists("onnx")) {
+    section.Fail("export_quantized_output",
+                 "quantizes the output of integer exports only; add torchscript_int8 or onnx to "
+                 "Global.export, or drop the key");
+  }
   ParseAugment(section.Section("augment"), out.augment);
   section.RejectUnknownKeys();
 }

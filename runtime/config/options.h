@@ -65,6 +65,12 @@ struct GlobalOptions {
   // torchscript_int8 (model_int8.pt, integer kernels) and onnx (model.onnx, QDQ for
   // quantized models). model_best.* likewise. Default [torchscript].
   std::vector<std::string> export_formats = {"torchscript"};
+  // export_quantized_output: in torchscript_int8 and a quantized onnx, the model's output
+  // (the logits) goes onto an 8-bit grid calibrated on training samples, as
+  // torch.ao.quantization puts it, and the classifier runs as an integer kernel: faster,
+  // but logits with 256 levels, so near-ties can change the top-1 class. Default false:
+  // the classifier stays float, its logits those of model.pt.
+  bool export_quantized_output = false;
   AugmentOptions augment;
 };
 

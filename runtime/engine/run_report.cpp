@@ -34,6 +34,8 @@ exporting::ExportInputs ExportInputsOf(const TrainingSetup& setup) {
                                           0, 1, torch::kCPU,
                                           "Global.export (the integer outputs' grids)");
   inputs.example = inputs.calibration.at(0).slice(0, 0, 1);
+  inputs.model_output = global.export_quantized_output ? exporting::ModelOutput::kQuantized
+                                                       : exporting::ModelOutput::kFloat;
   return inputs;
 }
 

@@ -212,6 +212,33 @@ class ExportRun(ExportWorkspace):
         with open(os.path.join(out_dir, "tradeoff.png"), "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         self.assertIn("model_int8.pt: top1", out)
+        self.check_quantized_output()
+
+    def check_quantized_output(self):
+        """Global.export_quantized_output: the logits go onto a calibrated 8-bit grid and the
+        classifier runs as quantized::linear, in stock PyTorch and in ONNX Runtime."""
+        ptq = self.fmnist_config("ptq-output", """QuantPost:
+  algo: KL
+  batch_nums: 8
+""", model="@OUT@/float/model.pt",
+            extra_global="  export: [torchscript, torchscript_int8, onnx]\n"
+                         "  export_quantized_output: true\n")
+        code, out, _ = self.train(ptq, ranks=2)
+        self.assertEqual(code, 0, out)
+        out_dir = self.path("out", "ptq-output")
+        report = read_json(out_dir, "report.json")
+        self.assertTrue(report["torchscript_int8"]["quantized_output"])
+        self.assertEqual(report["torchscript_int8"]["float_layers"], [])
+        logits = self.check_exports(out_dir, self.path("fmnist-eval.h5"), 2000)
+        _, ops = self.stock_torch_logits(os.path.join(out_dir, "model_int8.pt"),
+                                         self.path("fmnist-eval.h5"), 16)
+        self.assertIn("quantized::linear", ops)
+        self.assertNotIn("aten::linear", ops)
+        for name in ["model_int8.pt", "model.onnx"]:
+            # 256 levels per logit: one grid step apart at most between two samples' values.
+            self.assertLessEqual(len(np.unique(logits[name])), 256, name)
+            agreement = (logits[name].argmax(1) == logits["model.pt"].argmax(1)).mean()
+            self.assertGreaterEqual(agreement, 0.98, name)
 
     def qat_int8_error(self, name, op_types):
         """QAT on 2 ranks quantizing `op_types`, exported to model_int8.pt: (the relative

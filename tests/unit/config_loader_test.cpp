@@ -191,6 +191,20 @@ TEST(ConfigLoader, OnnxFormatRefusesMoreThanEightBits) {
   EXPECT_NO_THROW(Load(std::string(kMinimal) + "QuantAware: {onnx_format: true, weight_bits: 4}\n"));
 }
 
+TEST(ConfigLoader, QuantizedOutputNeedsAnIntegerExport) {
+  const auto with_global = [](const std::string& keys) {
+    return "Global:\n" + keys + std::string(kMinimal).substr(std::string("Global:\n").size());
+  };
+  const std::string quantized = "  export_quantized_output: true\n";
+  const auto message = ErrorOf(with_global(quantized));
+  EXPECT_NE(message.find("Global.export_quantized_output: quantizes the output of integer "
+                         "exports only"),
+            std::string::npos)
+      << message;
+  const auto config = Load(with_global(quantized + "  export: [torchscript, onnx]\n"));
+  EXPECT_TRUE(config.global.export_quantized_output);
+}
+
 TEST(ConfigLoader, TransformerPruneRatiosFollowPrunedRatioAndStayBelowOne) {
   const auto config = Load(std::string(kMinimal) +
                            "TransformerPrune: {pruned_ratio: 0.5, ffn_ratio: 0.75}\n");

@@ -145,6 +145,33 @@ TEST(IntegerKernels, ConvolutionRunsAsAnIntegerKernelCloseToFakeQuant) {
   }
 }
 
+TEST(IntegerKernels, QuantizedModelOutputRunsTheClassifierAsAnIntegerKernel) {
+  torch::manual_seed(4);
+  const auto model = ConvNet(true);
+  auto frozen = ExportForm(model);
+  const std::vector<torch::Tensor> calibration = {torch::randn({64, 3, 8, 8})};
+  const auto grids = QuantizeLayerOutputs(frozen, calibration, ModelOutput::kQuantized);
+  EXPECT_EQ(grids.taken, 1);
+  EXPECT_EQ(grids.calibrated, 1);  // the logits
+  const auto kernels = LowerToIntegerKernels(frozen);
+  EXPECT_EQ(kernels.integer_ops, 2);  // quantized::conv2d_relu and quantized::linear
+  EXPECT_TRUE(kernels.float_layers.empty());
+  EXPECT_EQ(CountKind(*frozen.graph, "quantized::linear"), 1);
+  EXPECT_EQ(CountKind(*frozen.graph, "aten::mkldnn_linear"), 0);
+  // The grid spans the logits seen in calibration, 0 included, on 256 levels.
+  auto copy = model;
+  const auto seen = copy.forward({calibration[0]}).toTensor();
+  const double step =
+      (std::max(seen.max().item<double>(), 0.0) - std::min(seen.min().item<double>(), 0.0)) / 255.0;
+  const auto x = torch::randn({16, 3, 8, 8});
+  const auto expected = copy.forward({x}).toTensor();
+  const auto actual = frozen.module.forward({x}).toTensor();
+  const auto levels = actual / step;
+  EXPECT_LT((levels - levels.round()).abs().max().item<double>(), 0.01);
+  // Half a step of the logits' grid besides the input rounding of the float classifier.
+  EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1 + step / 2);
+}
+
 TEST(BatchSpecialisation, FoldsRankChecksAndKeepsTheBatchExtentComputed) {
   torch::jit::Module model("__torch__.slim.test.Layouts");
   model.define(R"(
