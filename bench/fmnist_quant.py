@@ -10,7 +10,9 @@ model and the same data, it measures:
   ours      PTQ (`QuantPost`, every ptq_algo), QAT (`QuantAware`, a short fine-tune) and QAT +
             distillation (the float model as teacher), each one `mpirun -np 2 slim-train` run
             with Global.export [torchscript, torchscript_int8, onnx]; top-1 read from each
-            run's report.json (model.pt's final evaluation and each export's own).
+            run's report.json (model.pt's final evaluation and each export's own); one
+            more PTQ (the first algorithm) with Global.export_quantized_output, whose
+            exports quantize the logits as PyTorch's INT8 model does.
   PyTorch   PTQ with graph-mode quantize_jit (bench/pytorch_quant.py's code path: MinMax and
             Histogram observers, activations in 0..127 as that script has them and in 0..255
             as onednn's default qconfig has them), on the TorchScript file as it is and on the
@@ -19,7 +21,7 @@ model and the same data, it measures:
             optimizer, schedule, batch and augmentation as ours.
   latency   one thread, `slim-model bench --json` for every file (LibTorch for .pt, ONNX
             Runtime for .onnx): the frozen FP32 model, our model_int8.pt and model.onnx (from
-            the QAT run), PyTorch's INT8 model (quantize_jit of the nn.Module, frozen) and its
+            the QAT run and from the quantized-output PTQ run), PyTorch's INT8 model (quantize_jit of the nn.Module, frozen) and its
             eager-QAT model (scripted, frozen), at batch 1 and 64, in interleaved rounds; the
             figures are medians over the rounds, speedups ratios of those medians.
 
@@ -303,7 +305,7 @@ class Ours:
         self.b = bench
         self.same_config = {}  # run name -> its config equals the one a previous run wrote
 
-    def config(self, name, train_data, sections, batch, augment=""):
+    def config(self, name, train_data, sections, batch, augment="", extra_global=""):
         out_dir = self.b.path("ours", name)
         path = self.b.path("ours", f"{name}.yaml")
         previous = None
@@ -321,7 +323,7 @@ class Ours:
   intra_op_threads: 1
   loader_threads: 1
   export: {EXPORTS}
-{augment}{sections}""")
+{extra_global}{augment}{sections}""")
         self.same_config[name] = previous == text
         return path, out_dir
 
@@ -359,17 +361,21 @@ class Ours:
             + (f" ({wall:.0f} s)" if wall is not None else ""))
         return result
 
-    def ptq(self, algo):
+    def ptq(self, algo, quantized_output=False):
+        """PTQ with `algo`; with `quantized_output` the integer exports quantize the logits
+        too (Global.export_quantized_output), as PyTorch's INT8 model has them."""
         a = self.b.args
+        name = f"ptq_{algo}" + ("_quantized_output" if quantized_output else "")
         sections = f"""QuantPost:
   ptq_algo: {algo}
   batch_num: {self.b.calib_count // a.calib_batch}
   batch_size: {a.calib_batch}
   quantize_op_types: [conv2d, depthwise_conv2d, linear]
 """
-        config, out_dir = self.config(f"ptq_{algo}", self.b.calib_data, sections,
-                                      self.b.report_batch)
-        return self.slim_train(f"ptq_{algo}", config, out_dir)
+        config, out_dir = self.config(
+            name, self.b.calib_data, sections, self.b.report_batch,
+            extra_global="  export_quantized_output: true\n" if quantized_output else "")
+        return self.slim_train(name, config, out_dir)
 
     def qat(self, distill):
         a = self.b.args
@@ -747,6 +753,8 @@ def main():
     raw["ours"] = {}
     for algo in args.algos:
         raw["ours"][f"ptq_{algo}"] = bench.attempt(f"ours PTQ {algo}", ours.ptq, algo)
+    raw["ours"]["ptq_quantized_output"] = bench.attempt(
+        f"ours PTQ {args.algos[0]}, quantized output", ours.ptq, args.algos[0], True)
     raw["ours"]["qat"] = bench.attempt("ours QAT", ours.qat, False)
     raw["ours"]["qat_distill"] = bench.attempt("ours QAT + distillation", ours.qat, True)
 
@@ -769,6 +777,10 @@ def main():
     if timed_run:
         files["ours_int8"] = os.path.join(timed_run["dir"], "model_int8.pt")
         files["ours_onnx"] = os.path.join(timed_run["dir"], "model.onnx")
+    quantized_output = raw["ours"].get("ptq_quantized_output")
+    if quantized_output:
+        files["ours_int8_qout"] = os.path.join(quantized_output["dir"], "model_int8.pt")
+        files["ours_onnx_qout"] = os.path.join(quantized_output["dir"], "model.onnx")
     kept = {k: v for k, v in raw["pytorch"]["ptq"].items() if "file" in v}
     if kept:
         # PyTorch's INT8 model: its most accurate quantize_jit model of the nn.Module (conv
@@ -839,6 +851,14 @@ def make_rows(bench, raw, medians):
         row("best PTQ top-1 (INT8 file)", valid[ours_best], their_ptq[their_best],
             "ours >= PyTorch's", valid[ours_best] >= their_ptq[their_best], note)
 
+    r = ours.get("ptq_quantized_output")
+    if r:
+        row(f"PTQ {bench.args.algos[0]} top-1, quantized output (model_int8.pt)",
+            r["int8_top1"], None,
+            note=f"Global.export_quantized_output: logits on 256 levels as PyTorch's are; same "
+                 f"top-1 as model.pt on {pct(r['int8_agreement'])}, model.onnx "
+                 f"{pct(r['onnx_top1'])}")
+
     floor = fp32 - QAT_TOLERANCE
     for key, label in (("qat", "QAT"), ("qat_distill", "QAT + distillation")):
         r, theirs = ours.get(key), pt.get(key)
@@ -881,7 +901,9 @@ def make_rows(bench, raw, medians):
                     "large batch-1 speedups" if batch == "1" else ""))
         their = medians.get(theirs_name, {}).get(batch)
         for name, label in (("ours_int8", "model_int8.pt (LibTorch)"),
-                            ("ours_onnx", "model.onnx (ONNX Runtime)")):
+                            ("ours_onnx", "model.onnx (ONNX Runtime)"),
+                            ("ours_int8_qout", "model_int8.pt, quantized output (LibTorch)"),
+                            ("ours_onnx_qout", "model.onnx, quantized output (ONNX Runtime)")):
             mine = medians.get(name, {}).get(batch)
             met = None if mine is None or their is None else mine <= their
             note = ""
