@@ -5,6 +5,7 @@
 
 #include "strategies/graph/conv_bn_pairs.h"
 #include "strategies/graph/layer_finder.h"
+#include "strategies/quant/batch_norm_folding.h"
 
 namespace slim::quant {
 
@@ -12,10 +13,6 @@ namespace {
 
 torch::Tensor Attribute(const torch::jit::Module& module, const std::string& name) {
   return module.attr(name).toTensor();
-}
-
-bool HasBias(const torch::jit::Module& layer) {
-  return layer.hasattr("bias") && layer.attr("bias").isTensor();
 }
 
 // `value` rounded to the nearest multiple of `step` (element-wise, broadcast), in double;
@@ -46,19 +43,16 @@ void SnapBiasesToAccumulatorGrid(torch::jit::Module& model,
     }
     const auto steps = Attribute(input_quant, "scale") * Attribute(weight_quant, "scale");
     const auto after = batch_norm_after.find(quantized.path);
+    const auto bias = BiasOf(layer);
     if (after == batch_norm_after.end()) {
-      if (HasBias(layer)) {
-        auto bias = Attribute(layer, "bias");
-        bias.copy_(OnGrid(bias, steps));
-      }
+      if (bias) bias->copy_(OnGrid(*bias, steps));
       continue;
     }
     const auto& batch_norm = modules.at(after->second.bn_path);
     auto beta = Attribute(batch_norm, "bias");
-    const auto factor = Attribute(batch_norm, "weight") /
-                        torch::sqrt(Attribute(batch_norm, "running_var") + after->second.eps);
+    const auto factor = FoldFactor(batch_norm, after->second.eps);
     const auto mean = Attribute(batch_norm, "running_mean");
-    const auto shift = HasBias(layer) ? Attribute(layer, "bias") - mean : -mean;
+    const auto shift = bias ? *bias - mean : -mean;
     const auto folded = beta + factor * shift;
     beta.copy_(OnGrid(folded, steps * factor.abs()) - (factor * shift).to(torch::kDouble));
   }

@@ -15,6 +15,15 @@ torch::Tensor Attribute(const torch::jit::Module& module, const std::string& nam
 
 }  // namespace
 
+torch::Tensor FoldFactor(const torch::jit::Module& batch_norm, double eps) {
+  return Attribute(batch_norm, "weight") / torch::sqrt(Attribute(batch_norm, "running_var") + eps);
+}
+
+std::optional<torch::Tensor> BiasOf(const torch::jit::Module& layer) {
+  if (!layer.hasattr("bias") || !layer.attr("bias").isTensor()) return std::nullopt;
+  return Attribute(layer, "bias");
+}
+
 std::vector<FoldablePair> FindFoldablePairs(const torch::jit::Module& model,
                                             const std::vector<QuantizedLayer>& layers) {
   std::map<std::string, const QuantizedLayer*> convolutions;
@@ -53,14 +62,13 @@ void FoldIntoConvolutions(torch::jit::Module& model, const std::vector<FoldableP
     auto beta = Attribute(batch_norm, "bias");
     auto mean = Attribute(batch_norm, "running_mean");
     auto var = Attribute(batch_norm, "running_var");
-    const auto factor = gamma / torch::sqrt(var + pair.paths.eps);
+    const auto factor = FoldFactor(batch_norm, pair.paths.eps);
     auto weight = Attribute(conv, "weight");
     weight.mul_(factor.reshape({-1, 1, 1, 1}));
     auto shift = -mean;
-    if (conv.hasattr("bias") && conv.attr("bias").isTensor()) {
-      auto bias = Attribute(conv, "bias");
-      shift.add_(bias);
-      bias.zero_();
+    if (auto bias = BiasOf(conv)) {
+      shift.add_(*bias);
+      bias->zero_();
     }
     beta.add_(factor * shift);
     gamma.fill_(1.0);

@@ -7,6 +7,7 @@
 
 #include <torch/script.h>
 
+#include <optional>
 #include <vector>
 
 #include "strategies/graph/conv_bn_pairs.h"
@@ -24,6 +25,13 @@ struct FoldablePair {
 // The BatchNorms directly after the enabled convolution layers of `layers` in `model`.
 std::vector<FoldablePair> FindFoldablePairs(const torch::jit::Module& model,
                                             const std::vector<QuantizedLayer>& layers);
+
+// gamma / sqrt(running_var + eps) of `batch_norm`, per channel: what folding multiplies
+// the convolution's weight by.
+torch::Tensor FoldFactor(const torch::jit::Module& batch_norm, double eps);
+
+// The bias tensor of `layer`, or nullopt when it has none (bias=False).
+std::optional<torch::Tensor> BiasOf(const torch::jit::Module& layer);
 
 // Freezes each pair's BatchNorm (eval mode: the trainer's evaluation restores it as it
 // was) and folds it into the weight quantizer, which shares the BatchNorm's tensors; they
