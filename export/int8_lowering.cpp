@@ -299,6 +299,17 @@ OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tens
   return counts;
 }
 
+std::vector<std::string> ReturnedLayers(const torch::jit::Graph& graph) {
+  std::vector<std::string> layers;
+  for (Node* node : AllNodes(graph)) {
+    if ((node->kind() == c10::aten::conv2d || node->kind() == c10::aten::linear) &&
+        LeavesTheModel(FusedOutput(node))) {
+      layers.push_back(LayerOf(node));
+    }
+  }
+  return layers;
+}
+
 IntegerKernels LowerToIntegerKernels(FrozenModel& frozen) {
   SelectQuantizedEngine();
   auto& graph = frozen.graph;

@@ -40,6 +40,11 @@ enum class ModelOutput {
 OutputGrids QuantizeLayerOutputs(FrozenModel& frozen, const std::vector<at::Tensor>& calibration,
                                  ModelOutput model_output = ModelOutput::kFloat);
 
+// The module paths (LayerOf) of the convolution and linear layers whose outputs `graph`
+// returns, also through a ReLU: where ModelOutput::kQuantized puts a grid when the layer
+// is quantized.
+std::vector<std::string> ReturnedLayers(const torch::jit::Graph& graph);
+
 // What LowerToIntegerKernels produced.
 struct IntegerKernels {
   int64_t integer_ops = 0;                // quantized:: convolutions, linears and adds

@@ -21,6 +21,21 @@ bool Wants(const std::vector<std::string>& formats, const std::string& format) {
   return std::find(formats.begin(), formats.end(), format) != formats.end();
 }
 
+// True when a layer whose output `frozen` returns carries a weight quantizer (the child
+// "weight_quant" that strategies/quant attaches; PTQ enables it only at calibration).
+bool ReturnsQuantizedLayer(const torch::jit::Module& finalized, const FrozenModel& frozen) {
+  for (const auto& path : ReturnedLayers(*frozen.graph)) {
+    auto module = finalized;
+    std::istringstream names(path);
+    std::string name;
+    while (!path.empty() && std::getline(names, name, '.')) {
+      module = module.attr(name).toModule();
+    }
+    if (module.hasattr("weight_quant")) return true;
+  }
+  return false;
+}
+
 std::string Int8Bytes(const torch::jit::Module& finalized, const ExportInputs& inputs,
                       nlohmann::json& details) {
   QuantPoints points;
@@ -64,7 +79,7 @@ std::string ExportFileName(const std::string& format, const std::string& stem) {
 }
 
 void CheckExportable(const torch::jit::Module& finalized, const std::vector<std::string>& formats,
-                     const at::Tensor& example, bool quantizes) {
+                     const at::Tensor& example, bool quantizes, ModelOutput model_output) {
   const bool int8 = Wants(formats, "torchscript_int8");
   const bool onnx = Wants(formats, "onnx");
   if (!int8 && !onnx) return;
@@ -80,6 +95,13 @@ void CheckExportable(const torch::jit::Module& finalized, const std::vector<std:
     throw ConfigError(
         "Global.export: torchscript_int8 needs a quantized model; add a QuantAware or "
         "QuantPost section, or export the float model as torchscript or onnx");
+  }
+  if (quantizes && model_output == ModelOutput::kQuantized &&
+      !ReturnsQuantizedLayer(finalized, frozen)) {
+    throw ConfigError(
+        "Global.export_quantized_output: no output of the model comes from a quantized layer "
+        "(its last layer is not quantized), so there are no logits to put on a grid; quantize "
+        "it (quantize_op_types, not_quant_pattern) or drop the key");
   }
   if (!onnx) return;
   const auto refused = OnnxUnsupported(frozen, example);

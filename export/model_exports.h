@@ -28,11 +28,13 @@ struct ExportedFile {
 };
 
 // Throws ConfigError naming the format and the layer or operator when a format of
-// `formats` cannot express `finalized` (the model as the Compressor finalizes it), or
-// torchscript_int8 is asked for a model no strategy will quantize (`quantizes` false), so
-// that a run refuses at start-up, not after training.
+// `formats` cannot express `finalized` (the model as the Compressor finalizes it),
+// torchscript_int8 is asked for a model no strategy will quantize (`quantizes` false), or
+// a quantized model output is asked for (`model_output`) where no quantized layer
+// computes one, so that a run refuses at start-up, not after training.
 void CheckExportable(const torch::jit::Module& finalized, const std::vector<std::string>& formats,
-                     const at::Tensor& example, bool quantizes);
+                     const at::Tensor& example, bool quantizes,
+                     ModelOutput model_output = ModelOutput::kFloat);
 
 // Writes the files of `formats` other than torchscript to DIRECTORY/<stem>_int8.pt and
 // DIRECTORY/<stem>.onnx, each through a temporary file renamed into place; adds what the

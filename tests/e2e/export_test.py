@@ -362,6 +362,15 @@ class ExportBadInput(Workspace):
         self.assert_fails(self.train(config), 2, "torchscript_int8 needs a quantized model")
         self.assertFalse(os.path.exists(self.path("out", "float-int8.yaml", "model.pt")))
 
+    def test_quantized_output_of_a_float_last_layer_is_refused(self):
+        config = self.tiny_config(
+            "float-logits.yaml", sections="QuantPost:\n  quantize_op_types: [conv2d]\n",
+            extra_global="  export: [torchscript, torchscript_int8]\n"
+                         "  export_quantized_output: true\n")
+        self.assert_fails(self.train(config), 2, "Global.export_quantized_output: no output",
+                          "quantize_op_types")
+        self.assertFalse(os.path.exists(self.path("out", "float-logits.yaml", "model.pt")))
+
     def test_layer_onnx_cannot_express_is_named(self):
         model = self.path("odd.pt")
         script = self.path("odd.py")

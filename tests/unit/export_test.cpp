@@ -172,6 +172,43 @@ TEST(IntegerKernels, QuantizedModelOutputRunsTheClassifierAsAnIntegerKernel) {
   EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1 + step / 2);
 }
 
+// flatten -> linear 12->4 in a child "fc", which carries a weight quantizer (the child
+// "weight_quant" strategies/quant attaches) when `quantized`.
+torch::jit::Module Classifier(bool quantized) {
+  torch::jit::Module fc("__torch__.slim.test.Fc");
+  fc.register_parameter("weight", torch::randn({4, 12}), false);
+  fc.register_parameter("bias", torch::zeros({4}), false);
+  fc.define(R"(
+    def forward(self, x):
+        return torch.linear(x, self.weight, self.bias)
+  )");
+  if (quantized) fc.register_module("weight_quant", torch::jit::Module("__torch__.slim.test.Q"));
+  torch::jit::Module model("__torch__.slim.test.Classifier");
+  model.register_module("fc", fc);
+  model.define(R"(
+    def forward(self, x):
+        return self.fc.forward(torch.flatten(x, 1))
+  )");
+  model.eval();
+  return model;
+}
+
+TEST(ModelExports, QuantizedOutputWithoutAQuantizedLastLayerIsRefused) {
+  const auto example = torch::randn({1, 3, 2, 2});
+  const std::vector<std::string> formats = {"torchscript", "onnx"};
+  EXPECT_NO_THROW(
+      CheckExportable(Classifier(true), formats, example, true, ModelOutput::kQuantized));
+  try {
+    CheckExportable(Classifier(false), formats, example, true, ModelOutput::kQuantized);
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("Global.export_quantized_output: no output"),
+              std::string::npos)
+        << error.what();
+  }
+  EXPECT_NO_THROW(CheckExportable(Classifier(false), formats, example, true, ModelOutput::kFloat));
+}
+
 TEST(BatchSpecialisation, FoldsRankChecksAndKeepsTheBatchExtentComputed) {
   torch::jit::Module model("__torch__.slim.test.Layouts");
   model.define(R"(
