@@ -28,10 +28,12 @@ bool ReturnsQuantizedLayer(const torch::jit::Module& finalized, const FrozenMode
     auto module = finalized;
     std::istringstream names(path);
     std::string name;
-    while (!path.empty() && std::getline(names, name, '.')) {
-      module = module.attr(name).toModule();
+    bool found = true;
+    while (found && std::getline(names, name, '.')) {
+      found = module.hasattr(name) && module.attr(name).isModule();
+      if (found) module = module.attr(name).toModule();
     }
-    if (module.hasattr("weight_quant")) return true;
+    if (found && module.hasattr("weight_quant")) return true;
   }
   return false;
 }
