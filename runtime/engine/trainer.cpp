@@ -617,8 +617,11 @@ TrainingOutcome TrainingRun::Run() {
   auto end = Context(step);
   if (!finished_) setup_.compressor->OnTrainEnd(end);
   const json memory = MemoryByRank();
-  if (WritesOutputs()) WriteReport(step, stopped_early, memory);
+  // The outputs are written once the final checkpoint is on disk: on a nearly full file
+  // system the two would compete for the last free space.
   FinishCheckpoints();
+  if (WritesOutputs()) WriteReport(step, stopped_early, memory);
+  WaitForRankZeroIo();
   logging::Info("done in " + Fixed(SecondsSince(run_start_), 1) + " s; outputs in " +
                 options_.global.output_dir);
   return TrainingOutcome::kCompleted;
