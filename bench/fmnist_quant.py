@@ -21,9 +21,10 @@ model and the same data, it measures:
             optimizer, schedule, batch and augmentation as ours.
   latency   one thread, `slim-model bench --json` for every file (LibTorch for .pt, ONNX
             Runtime for .onnx): the frozen FP32 model, our model_int8.pt and model.onnx (from
-            the QAT run and from the quantized-output PTQ run), PyTorch's INT8 model (quantize_jit of the nn.Module, frozen) and its
-            eager-QAT model (scripted, frozen), at batch 1 and 64, in interleaved rounds; the
-            figures are medians over the rounds, speedups ratios of those medians.
+            the QAT run and from the quantized-output PTQ run), PyTorch's INT8 model
+            (quantize_jit of the nn.Module, frozen) and its eager-QAT model (scripted,
+            frozen), at batch 1 and 64, in interleaved rounds; the figures are medians over
+            the rounds, speedups ratios of those medians.
 
 Both sides calibrate on the same images (OUTDIR/data/calib.h5, drawn from train.h5 with
 --seed) and are scored on the same eval file. Prints a markdown table (figure, ours, PyTorch's,

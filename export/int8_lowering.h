@@ -23,6 +23,7 @@ namespace slim::exporting {
 struct OutputGrids {
   int64_t taken = 0;       // outputs that reuse the grid of a quantizer after them
   int64_t calibrated = 0;  // outputs whose grid was calibrated
+  int64_t model_outputs = 0;  // of those, outputs the model returns (ModelOutput::kQuantized)
 };
 
 // What an integer export does with the quantized layers whose outputs the model returns.

@@ -21,8 +21,10 @@ bool Wants(const std::vector<std::string>& formats, const std::string& format) {
   return std::find(formats.begin(), formats.end(), format) != formats.end();
 }
 
-// True when a layer whose output `frozen` returns carries a weight quantizer (the child
-// "weight_quant" that strategies/quant attaches; PTQ enables it only at calibration).
+// True when a layer whose output `frozen` returns has its input quantizer on (the child
+// "input_quant" that strategies/quant attaches to the layers it selects; PTQ turns their
+// weight quantizers on only at calibration, and instances of a selected layer's class
+// that are not selected carry both quantizers off).
 bool ReturnsQuantizedLayer(const torch::jit::Module& finalized, const FrozenModel& frozen) {
   for (const auto& path : ReturnedLayers(*frozen.graph)) {
     auto module = finalized;
@@ -33,7 +35,10 @@ bool ReturnsQuantizedLayer(const torch::jit::Module& finalized, const FrozenMode
       found = module.hasattr(name) && module.attr(name).isModule();
       if (found) module = module.attr(name).toModule();
     }
-    if (found && module.hasattr("weight_quant")) return true;
+    if (found && module.hasattr("input_quant") &&
+        module.attr("input_quant").toModule().attr("enabled").toBool()) {
+      return true;
+    }
   }
   return false;
 }
@@ -45,12 +50,9 @@ std::string Int8Bytes(const torch::jit::Module& finalized, const ExportInputs& i
   const auto grids = QuantizeLayerOutputs(frozen, inputs.calibration, inputs.model_output);
   const auto kernels = LowerToIntegerKernels(frozen);
   details["torchscript_int8"] = {
-      {"quantized_engine", SelectQuantizedEngine()},
-      {"integer_ops", kernels.integer_ops},
-      {"float_layers", kernels.float_layers},
-      {"output_grids_taken", grids.taken},
-      {"output_grids_calibrated", grids.calibrated},
-      {"quantized_output", inputs.model_output == ModelOutput::kQuantized}};
+      {"quantized_engine", SelectQuantizedEngine()}, {"integer_ops", kernels.integer_ops},
+      {"float_layers", kernels.float_layers},        {"output_grids_taken", grids.taken},
+      {"output_grids_calibrated", grids.calibrated}, {"quantized_outputs", grids.model_outputs}};
   std::ostringstream bytes;
   frozen.module.save(bytes);
   return bytes.str();
@@ -98,12 +100,12 @@ void CheckExportable(const torch::jit::Module& finalized, const std::vector<std:
         "Global.export: torchscript_int8 needs a quantized model; add a QuantAware or "
         "QuantPost section, or export the float model as torchscript or onnx");
   }
-  if (quantizes && model_output == ModelOutput::kQuantized &&
-      !ReturnsQuantizedLayer(finalized, frozen)) {
+  if (model_output == ModelOutput::kQuantized && !ReturnsQuantizedLayer(finalized, frozen)) {
     throw ConfigError(
-        "Global.export_quantized_output: no output of the model comes from a quantized layer "
-        "(its last layer is not quantized), so there are no logits to put on a grid; quantize "
-        "it (quantize_op_types, not_quant_pattern) or drop the key");
+        "Global.export_quantized_output: the model returns no output of a quantized layer "
+        "directly (a convolution or linear layer, through a ReLU at most), so there are no "
+        "logits to put on a grid; quantize its last layer (QuantAware or QuantPost, "
+        "quantize_op_types, not_quant_pattern) or drop the key");
   }
   if (!onnx) return;
   const auto refused = OnnxUnsupported(frozen, example);

@@ -30,8 +30,9 @@ struct ExportedFile {
 // Throws ConfigError naming the format and the layer or operator when a format of
 // `formats` cannot express `finalized` (the model as the Compressor finalizes it),
 // torchscript_int8 is asked for a model no strategy will quantize (`quantizes` false), or
-// a quantized model output is asked for (`model_output`) where no quantized layer
-// computes one, so that a run refuses at start-up, not after training.
+// a quantized model output is asked for (`model_output`) where the model returns no output
+// of a layer with its input quantizer on, so that a run refuses at start-up, not after
+// training.
 void CheckExportable(const torch::jit::Module& finalized, const std::vector<std::string>& formats,
                      const at::Tensor& example, bool quantizes,
                      ModelOutput model_output = ModelOutput::kFloat);
@@ -39,8 +40,8 @@ void CheckExportable(const torch::jit::Module& finalized, const std::vector<std:
 // Writes the files of `formats` other than torchscript to DIRECTORY/<stem>_int8.pt and
 // DIRECTORY/<stem>.onnx, each through a temporary file renamed into place; adds what the
 // integer lowering did to `details` ("torchscript_int8": engine, integer ops, layers left
-// in float, output grids). Throws ModelError when the model cannot be exported,
-// OutputError when a file cannot be written.
+// in float, output grids, model outputs on a grid). Throws ModelError when the model cannot be
+// exported, OutputError when a file cannot be written.
 std::vector<ExportedFile> WriteExports(const torch::jit::Module& finalized,
                                        const std::vector<std::string>& formats,
                                        const std::string& directory, const std::string& stem,

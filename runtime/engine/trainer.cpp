@@ -617,8 +617,8 @@ TrainingOutcome TrainingRun::Run() {
   auto end = Context(step);
   if (!finished_) setup_.compressor->OnTrainEnd(end);
   const json memory = MemoryByRank();
-  // The outputs are written once the final checkpoint is on disk: on a nearly full file
-  // system the two would compete for the last free space.
+  // model.pt and the exports are written once the final checkpoint is on disk: on a nearly
+  // full file system the two would compete for the last free space.
   FinishCheckpoints();
   if (WritesOutputs()) WriteReport(step, stopped_early, memory);
   WaitForRankZeroIo();

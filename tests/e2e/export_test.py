@@ -227,7 +227,7 @@ class ExportRun(ExportWorkspace):
         self.assertEqual(code, 0, out)
         out_dir = self.path("out", "ptq-output")
         report = read_json(out_dir, "report.json")
-        self.assertTrue(report["torchscript_int8"]["quantized_output"])
+        self.assertEqual(report["torchscript_int8"]["quantized_outputs"], 1)
         self.assertEqual(report["torchscript_int8"]["float_layers"], [])
         logits = self.check_exports(out_dir, self.path("fmnist-eval.h5"), 2000)
         _, ops = self.stock_torch_logits(os.path.join(out_dir, "model_int8.pt"),
@@ -235,7 +235,7 @@ class ExportRun(ExportWorkspace):
         self.assertIn("quantized::linear", ops)
         self.assertNotIn("aten::linear", ops)
         for name in ["model_int8.pt", "model.onnx"]:
-            # 256 levels per logit: one grid step apart at most between two samples' values.
+            # The logits lie on one grid of 256 levels.
             self.assertLessEqual(len(np.unique(logits[name])), 256, name)
             agreement = (logits[name].argmax(1) == logits["model.pt"].argmax(1)).mean()
             self.assertGreaterEqual(agreement, 0.98, name)
@@ -367,7 +367,8 @@ class ExportBadInput(Workspace):
             "float-logits.yaml", sections="QuantPost:\n  quantize_op_types: [conv2d]\n",
             extra_global="  export: [torchscript, torchscript_int8]\n"
                          "  export_quantized_output: true\n")
-        self.assert_fails(self.train(config), 2, "Global.export_quantized_output: no output",
+        self.assert_fails(self.train(config), 2, "Global.export_quantized_output: the model "
+                          "returns no output of a quantized layer",
                           "quantize_op_types")
         self.assertFalse(os.path.exists(self.path("out", "float-logits.yaml", "model.pt")))
 

@@ -153,6 +153,7 @@ TEST(IntegerKernels, QuantizedModelOutputRunsTheClassifierAsAnIntegerKernel) {
   const auto grids = QuantizeLayerOutputs(frozen, calibration, ModelOutput::kQuantized);
   EXPECT_EQ(grids.taken, 1);
   EXPECT_EQ(grids.calibrated, 1);  // the logits
+  EXPECT_EQ(grids.model_outputs, 1);
   const auto kernels = LowerToIntegerKernels(frozen);
   EXPECT_EQ(kernels.integer_ops, 2);  // quantized::conv2d_relu and quantized::linear
   EXPECT_TRUE(kernels.float_layers.empty());
@@ -172,8 +173,8 @@ TEST(IntegerKernels, QuantizedModelOutputRunsTheClassifierAsAnIntegerKernel) {
   EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1 + step / 2);
 }
 
-// flatten -> linear 12->4 in a child "fc", which carries a weight quantizer (the child
-// "weight_quant" strategies/quant attaches) when `quantized`.
+// flatten -> linear 12->4 in a child "fc" with an input quantizer (the child "input_quant"
+// strategies/quant attaches), on when `quantized`.
 torch::jit::Module Classifier(bool quantized) {
   torch::jit::Module fc("__torch__.slim.test.Fc");
   fc.register_parameter("weight", torch::randn({4, 12}), false);
@@ -182,7 +183,9 @@ torch::jit::Module Classifier(bool quantized) {
     def forward(self, x):
         return torch.linear(x, self.weight, self.bias)
   )");
-  if (quantized) fc.register_module("weight_quant", torch::jit::Module("__torch__.slim.test.Q"));
+  torch::jit::Module input_quant("__torch__.slim.test.InputQuant");
+  input_quant.register_attribute("enabled", c10::BoolType::get(), quantized);
+  fc.register_module("input_quant", input_quant);
   torch::jit::Module model("__torch__.slim.test.Classifier");
   model.register_module("fc", fc);
   model.define(R"(
@@ -202,7 +205,9 @@ TEST(ModelExports, QuantizedOutputWithoutAQuantizedLastLayerIsRefused) {
     CheckExportable(Classifier(false), formats, example, true, ModelOutput::kQuantized);
     ADD_FAILURE() << "no ConfigError";
   } catch (const ConfigError& error) {
-    EXPECT_NE(std::string(error.what()).find("Global.export_quantized_output: no output"),
+    EXPECT_NE(std::string(error.what())
+                  .find("Global.export_quantized_output: the model "
+                        "returns no output of a quantized layer"),
               std::string::npos)
         << error.what();
   }
