@@ -18,6 +18,7 @@ using torch::jit::Value;
 // The int8 grid every integer kernel takes.
 constexpr int64_t kInt8Min = -128;
 constexpr int64_t kInt8Max = 127;
+constexpr int64_t kUint8Max = 255;
 
 std::string Where(const Node* node) {
   const auto layer = LayerOf(node);
@@ -50,20 +51,33 @@ bool IsReLU(const Value* value) {
   return kind == c10::aten::relu || kind == c10::aten::relu_;
 }
 
+// The uint8 zero point that holds the activation grid [quant_min, quant_max] (fake-quant
+// zero point 0): 0 for an unsigned grid, 128 for a symmetric one; throws beyond 8 bits.
+int64_t Uint8ZeroPoint(int64_t quant_min, int64_t quant_max, const Node* node) {
+  if (quant_min >= 0 && quant_max <= kUint8Max) return 0;
+  RequireInt8Range(quant_min, quant_max, node);
+  return kActivationZeroPoint;
+}
+
 // dequantize(quantize_per_tensor(x, scale, zero point, quint8)) before `at`; clamps first
-// when the grid [quant_min, quant_max] is narrower than int8's, so that values stay on it.
+// when the grid [quant_min, quant_max] is narrower than the uint8 range holding it, so that
+// values stay on it.
 Value* NormalActivation(Graph& graph, Node* at, Value* x, double scale, int64_t quant_min,
                         int64_t quant_max, ReluZeroPoint relu_zero_point) {
-  RequireInt8Range(quant_min, quant_max, at);
+  const int64_t grid_zero_point = Uint8ZeroPoint(quant_min, quant_max, at);
+  const bool unsigned_grid = grid_zero_point == 0;
   torch::jit::WithInsertPoint here(at);
-  const bool narrow = quant_min > -kInt8Max || quant_max < kInt8Max;
+  const bool narrow = unsigned_grid ? quant_min > 0 || quant_max < kUint8Max
+                                    : quant_min > -kInt8Max || quant_max < kInt8Max;
   if (narrow) x = graph.insert(c10::aten::clamp, {x, quant_min * scale, quant_max * scale});
-  const bool zero = relu_zero_point == ReluZeroPoint::kZero && !narrow && IsReLU(x);
-  const int64_t zero_point = zero ? 0 : kActivationZeroPoint;
+  // A symmetric grid after a ReLU moves to zero point 0 for ONNX Runtime.
+  const bool relu_zero =
+      !unsigned_grid && relu_zero_point == ReluZeroPoint::kZero && !narrow && IsReLU(x);
+  const int64_t zero_point = unsigned_grid || relu_zero ? 0 : kActivationZeroPoint;
   Value* quantized =
       graph.insert(c10::aten::quantize_per_tensor, {x, scale, zero_point, c10::ScalarType::QUInt8});
   // Zero point 0 reaches 255 s: the integers are clipped to the grid's quant_max.
-  if (zero) quantized = graph.insert(c10::aten::clamp, {quantized, 0.0, quant_max * scale});
+  if (relu_zero) quantized = graph.insert(c10::aten::clamp, {quantized, 0.0, quant_max * scale});
   return graph.insert(c10::aten::dequantize, {quantized});
 }
 

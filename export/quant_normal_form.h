@@ -5,9 +5,10 @@
 // with plain float/int constants, whatever form the model came in (ATen fake-quantize ops
 // or quantize/dequantize pairs with tensor parameters, see strategies/quant). An
 // activation grid of scale s, zero point 128 in uint8 holds the symmetric int8 grid
-// [-127 s, 127 s] of the fake-quant model exactly, plus -128 s. For ONNX the zero point
-// after a ReLU is 0 instead (ONNX Runtime fuses Conv + ReLU into an integer kernel only
-// then), and the integers are clamped to the grid's clip:
+// [-127 s, 127 s] of the fake-quant model exactly, plus -128 s; the unsigned grid
+// [0, 255 s] (strategies/quant's ActivationGrid) is zero point 0. For ONNX the zero point
+// after a ReLU is 0 on the symmetric grid too (ONNX Runtime fuses Conv + ReLU into an
+// integer kernel only then), and the integers are clamped to the grid's clip:
 //   dequantize(clamp(quantize_per_tensor(relu(x), s, 0, quint8), 0, 127 s))
 // holds the fake-quant grid [0, 127 s] exactly. A BatchNorm after a quantized convolution
 // is folded into its per-channel weight scales and bias: the integer weights stay as they
@@ -18,7 +19,7 @@
 
 namespace slim::exporting {
 
-// The zero point of activations in the normal form that may be negative.
+// The zero point of activations on the symmetric grid in the normal form.
 constexpr int64_t kActivationZeroPoint = 128;
 
 // What the normal form found.

@@ -14,25 +14,34 @@ ActivationRule ParseActivationRule(const std::string& name) {
 
 ActivationObservers::ActivationObservers(std::vector<torch::jit::Module> quantizers,
                                          ActivationRule rule, double moving_rate,
-                                         int64_t window_size, comm::Communicator& comm)
+                                         int64_t window_size, int64_t bits, bool unsigned_grid,
+                                         comm::Communicator& comm)
     : quantizers_(std::move(quantizers)),
       rule_(rule),
       moving_rate_(moving_rate),
       window_size_(window_size),
+      bits_(bits),
+      unsigned_grid_(unsigned_grid),
       comm_(comm) {
   const auto layers = static_cast<int64_t>(quantizers_.size());
   accum_ = torch::zeros({layers});
   state_ = torch::zeros({layers});
+  negative_seen_ = torch::zeros({layers});
   window_ = torch::zeros({rule_ == ActivationRule::kRangeAbsMax ? window_size_ : 0, layers});
   for (auto& quantizer : quantizers_) SetObserve(quantizer, Observe::kMaxWhileTraining);
 }
 
 void ActivationObservers::Update() {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> maxima;
-  for (auto& quantizer : quantizers_) maxima.push_back(quantizer.attr("batch_max").toTensor());
-  auto reduced = torch::stack(maxima).to(torch::kCPU, torch::kFloat32).contiguous();
-  comm_.AllReduceSync(reduced, comm::ReduceOp::kMax);
+  // The maxima, then minus the minima: one max-reduction for both.
+  std::vector<torch::Tensor> extremes;
+  for (auto& quantizer : quantizers_) extremes.push_back(quantizer.attr("batch_max").toTensor());
+  for (auto& quantizer : quantizers_) extremes.push_back(-quantizer.attr("batch_min").toTensor());
+  auto both = torch::stack(extremes).to(torch::kCPU, torch::kFloat32).contiguous();
+  comm_.AllReduceSync(both, comm::ReduceOp::kMax);
+  const auto layers = static_cast<int64_t>(quantizers_.size());
+  const auto reduced = both.slice(0, 0, layers);
+  negative_seen_ = torch::maximum(negative_seen_, (both.slice(0, layers) > 0).to(torch::kFloat32));
   torch::Tensor thresholds;
   switch (rule_) {
     case ActivationRule::kMovingAverageAbsMax:
@@ -54,6 +63,7 @@ void ActivationObservers::Update() {
 
 void ActivationObservers::ApplyThresholds(const torch::Tensor& thresholds) {
   torch::NoGradGuard no_grad;
+  ApplyGrids();
   const auto values = thresholds.clamp_min(1e-8);
   for (size_t i = 0; i < quantizers_.size(); ++i) {
     auto& quantizer = quantizers_[i];
@@ -61,7 +71,17 @@ void ActivationObservers::ApplyThresholds(const torch::Tensor& thresholds) {
     auto scale = quantizer.attr("scale").toTensor();
     scale.copy_(values[static_cast<int64_t>(i)] / quant_max);
     quantizer.attr("batch_max").toTensor().zero_();
+    quantizer.attr("batch_min").toTensor().zero_();
     SetQuantize(quantizer, true);
+  }
+}
+
+void ActivationObservers::ApplyGrids() {
+  for (size_t i = 0; i < quantizers_.size(); ++i) {
+    const bool non_negative =
+        unsigned_grid_ && negative_seen_[static_cast<int64_t>(i)].item<float>() == 0;
+    SetActivationGrid(quantizers_[i],
+                      non_negative ? ActivationGrid::kUnsigned : ActivationGrid::kSymmetric, bits_);
   }
 }
 
@@ -69,7 +89,8 @@ checkpoint::TensorMap ActivationObservers::Save() const {
   return {{"steps", torch::tensor(steps_, torch::kInt64)},
           {"accum", accum_.clone()},
           {"state", state_.clone()},
-          {"window", window_.clone()}};
+          {"window", window_.clone()},
+          {"negative_seen", negative_seen_.clone()}};
 }
 
 void ActivationObservers::Load(const checkpoint::TensorMap& state) {
@@ -86,6 +107,9 @@ void ActivationObservers::Load(const checkpoint::TensorMap& state) {
   accum_ = get("accum", accum_);
   state_ = get("state", state_);
   window_ = get("window", window_);
+  negative_seen_ = state.count("negative_seen") > 0 ? get("negative_seen", negative_seen_)
+                                                    : torch::ones_like(negative_seen_);
+  ApplyGrids();
   for (auto& quantizer : quantizers_) SetQuantize(quantizer, steps_ > 0);
 }
 

@@ -27,7 +27,8 @@ void QuantAware::Prepare(torch::jit::Module& model) {
   quantized_ = InsertQuantizers(model, options_, options_.use_pact);
   observers_ = std::make_unique<ActivationObservers>(
       quantized_.ActivationQuantizers(), ParseActivationRule(options_.activation_quantize_type),
-      options_.moving_rate, options_.window_size, comm_);
+      options_.moving_rate, options_.window_size, options_.activation_bits,
+      options_.unsigned_activations, comm_);
   logging::Info("QuantAware: " + quantized_.Describe() + " quantized to " +
                 std::to_string(options_.weight_bits) + "-bit weights (" +
                 options_.weight_quantize_type + ") and " +

@@ -80,6 +80,7 @@ void ParseCommon(config::ConfigSection& section, QuantCommonOptions& out,
               {"channel_wise_abs_max", "abs_max"});
   out.not_quant_pattern =
       section.Get<std::vector<std::string>>("not_quant_pattern", out.not_quant_pattern);
+  out.unsigned_activations = section.Get<bool>("unsigned_activations", out.unsigned_activations);
   out.onnx_format = section.Get<bool>("onnx_format", out.onnx_format);
   if (out.onnx_format && std::max(out.weight_bits, out.activation_bits) > 8) {
     section.Fail("onnx_format", fmt::format(

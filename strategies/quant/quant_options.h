@@ -29,6 +29,14 @@ struct QuantCommonOptions : config::StrategyOptions {
   // not_quant_pattern: module paths left in float; a pattern matches a path, or a path
   // below it, with shell wildcards (`fc`, `layer1`, `layer*.0.conv1`). Default none.
   std::vector<std::string> not_quant_pattern;
+  // unsigned_activations: an activation never seen negative in calibration (PTQ) or in
+  // training so far (QAT), such as a ReLU's output, is quantized on the unsigned grid
+  // [0, T] with 2^b levels and zero point 0 instead of the symmetric one: twice the
+  // resolution, and the layout PyTorch's x86 integer kernels run fastest after a ReLU.
+  // Exports then hold uint8 activations with zero point 0 there; TensorRT takes only the
+  // symmetric grid. A value that turns negative later clips to 0 (PTQ), or switches that
+  // activation back to the symmetric grid for good (QAT). Default false.
+  bool unsigned_activations = false;
   // onnx_format: export quantize/dequantize pairs (QDQ, int8 [-128, 127], zero point 0)
   // instead of fake-quantize ops. Default false.
   bool onnx_format = false;

@@ -52,30 +52,44 @@ void QuantPost::Prepare(torch::jit::Module& model) {
 }
 
 void QuantPost::ObserveMaxima(torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
-                              std::vector<double>& maxima, std::vector<double>& averages) {
+                              std::vector<double>& maxima, std::vector<double>& averages,
+                              std::vector<double>& lowest) {
   const size_t layers = activations_.size();
-  // Per quantizer the local max, then the sums of per-batch maxima; the batch count last.
-  std::vector<double> local_max(layers, 0.0);
+  // Per quantizer the local max, then minus the local min (one max-reduction for both);
+  // then the sums of per-batch maxima, the batch count last.
+  std::vector<double> extremes(2 * layers, 0.0);
   std::vector<double> sums(layers + 1, 0.0);
   for (auto& quantizer : activations_) SetObserve(quantizer, Observe::kMax);
   for (const auto& batch : batches) {
     model.forward({batch});
     for (size_t i = 0; i < layers; ++i) {
       auto batch_max = activations_[i].attr("batch_max").toTensor();
+      auto batch_min = activations_[i].attr("batch_min").toTensor();
       const double value = batch_max.item<double>();
-      local_max[i] = std::max(local_max[i], value);
+      extremes[i] = std::max(extremes[i], value);
+      extremes[layers + i] = std::max(extremes[layers + i], -batch_min.item<double>());
       sums[i] += value;
       batch_max.zero_();
+      batch_min.zero_();
     }
     sums[layers] += 1;
   }
-  auto reduced_max = torch::tensor(local_max, torch::kFloat64);
+  auto reduced_extremes = torch::tensor(extremes, torch::kFloat64);
   auto reduced_sums = torch::tensor(sums, torch::kFloat64);
-  comm_.AllReduceSync(reduced_max, comm::ReduceOp::kMax);
+  comm_.AllReduceSync(reduced_extremes, comm::ReduceOp::kMax);
   comm_.AllReduceSync(reduced_sums, comm::ReduceOp::kSum);
-  maxima = ToVector(reduced_max);
-  averages = ToVector(reduced_sums.slice(0, 0, static_cast<int64_t>(layers)) /
-                      reduced_sums[static_cast<int64_t>(layers)]);
+  const auto count = static_cast<int64_t>(layers);
+  maxima = ToVector(reduced_extremes.slice(0, 0, count));
+  lowest = ToVector(-reduced_extremes.slice(0, count));
+  averages = ToVector(reduced_sums.slice(0, 0, count) / reduced_sums[count]);
+}
+
+void QuantPost::ChooseGrids(const std::vector<double>& lowest) {
+  if (!options_.unsigned_activations) return;
+  for (size_t i = 0; i < activations_.size(); ++i) {
+    if (lowest[i] < 0) continue;
+    SetActivationGrid(activations_[i], ActivationGrid::kUnsigned, options_.activation_bits);
+  }
 }
 
 std::vector<std::vector<double>> QuantPost::ObserveHistograms(
@@ -118,8 +132,9 @@ void QuantPost::QuantizeWeights() {
 void QuantPost::Calibrate(torch::jit::Module& model, const std::vector<torch::Tensor>& batches) {
   torch::NoGradGuard no_grad;
   model.eval();
-  std::vector<double> maxima, averages;
-  ObserveMaxima(model, batches, maxima, averages);
+  std::vector<double> maxima, averages, lowest;
+  ObserveMaxima(model, batches, maxima, averages, lowest);
+  ChooseGrids(lowest);
   std::vector<double> thresholds = options_.ptq_algo == "avg" ? averages : maxima;
   const auto& algo = options_.ptq_algo;
   if (algo == "hist" || algo == "mse" || algo == "KL") {

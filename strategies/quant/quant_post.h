@@ -1,6 +1,7 @@
 // QuantPost: post-training quantization. No training: each rank runs its share of the
-// calibration batches through the float model; maxima, per-batch averages and histograms of |x| are reduced over
-// the ranks, so the scales depend on the calibration set, not on the number of ranks.
+// calibration batches through the float model; maxima, minima, per-batch averages and
+// histograms of |x| are reduced over the ranks, so the scales depend on the calibration
+// set, not on the number of ranks.
 // ptq_algo picks the activation thresholds (threshold_search.h); weights get abs-max
 // scales, optionally with bias_correct.
 #pragma once
@@ -31,9 +32,14 @@ class QuantPost : public strategies::Strategy {
               nlohmann::json& report) const override;
 
  private:
-  // Per activation quantizer, the max of |x| over all ranks' batches and the mean of the per-batch maxima.
+  // Per activation quantizer, over all ranks' batches: the max of |x|, the mean of the
+  // per-batch maxima, and the lowest value (0 when none was negative).
   void ObserveMaxima(torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
-                     std::vector<double>& maxima, std::vector<double>& averages);
+                     std::vector<double>& maxima, std::vector<double>& averages,
+                     std::vector<double>& lowest);
+  // With unsigned_activations, the unsigned grid for each quantizer `lowest` says never
+  // saw a negative value.
+  void ChooseGrids(const std::vector<double>& lowest);
   // Per activation quantizer, the histogram of |x| over [0, maxima[layer]] summed over all ranks.
   std::vector<std::vector<double>> ObserveHistograms(torch::jit::Module& model,
                                                      const std::vector<torch::Tensor>& batches,

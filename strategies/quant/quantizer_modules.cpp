@@ -9,9 +9,9 @@ namespace {
 // Initial PACT clip, as in PaddleSlim.
 constexpr double kPactInitialAlpha = 20.0;
 
-// In the sources, dtype 12 is torch.qint8 (a C++-compiled module cannot name it). QDQ
-// clamps an activation to the b-bit range first, as int8 storage alone would clamp only
-// at +-127; exported weights already lie on their grid.
+// In the sources, dtype 12 is torch.qint8 and 13 torch.quint8 (a C++-compiled module
+// cannot name them). QDQ clamps an activation to the b-bit range first, as 8-bit storage
+// alone would clamp only at its own bounds; exported weights already lie on their grid.
 const char* const kWeightSource = R"(
 def forward(self, w):
     if not self.enabled:
@@ -55,6 +55,7 @@ PACT_CLIP
     if (self.observe == 1 and self.training) or self.observe == 2:
         low, high = torch.aminmax(x.detach())
         self.batch_max = torch.maximum(self.batch_max, torch.maximum(high, -low))
+        self.batch_min = torch.minimum(self.batch_min, low)
     elif self.observe == 3:
         bins = self.histogram.size(0)
         self.histogram = self.histogram + torch.histc(torch.abs(x.detach()), bins, 0.0, self.hist_max)
@@ -62,7 +63,8 @@ PACT_CLIP
         return x
     if self.qdq:
         x = torch.clamp(x, self.scale * self.quant_min, self.scale * self.quant_max)
-        return torch.dequantize(torch.quantize_per_tensor(x, self.scale, self.zero_point, 12))
+        dtype = 13 if self.quant_min >= 0 else 12
+        return torch.dequantize(torch.quantize_per_tensor(x, self.scale, self.zero_point, dtype))
     if self.training:
         plain = x.detach()
         grid = torch.clamp(plain * (1.0 / self.scale), self.quant_min, self.quant_max)
@@ -106,6 +108,14 @@ void AddPactAlpha(torch::jit::Module& quantizer) {
 
 int64_t QuantMax(int64_t bits) { return (int64_t{1} << (bits - 1)) - 1; }
 
+void SetActivationGrid(torch::jit::Module& activation_quantizer, ActivationGrid grid,
+                       int64_t bits) {
+  const bool non_negative = grid == ActivationGrid::kUnsigned;
+  activation_quantizer.setattr("quant_min", non_negative ? int64_t{0} : -QuantMax(bits));
+  activation_quantizer.setattr("quant_max",
+                               non_negative ? (int64_t{1} << bits) - 1 : QuantMax(bits));
+}
+
 QuantizerFactory::QuantizerFactory() : unit_(std::make_shared<torch::jit::CompilationUnit>()) {}
 
 torch::jit::Module QuantizerFactory::NewInstance(std::optional<torch::jit::Module>& prototype,
@@ -134,6 +144,7 @@ torch::jit::Module QuantizerFactory::NewInstance(std::optional<torch::jit::Modul
     RegisterBool(module, "quantize", false);
     module.register_attribute("hist_max", c10::FloatType::get(), 1.0);
     module.register_buffer("batch_max", torch::zeros({}));
+    module.register_buffer("batch_min", torch::zeros({}));
     module.register_buffer("histogram", torch::zeros({0}));
     if (pact) AddPactAlpha(module);
     module.define(ActivationSource(pact));

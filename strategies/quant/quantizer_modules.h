@@ -6,10 +6,12 @@
 // frozen the scale follows the current weight in every forward; frozen, it uses the
 // stored scale.
 //
-// ActivationQuantizer (child "input_quant"): symmetric per-tensor quantization of the
-// layer's input with the stored scale; while observing it records max|x| (batch_max) or a
-// histogram of |x| over [0, hist_max] that the strategy reduces over the ranks and turns
-// into the scale. The PACT variant first clips x to [-alpha, alpha] with a learnable alpha.
+// ActivationQuantizer (child "input_quant"): per-tensor quantization of the layer's input
+// with the stored scale, on the symmetric grid or, for inputs never seen negative, the
+// unsigned one (ActivationGrid); while observing it records max|x| (batch_max) and the
+// lowest value (batch_min, from 0), or a histogram of |x| over [0, hist_max], that the
+// strategy reduces over the ranks and turns into the scale. The PACT variant first clips
+// x to [-alpha, alpha] with a learnable alpha.
 //
 // Gradients pass straight through: ATen's fake-quantize backward (1 inside the range) for
 // weights, identity for activations in training (see the activation source).
@@ -25,8 +27,8 @@ namespace slim::quant {
 // What an activation quantizer records in forward.
 enum class Observe : int64_t {
   kNothing = 0,
-  kMaxWhileTraining = 1,  // batch_max, in training mode only (QAT)
-  kMax = 2,               // batch_max, in any mode (PTQ calibration)
+  kMaxWhileTraining = 1,  // batch_max and batch_min, in training mode only (QAT)
+  kMax = 2,               // batch_max and batch_min, in any mode (PTQ calibration)
   kHistogram = 3,         // histogram of |x| (PTQ calibration)
 };
 
@@ -53,6 +55,15 @@ class QuantizerFactory {
 
 // The largest integer level of a symmetric b-bit grid: 2^(b-1) - 1.
 int64_t QuantMax(int64_t bits);
+
+// The integer grid of an activation quantizer; zero point 0 either way.
+enum class ActivationGrid {
+  kSymmetric,  // [-(2^(b-1)-1), 2^(b-1)-1]: scale T / 127 at 8 bits (the default)
+  kUnsigned,   // [0, 2^b - 1]: scale T / 255 at 8 bits, negative inputs clip to 0
+};
+
+// Sets the grid of `activation_quantizer` for `bits`; its scale is then T / quant_max.
+void SetActivationGrid(torch::jit::Module& activation_quantizer, ActivationGrid grid, int64_t bits);
 
 // Quantizer attributes the strategies switch.
 void SetEnabled(torch::jit::Module& quantizer, bool enabled);

@@ -213,6 +213,7 @@ class ExportRun(ExportWorkspace):
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         self.assertIn("model_int8.pt: top1", out)
         self.check_quantized_output()
+        self.check_unsigned_activations()
 
     def check_quantized_output(self):
         """Global.export_quantized_output: the logits go onto a calibrated 8-bit grid and the
@@ -239,6 +240,28 @@ class ExportRun(ExportWorkspace):
             self.assertLessEqual(len(np.unique(logits[name])), 256, name)
             agreement = (logits[name].argmax(1) == logits["model.pt"].argmax(1)).mean()
             self.assertGreaterEqual(agreement, 0.98, name)
+
+    def check_unsigned_activations(self):
+        """QuantPost.unsigned_activations: the layers after a ReLU get the unsigned grid,
+        the first layer (normalised images, negative too) the symmetric one, and both
+        runtimes agree with model.pt as on the symmetric grid."""
+        ptq = self.fmnist_config("ptq-unsigned", """QuantPost:
+  algo: KL
+  batch_nums: 8
+  unsigned_activations: true
+""", model="@OUT@/float/model.pt",
+            extra_global="  export: [torchscript, torchscript_int8, onnx]\n")
+        code, out, _ = self.train(ptq, ranks=2)
+        self.assertEqual(code, 0, out)
+        out_dir = self.path("out", "ptq-unsigned")
+        grids = {layer["name"]: (layer["input"]["quant_min"], layer["input"]["quant_max"])
+                 for layer in read_json(out_dir, "quant_table.json")["layers"]}
+        self.assertEqual(grids.pop("conv1"), (-127, 127))
+        self.assertEqual(set(grids.values()), {(0, 255)})
+        logits = self.check_exports(out_dir, self.path("fmnist-eval.h5"), 2000)
+        for name in ["model_int8.pt", "model.onnx"]:
+            agreement = (logits[name].argmax(1) == logits["model.pt"].argmax(1)).mean()
+            self.assertGreaterEqual(agreement, 0.985, name)
 
     def qat_int8_error(self, name, op_types):
         """QAT on 2 ranks quantizing `op_types`, exported to model_int8.pt: (the relative

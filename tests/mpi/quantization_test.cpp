@@ -6,6 +6,7 @@
 
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/models/builtin_models.h"
+#include "strategies/graph/layer_finder.h"
 #include "strategies/quant/quant_aware.h"
 #include "strategies/quant/quant_post.h"
 
@@ -44,6 +45,11 @@ class QuantizationAcrossRanks : public ::testing::Test {
     }
   }
 
+  // The input quantizer of the layer at `path` in model_.
+  torch::jit::Module InputQuantizer(const std::string& path) const {
+    return graph::ModulesByPath(model_).at(path).attr("input_quant").toModule();
+  }
+
   std::unique_ptr<comm::Communicator> comm_;
   torch::jit::Module model_;
 };
@@ -74,6 +80,67 @@ TEST_F(QuantizationAcrossRanks, QatScalesAreBitIdenticalAfterEveryStep) {
     }
   }
   ExpectIdenticalOnAllRanks(strategy.SaveState().at("accum"), "moving-average state");
+}
+
+TEST_F(QuantizationAcrossRanks, QatKeepsTheUnsignedGridUntilAnyRankSeesANegativeValue) {
+  quant::QuantAwareOptions options;
+  options.quantize_op_types = {"conv2d", "linear"};
+  options.unsigned_activations = true;
+  QuantAware strategy(options, {comm_.get(), {}});
+  strategy.Prepare(model_);
+  const auto first = InputQuantizer("conv1");
+  const auto after_relu = InputQuantizer("layer1.0.conv2");
+  const bool last_rank = comm_->Rank() == comm_->Size() - 1;
+  // Step 1: non-negative inputs everywhere; step 2: negative ones on the last rank only;
+  // step 3: non-negative again.
+  const std::vector<int64_t> expected_first_min = {0, -127, -127};
+  const std::vector<int64_t> expected_first_max = {255, 127, 127};
+  for (int64_t step = 0; step < 3; ++step) {
+    auto input = ShardInput(step);
+    if (step != 1 || !last_rank) input = input.abs();
+    model_.forward({input}).toTensor().sum().backward();
+    strategies::HookContext context{model_, nullptr, *comm_, step};
+    strategy.OnBeforeOptimizerStep(context);
+    EXPECT_EQ(first.attr("quant_max").toInt(), expected_first_max[step]) << "step " << step;
+    EXPECT_EQ(first.attr("quant_min").toInt(), expected_first_min[step]) << "step " << step;
+    EXPECT_EQ(after_relu.attr("quant_min").toInt(), 0) << "step " << step;
+    EXPECT_EQ(after_relu.attr("quant_max").toInt(), 255) << "step " << step;
+    ExpectIdenticalOnAllRanks(first.attr("scale").toTensor(), "conv1 scale");
+  }
+  // A resumed run restores the grids with the observer state.
+  const auto saved = strategy.SaveState();
+  torch::manual_seed(11);
+  model_ = models::BuildBuiltinModel("resnet20", {{3, 8, 8}, 4});
+  QuantAware resumed(options, {comm_.get(), {}});
+  resumed.Prepare(model_);
+  resumed.LoadState(saved, model_);
+  EXPECT_EQ(InputQuantizer("conv1").attr("quant_max").toInt(), 127);
+  EXPECT_EQ(InputQuantizer("layer1.0.conv2").attr("quant_max").toInt(), 255);
+  // A checkpoint from before the unsigned grid restores the symmetric grid everywhere.
+  auto older = saved;
+  older.erase("negative_seen");
+  resumed.LoadState(older, model_);
+  EXPECT_EQ(InputQuantizer("layer1.0.conv2").attr("quant_max").toInt(), 127);
+}
+
+TEST_F(QuantizationAcrossRanks, PtqUsesTheUnsignedGridWhereNoRankSawANegativeValue) {
+  quant::QuantPostOptions options;
+  options.quantize_op_types = {"conv2d", "linear"};
+  options.ptq_algo = "KL";
+  options.unsigned_activations = true;
+  QuantPost strategy(options, {comm_.get(), {}});
+  strategy.Prepare(model_);
+  // The input is negative on the last rank only.
+  const bool last_rank = comm_->Rank() == comm_->Size() - 1;
+  const auto input = last_rank ? ShardInput(1) : ShardInput(1).abs();
+  strategy.Calibrate(model_, {input});
+  EXPECT_EQ(InputQuantizer("conv1").attr("quant_min").toInt(), -127);
+  for (const auto* path : {"layer1.0.conv1", "layer2.0.downsample.0", "fc"}) {
+    const auto quantizer = InputQuantizer(path);
+    EXPECT_EQ(quantizer.attr("quant_min").toInt(), 0) << path;
+    EXPECT_EQ(quantizer.attr("quant_max").toInt(), 255) << path;
+    ExpectIdenticalOnAllRanks(quantizer.attr("scale").toTensor(), std::string(path) + " scale");
+  }
 }
 
 TEST_F(QuantizationAcrossRanks, PtqCalibrationMergesAllShards) {

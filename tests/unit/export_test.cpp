@@ -19,9 +19,14 @@
 namespace slim::exporting {
 namespace {
 
+// How ConvNet quantizes the ReLU's output, the classifier's input: the symmetric grid of
+// scale 0.04, or the unsigned grid [0, 255] of scale 0.02 (the same clip, 5.1).
+enum class ReluGrid { kSymmetric, kUnsigned };
+
 // conv 3->8 (3x3, padding 1) -> BatchNorm -> ReLU -> flatten -> linear 512->10; with
-// `quantized`, fake-quant ops on the input (scale 0.05) and on both weights (per channel).
-torch::jit::Module ConvNet(bool quantized) {
+// `quantized`, fake-quant ops on the input (scale 0.05), on the ReLU's output (`relu_grid`)
+// and on both weights (per channel).
+torch::jit::Module ConvNet(bool quantized, ReluGrid relu_grid = ReluGrid::kSymmetric) {
   torch::jit::Module model("__torch__.slim.test.ConvNet");
   const auto conv_weight = torch::randn({8, 3, 3, 3}) * 0.3;
   const auto fc_weight = torch::randn({10, 512}) * 0.05;
@@ -41,6 +46,10 @@ torch::jit::Module ConvNet(bool quantized) {
   model.register_buffer("fc_scale", scale_of(fc_weight));
   model.register_attribute("quantized", c10::BoolType::get(), quantized);
   model.register_attribute("observe", c10::BoolType::get(), false);
+  const bool unsigned_grid = relu_grid == ReluGrid::kUnsigned;
+  model.register_attribute("relu_scale", c10::FloatType::get(), unsigned_grid ? 0.02 : 0.04);
+  model.register_attribute("relu_min", c10::IntType::get(), unsigned_grid ? 0 : -127);
+  model.register_attribute("relu_max", c10::IntType::get(), unsigned_grid ? 255 : 127);
   model.define(R"(
     def quantize_weight(self, w, scale):
         zero = torch.zeros([w.size(0)], dtype=3)  # int32
@@ -61,7 +70,7 @@ torch::jit::Module ConvNet(bool quantized) {
                              False, 0.1, 1e-5, False)
         y = torch.relu(y)
         if self.quantized:
-            y = torch.fake_quantize_per_tensor_affine(y, 0.04, 0, -127, 127)
+            y = torch.fake_quantize_per_tensor_affine(y, self.relu_scale, 0, self.relu_min, self.relu_max)
         return torch.linear(torch.flatten(y, 1), fc_weight, self.fc_bias)
   )");
   model.eval();
@@ -142,6 +151,41 @@ TEST(IntegerKernels, ConvolutionRunsAsAnIntegerKernelCloseToFakeQuant) {
     const auto actual = frozen.module.forward({x}).toTensor();
     // One rounding step of the input grid at most, through the classifier.
     EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1) << batch;
+  }
+}
+
+// The zero point of the quantized::conv2d_relu in `graph`.
+int64_t ConvReluZeroPoint(const torch::jit::Graph& graph) {
+  for (const auto* node : AllNodes(graph)) {
+    if (std::string(node->kind().toQualString()) == "quantized::conv2d_relu") {
+      return ConstantOf(node->input(3))->toInt();
+    }
+  }
+  ADD_FAILURE() << "no quantized::conv2d_relu";
+  return -1;
+}
+
+TEST(IntegerKernels, UnsignedGridAfterAReluGivesTheKernelZeroPointZero) {
+  torch::manual_seed(4);
+  const auto symmetric = ConvNet(true);
+  auto symmetric_frozen = ExportForm(symmetric);
+  const std::vector<torch::Tensor> calibration = {torch::randn({8, 3, 8, 8})};
+  QuantizeLayerOutputs(symmetric_frozen, calibration);
+  LowerToIntegerKernels(symmetric_frozen);
+  EXPECT_EQ(ConvReluZeroPoint(*symmetric_frozen.graph), kActivationZeroPoint);
+  for (const auto relu_zero_point : {ReluZeroPoint::kSymmetric, ReluZeroPoint::kZero}) {
+    const auto model = ConvNet(true, ReluGrid::kUnsigned);
+    auto frozen = ExportForm(model, nullptr, relu_zero_point);
+    // uint8 holds the grid as it is: nothing to clamp, in the TorchScript and ONNX forms.
+    EXPECT_EQ(CountKind(*frozen.graph, "aten::clamp"), 0);
+    QuantizeLayerOutputs(frozen, calibration);
+    LowerToIntegerKernels(frozen);
+    EXPECT_EQ(ConvReluZeroPoint(*frozen.graph), 0);
+    auto copy = model;
+    const auto x = torch::randn({4, 3, 8, 8}) * 3;
+    const auto expected = copy.forward({x}).toTensor();
+    const auto actual = frozen.module.forward({x}).toTensor();
+    EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1);
   }
 }
 

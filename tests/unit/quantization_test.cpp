@@ -215,6 +215,32 @@ TEST(ActivationQuantizer, TrainingEstimatorMatchesFakeQuantizeAndPassesGradients
   EXPECT_TRUE(torch::equal(quantizer.forward({input}).toTensor(), expected));
 }
 
+TEST(ActivationQuantizer, UnsignedGridHasTwiceTheLevelsAndClipsNegativesToZero) {
+  QuantizerFactory factory;
+  auto quantizer = factory.NewActivationQuantizer(/*bits=*/8, /*pact=*/false);
+  SetActivationGrid(quantizer, ActivationGrid::kUnsigned, 8);
+  EXPECT_EQ(quantizer.attr("quant_min").toInt(), 0);
+  EXPECT_EQ(quantizer.attr("quant_max").toInt(), 255);
+  quantizer.attr("scale").toTensor().fill_(0.05);
+  SetQuantize(quantizer, true);
+  // Negative values, exact half steps and values past the clip (255 * 0.05).
+  const auto input = torch::cat({torch::arange(-100, 600) * 0.025, torch::rand({1000}) * 12.75});
+  const auto expected = torch::fake_quantize_per_tensor_affine(input, 0.05f, 0, 0, 255);
+  EXPECT_EQ(expected.min().item<float>(), 0);
+  quantizer.train();
+  EXPECT_TRUE(torch::equal(quantizer.forward({input}).toTensor(), expected));
+  quantizer.eval();
+  EXPECT_TRUE(torch::equal(quantizer.forward({input}).toTensor(), expected));
+  SetExportQdq(quantizer, true);  // uint8 quantize/dequantize pairs
+  EXPECT_TRUE(torch::equal(quantizer.forward({input}).toTensor(), expected));
+  // Over [0, T] the unsigned grid has 256 levels, the symmetric one of the same T 128.
+  const auto span = torch::linspace(0, 12.75, 5000);
+  EXPECT_EQ(std::get<0>(torch::_unique(quantizer.forward({span}).toTensor())).numel(), 256);
+  SetActivationGrid(quantizer, ActivationGrid::kSymmetric, 8);
+  quantizer.attr("scale").toTensor().fill_(12.75 / 127);
+  EXPECT_EQ(std::get<0>(torch::_unique(quantizer.forward({span}).toTensor())).numel(), 128);
+}
+
 TEST(BatchNormFolding, FindsEveryConvolutionBatchNormPairOfResNet20) {
   auto model = models::BuildBuiltinModel("resnet20", {{3, 16, 16}, 5});
   const auto pairs = graph::FindConvBatchNorms(model);
