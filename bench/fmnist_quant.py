@@ -11,8 +11,9 @@ model and the same data, it measures:
             distillation (the float model as teacher), each one `mpirun -np 2 slim-train` run
             with Global.export [torchscript, torchscript_int8, onnx]; top-1 read from each
             run's report.json (model.pt's final evaluation and each export's own); one
-            more PTQ (the first algorithm) with Global.export_quantized_output, whose
-            exports quantize the logits as PyTorch's INT8 model does.
+            more PTQ (the first algorithm) in the layout PyTorch's INT8 model has:
+            QuantPost.unsigned_activations (uint8 with zero point 0 after a ReLU) and
+            Global.export_quantized_output (8-bit logits).
   PyTorch   PTQ with graph-mode quantize_jit (bench/pytorch_quant.py's code path: MinMax and
             Histogram observers, activations in 0..127 as that script has them and in 0..255
             as onednn's default qconfig has them), on the TorchScript file as it is and on the
@@ -21,7 +22,7 @@ model and the same data, it measures:
             optimizer, schedule, batch and augmentation as ours.
   latency   one thread, `slim-model bench --json` for every file (LibTorch for .pt, ONNX
             Runtime for .onnx): the frozen FP32 model, our model_int8.pt and model.onnx (from
-            the QAT run and from the quantized-output PTQ run), PyTorch's INT8 model
+            the QAT run and from the PyTorch-layout PTQ run), PyTorch's INT8 model
             (quantize_jit of the nn.Module, frozen) and its eager-QAT model (scripted,
             frozen), at batch 1 and 64, in interleaved rounds; the figures are medians over
             the rounds, speedups ratios of those medians.
@@ -362,20 +363,23 @@ class Ours:
             + (f" ({wall:.0f} s)" if wall is not None else ""))
         return result
 
-    def ptq(self, algo, quantized_output=False):
-        """PTQ with `algo`; with `quantized_output` the integer exports quantize the logits
-        too (Global.export_quantized_output), as PyTorch's INT8 model has them."""
+    def ptq(self, algo, pytorch_layout=False):
+        """PTQ with `algo`; with `pytorch_layout` in the layout of PyTorch's INT8 model:
+        activations after a ReLU on the unsigned grid (QuantPost.unsigned_activations) and
+        the logits quantized too (Global.export_quantized_output)."""
         a = self.b.args
-        name = f"ptq_{algo}" + ("_quantized_output" if quantized_output else "")
+        name = f"ptq_{algo}" + ("_pytorch_layout" if pytorch_layout else "")
         sections = f"""QuantPost:
   ptq_algo: {algo}
   batch_num: {self.b.calib_count // a.calib_batch}
   batch_size: {a.calib_batch}
   quantize_op_types: [conv2d, depthwise_conv2d, linear]
 """
+        if pytorch_layout:
+            sections += "  unsigned_activations: true\n"
         config, out_dir = self.config(
             name, self.b.calib_data, sections, self.b.report_batch,
-            extra_global="  export_quantized_output: true\n" if quantized_output else "")
+            extra_global="  export_quantized_output: true\n" if pytorch_layout else "")
         return self.slim_train(name, config, out_dir)
 
     def qat(self, distill):
@@ -754,8 +758,8 @@ def main():
     raw["ours"] = {}
     for algo in args.algos:
         raw["ours"][f"ptq_{algo}"] = bench.attempt(f"ours PTQ {algo}", ours.ptq, algo)
-    raw["ours"]["ptq_quantized_output"] = bench.attempt(
-        f"ours PTQ {args.algos[0]}, quantized output", ours.ptq, args.algos[0], True)
+    raw["ours"]["ptq_pytorch_layout"] = bench.attempt(
+        f"ours PTQ {args.algos[0]}, PyTorch's layout", ours.ptq, args.algos[0], True)
     raw["ours"]["qat"] = bench.attempt("ours QAT", ours.qat, False)
     raw["ours"]["qat_distill"] = bench.attempt("ours QAT + distillation", ours.qat, True)
 
@@ -778,10 +782,10 @@ def main():
     if timed_run:
         files["ours_int8"] = os.path.join(timed_run["dir"], "model_int8.pt")
         files["ours_onnx"] = os.path.join(timed_run["dir"], "model.onnx")
-    quantized_output = raw["ours"].get("ptq_quantized_output")
-    if quantized_output:
-        files["ours_int8_qout"] = os.path.join(quantized_output["dir"], "model_int8.pt")
-        files["ours_onnx_qout"] = os.path.join(quantized_output["dir"], "model.onnx")
+    layout = raw["ours"].get("ptq_pytorch_layout")
+    if layout:
+        files["ours_int8_layout"] = os.path.join(layout["dir"], "model_int8.pt")
+        files["ours_onnx_layout"] = os.path.join(layout["dir"], "model.onnx")
     kept = {k: v for k, v in raw["pytorch"]["ptq"].items() if "file" in v}
     if kept:
         # PyTorch's INT8 model: its most accurate quantize_jit model of the nn.Module (conv
@@ -852,13 +856,13 @@ def make_rows(bench, raw, medians):
         row("best PTQ top-1 (INT8 file)", valid[ours_best], their_ptq[their_best],
             "ours >= PyTorch's", valid[ours_best] >= their_ptq[their_best], note)
 
-    r = ours.get("ptq_quantized_output")
+    r = ours.get("ptq_pytorch_layout")
     if r:
-        row(f"PTQ {bench.args.algos[0]} top-1, quantized output (model_int8.pt)",
+        row(f"PTQ {bench.args.algos[0]} top-1, PyTorch's layout (model_int8.pt)",
             r["int8_top1"], None,
-            note=f"Global.export_quantized_output: logits on 256 levels as PyTorch's are; same "
-                 f"top-1 as model.pt on {pct(r['int8_agreement'])}, model.onnx "
-                 f"{pct(r['onnx_top1'])}")
+            note=f"unsigned_activations and export_quantized_output: uint8 after ReLUs and "
+                 f"logits on 256 levels, as PyTorch's are; same top-1 as model.pt on "
+                 f"{pct(r['int8_agreement'])}, model.onnx {pct(r['onnx_top1'])}")
 
     floor = fp32 - QAT_TOLERANCE
     for key, label in (("qat", "QAT"), ("qat_distill", "QAT + distillation")):
@@ -903,8 +907,8 @@ def make_rows(bench, raw, medians):
         their = medians.get(theirs_name, {}).get(batch)
         for name, label in (("ours_int8", "model_int8.pt (LibTorch)"),
                             ("ours_onnx", "model.onnx (ONNX Runtime)"),
-                            ("ours_int8_qout", "model_int8.pt, quantized output (LibTorch)"),
-                            ("ours_onnx_qout", "model.onnx, quantized output (ONNX Runtime)")):
+                            ("ours_int8_layout", "model_int8.pt, PyTorch's layout (LibTorch)"),
+                            ("ours_onnx_layout", "model.onnx, PyTorch's layout (ONNX Runtime)")):
             mine = medians.get(name, {}).get(batch)
             met = None if mine is None or their is None else mine <= their
             note = ""

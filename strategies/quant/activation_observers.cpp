@@ -36,7 +36,12 @@ void ActivationObservers::Update() {
   // The maxima, then minus the minima: one max-reduction for both.
   std::vector<torch::Tensor> extremes;
   for (auto& quantizer : quantizers_) extremes.push_back(quantizer.attr("batch_max").toTensor());
-  for (auto& quantizer : quantizers_) extremes.push_back(-quantizer.attr("batch_min").toTensor());
+  for (auto& quantizer : quantizers_) {
+    // batch_min is a plain attribute, which moving the model leaves behind until the
+    // quantizer's first forward.
+    const auto device = quantizer.attr("batch_max").toTensor().device();
+    extremes.push_back(-quantizer.attr("batch_min").toTensor().to(device));
+  }
   auto both = torch::stack(extremes).to(torch::kCPU, torch::kFloat32).contiguous();
   comm_.AllReduceSync(both, comm::ReduceOp::kMax);
   const auto layers = static_cast<int64_t>(quantizers_.size());

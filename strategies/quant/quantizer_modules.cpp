@@ -144,7 +144,9 @@ torch::jit::Module QuantizerFactory::NewInstance(std::optional<torch::jit::Modul
     RegisterBool(module, "quantize", false);
     module.register_attribute("hist_max", c10::FloatType::get(), 1.0);
     module.register_buffer("batch_max", torch::zeros({}));
-    module.register_buffer("batch_min", torch::zeros({}));
+    // Not a buffer: cleared after every reduction, it has nothing to keep in checkpoints
+    // (which stay loadable across its introduction).
+    module.register_attribute("batch_min", c10::TensorType::get(), torch::zeros({}));
     module.register_buffer("histogram", torch::zeros({0}));
     if (pact) AddPactAlpha(module);
     module.define(ActivationSource(pact));
