@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <set>
 #include <utility>
 
@@ -111,23 +110,30 @@ Grid AffineGrid(double low, double high) {
   return {scale, std::clamp<int64_t>(std::lround(-low / scale), 0, 255)};
 }
 
+// True when `value` lies on an activation grid: dequantized from one, or an output in
+// `given` (whose grids are inserted later), seen through ops that only move values.
+bool OnActivationGrid(const Value* value, const std::set<const Value*>& given) {
+  if (IsDequantizedActivation(value) || given.count(value) > 0) return true;
+  return MovesValues(value->node()) && OnActivationGrid(value->node()->input(0), given);
+}
+
+// A convolution or linear layer with a quantized weight whose input lies on a grid,
+// directly or through a flatten or max pool (a classifier after a quantized flatten).
+bool IsQuantizedLayer(const Node* node, const std::set<const Value*>& given) {
+  const auto kind = node->kind();
+  return (kind == c10::aten::conv2d || kind == c10::aten::linear) &&
+         OnActivationGrid(node->input(0), given) && QuantizedWeightOf(node->input(1));
+}
+
 std::vector<OutputPoint> FindOutputPoints(torch::jit::Graph& graph, ModelOutput model_output) {
   std::vector<OutputPoint> points;
   std::set<const Value*> quantized;
-  std::function<bool(const Value*)> is_quantized = [&](const Value* value) {
-    return IsDequantizedActivation(value) || quantized.count(value) > 0 ||
-           (MovesValues(value->node()) && is_quantized(value->node()->input(0)));
-  };
   for (Node* node : AllNodes(graph)) {
     const auto kind = node->kind();
     const bool add = (kind == c10::aten::add || kind == c10::aten::add_) &&
-                     node->inputs().size() == 3 && is_quantized(node->input(0)) &&
-                     is_quantized(node->input(1));
-    // The input quantized directly or through a flatten or max pool (a classifier after a
-    // quantized flatten), like an add's operands.
-    const bool weight_layer = (kind == c10::aten::conv2d || kind == c10::aten::linear) &&
-                              is_quantized(node->input(0)) && QuantizedWeightOf(node->input(1));
-    if (!add && !weight_layer) continue;
+                     node->inputs().size() == 3 && OnActivationGrid(node->input(0), quantized) &&
+                     OnActivationGrid(node->input(1), quantized);
+    if (!add && !IsQuantizedLayer(node, quantized)) continue;
     Value* output = FusedOutput(node);
     const bool returned = LeavesTheModel(output);
     if (returned && model_output == ModelOutput::kFloat) continue;
@@ -320,7 +326,7 @@ IntegerKernels LowerToIntegerKernels(FrozenModel& frozen) {
   IntegerKernels kernels;
   // Named before the rewrites below, which make new nodes without the call stack.
   for (Node* node : AllNodes(*graph)) {
-    if (IsQuantizedWeightLayer(node) && TakenGrid(FusedOutput(node)).scale == 0) {
+    if (IsQuantizedLayer(node, {}) && TakenGrid(FusedOutput(node)).scale == 0) {
       kernels.float_layers.push_back(LayerOf(node));
     }
   }

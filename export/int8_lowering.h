@@ -34,6 +34,11 @@ enum class ModelOutput {
                // (zero point where 0 falls): integer kernels, 8-bit logits
 };
 
+// kQuantized when `quantized` (Global.export_quantized_output), else kFloat.
+inline ModelOutput ModelOutputFor(bool quantized) {
+  return quantized ? ModelOutput::kQuantized : ModelOutput::kFloat;
+}
+
 // Gives the outputs of the quantized layers and adds of `frozen` (normal form) their
 // grids, calibrating on `calibration` inputs, and drops the re-quantizations that
 // become identities. Used by every integer export (torchscript_int8 and onnx alike), so

@@ -3,6 +3,7 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -12,31 +13,22 @@
 #include "export/quant_normal_form.h"
 #include "runtime/base/errors.h"
 #include "runtime/base/output_file.h"
+#include "runtime/base/text.h"
 
 namespace slim::exporting {
 
 namespace {
-
-bool Wants(const std::vector<std::string>& formats, const std::string& format) {
-  return std::find(formats.begin(), formats.end(), format) != formats.end();
-}
 
 // True when a layer whose output `frozen` returns has its input quantizer on (the child
 // "input_quant" that strategies/quant attaches to the layers it selects; PTQ turns their
 // weight quantizers on only at calibration, and instances of a selected layer's class
 // that are not selected carry both quantizers off).
 bool ReturnsQuantizedLayer(const torch::jit::Module& finalized, const FrozenModel& frozen) {
-  for (const auto& path : ReturnedLayers(*frozen.graph)) {
-    auto module = finalized;
-    std::istringstream names(path);
-    std::string name;
-    bool found = true;
-    while (found && std::getline(names, name, '.')) {
-      found = module.hasattr(name) && module.attr(name).isModule();
-      if (found) module = module.attr(name).toModule();
-    }
-    if (found && module.hasattr("input_quant") &&
-        module.attr("input_quant").toModule().attr("enabled").toBool()) {
+  const auto returned = ReturnedLayers(*frozen.graph);
+  for (const auto& entry : finalized.named_modules()) {
+    if (std::find(returned.begin(), returned.end(), entry.name) != returned.end() &&
+        entry.value.hasattr("input_quant") &&
+        entry.value.attr("input_quant").toModule().attr("enabled").toBool()) {
       return true;
     }
   }
@@ -84,8 +76,8 @@ std::string ExportFileName(const std::string& format, const std::string& stem) {
 
 void CheckExportable(const torch::jit::Module& finalized, const std::vector<std::string>& formats,
                      const at::Tensor& example, bool quantizes, ModelOutput model_output) {
-  const bool int8 = Wants(formats, "torchscript_int8");
-  const bool onnx = Wants(formats, "onnx");
+  const bool int8 = Contains(formats, "torchscript_int8");
+  const bool onnx = Contains(formats, "onnx");
   if (!int8 && !onnx) return;
   QuantPoints points;
   FrozenModel frozen;

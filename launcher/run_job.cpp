@@ -250,11 +250,10 @@ std::unique_ptr<PreparedJob> PrepareJob(const CommandLine& command,
     engine::ActivationRecompute(model, config.train.recompute_modules,
                                 job->compressor->TappedModules(), config.file);
   }
-  exporting::CheckExportable(
-      job->compressor->Finalized(model), config.global.export_formats, example,
-      config.HasStrategy("QuantAware") || config.HasStrategy("QuantPost"),
-      config.global.export_quantized_output ? exporting::ModelOutput::kQuantized
-                                            : exporting::ModelOutput::kFloat);
+  exporting::CheckExportable(job->compressor->Finalized(model), config.global.export_formats,
+                             example,
+                             config.HasStrategy("QuantAware") || config.HasStrategy("QuantPost"),
+                             exporting::ModelOutputFor(config.global.export_quantized_output));
   // An analysis starts from the configured model, never from a checkpoint.
   auto resume = command.analyze.empty() ? FindResumeCheckpoint(command, config) : std::nullopt;
   if (resume) ApplyCheckpoint(*resume, command, placement.rank, model, job->setup);

@@ -16,6 +16,14 @@ inline std::string JoinedList(const std::vector<std::string>& items) {
   return text;
 }
 
+// Whether `items` holds `item`.
+inline bool Contains(const std::vector<std::string>& items, const std::string& item) {
+  for (const auto& candidate : items) {
+    if (candidate == item) return true;
+  }
+  return false;
+}
+
 // Whether `text` ends with `suffix`.
 inline bool EndsWith(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() &&

@@ -1,9 +1,8 @@
 #include "runtime/config/config_loader.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include <set>
 
 #include "runtime/base/errors.h"
+#include "runtime/base/text.h"
 #include "runtime/config/act_model_path.h"
 
 namespace slim::config {
@@ -191,11 +191,8 @@ void ParseGlobal(ConfigSection section, GlobalOptions& out) {
   CheckExportFormats(section, out.export_formats);
   out.export_quantized_output =
       section.Get<bool>("export_quantized_output", out.export_quantized_output);
-  const auto lists = [&](const std::string& format) {
-    const auto& formats = out.export_formats;
-    return std::find(formats.begin(), formats.end(), format) != formats.end();
-  };
-  if (out.export_quantized_output && !lists("torchscript_int8") && !lists("onnx")) {
+  if (out.export_quantized_output && !Contains(out.export_formats, "torchscript_int8") &&
+      !Contains(out.export_formats, "onnx")) {
     section.Fail("export_quantized_output",
                  "quantizes the output of integer exports only; add torchscript_int8 or onnx to "
                  "Global.export, or drop the key");

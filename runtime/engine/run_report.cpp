@@ -34,8 +34,7 @@ exporting::ExportInputs ExportInputsOf(const TrainingSetup& setup) {
                                           0, 1, torch::kCPU,
                                           "Global.export (the integer outputs' grids)");
   inputs.example = inputs.calibration.at(0).slice(0, 0, 1);
-  inputs.model_output = global.export_quantized_output ? exporting::ModelOutput::kQuantized
-                                                       : exporting::ModelOutput::kFloat;
+  inputs.model_output = exporting::ModelOutputFor(global.export_quantized_output);
   return inputs;
 }
 

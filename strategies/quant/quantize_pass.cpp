@@ -46,8 +46,7 @@ void WarnUnmatchedPatterns(const torch::jit::Module& model,
 
 bool Selected(const std::string& path, const std::string& type,
               const quant::QuantCommonOptions& options) {
-  const auto& types = options.quantize_op_types;
-  if (std::find(types.begin(), types.end(), type) == types.end()) return false;
+  if (!Contains(options.quantize_op_types, type)) return false;
   return std::none_of(options.not_quant_pattern.begin(), options.not_quant_pattern.end(),
                       [&](const std::string& pattern) {
                         return graph::MatchesModulePattern(pattern, path);
@@ -214,15 +213,11 @@ QuantizedModel InsertQuantizers(torch::jit::Module& model,
   quantized.layers = QuantizeWeightLayers(layers, options, pact, factory);
   for (const auto& layer : layers) quantized.layer_weights += WeightElements(layer.module);
   for (const auto& layer : quantized.layers) quantized.quantized_weights += WeightElements(layer.layer);
-  const auto& types = options.quantize_op_types;
-  const auto wants = [&](const char* type) {
-    return std::find(types.begin(), types.end(), type) != types.end();
-  };
-  if (wants("matmul")) {
+  if (Contains(options.quantize_op_types, "matmul")) {
     quantized.matmuls =
         QuantizeActivationOps(modules, graph::ActivationOp::kMatMul, options, pact, factory);
   }
-  if (wants("add")) {
+  if (Contains(options.quantize_op_types, "add")) {
     quantized.adds = QuantizeActivationOps(modules, graph::ActivationOp::kAdd, options, pact, factory);
   }
   if (quantized.layers.empty() && quantized.matmuls.empty() && quantized.adds.empty()) {
