@@ -78,8 +78,13 @@ class TrainingRun {
   double Step(int64_t step);
   data::Batch NextBatch();
   void MaybeLog(int64_t step, double step_loss, int64_t epoch);
+  // When a new best model is written during an evaluation.
+  enum class BestWrite {
+    kAtOnce,            // while a checkpoint may still be written in the background
+    kAfterCheckpoints,  // once the checkpoint writes have ended (the final evaluation)
+  };
   // Evaluates (collective); returns true when target_metric is reached.
-  bool EvaluateAndKeepBest(int64_t step);
+  bool EvaluateAndKeepBest(int64_t step, BestWrite best_write = BestWrite::kAtOnce);
   void WriteReport(int64_t steps_done, bool stopped_early, json memory);
   // Every rank's peak resident memory, peak tensor memory on its device since training
   // began (tensor_memory.h) and optimizer-state size in MiB, in rank order: {"peak_rss_mb":
@@ -530,7 +535,7 @@ void TrainingRun::MaybeLog(int64_t step, double step_loss, int64_t epoch) {
   window_start_ = Clock::now();
 }
 
-bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
+bool TrainingRun::EvaluateAndKeepBest(int64_t step, BestWrite best_write) {
   ddp::AverageBuffers(model_, comm_);
   auto context = Context(step);
   setup_.compressor->OnBeforeEvaluation(context);
@@ -548,6 +553,9 @@ bool TrainingRun::EvaluateAndKeepBest(int64_t step) {
   if (last_eval_.top1 > best_top1_) {
     best_top1_ = last_eval_.top1;
     best_step_ = step;
+    // The evaluation overlapped the final checkpoint's write; on a nearly full file system
+    // model_best.* and that checkpoint would compete for the last free space.
+    if (best_write == BestWrite::kAfterCheckpoints) FinishCheckpoints();
     if (WritesOutputs()) {
       ExportBestModel(setup_, model_);
     }
@@ -610,7 +618,7 @@ TrainingOutcome TrainingRun::Run() {
   const bool stopped_early = step < plan_.total_steps;
   if (!finished_) SaveCheckpoint(step, /*finished=*/true);
   if (evaluator_ && last_eval_step_ != step) {
-    EvaluateAndKeepBest(step);
+    EvaluateAndKeepBest(step, BestWrite::kAfterCheckpoints);
   } else if (!evaluator_) {
     ddp::AverageBuffers(model_, comm_);
   }
