@@ -227,7 +227,10 @@ TEST(ConfigLoader, QuantizationSectionsTakeActKeysAndDefaults) {
   EXPECT_EQ(quant_aware.weight_quantize_type, "channel_wise_abs_max");
   EXPECT_EQ(quant_aware.activation_quantize_type, "moving_average_abs_max");
   EXPECT_DOUBLE_EQ(quant_aware.moving_rate, 0.9);
+  EXPECT_FALSE(quant_aware.unsigned_activations);
   EXPECT_FALSE(config.HasStrategy("QuantPost"));
+  const auto post = Load(std::string(kMinimal) + "QuantPost: {unsigned_activations: true}\n");
+  EXPECT_TRUE(post.StrategyOptionsOf<quant::QuantPostOptions>("QuantPost").unsigned_activations);
   const auto message = ErrorOf(std::string(kMinimal) + "QuantPost: {ptq_algo: kl}\n");
   EXPECT_NE(message.find("QuantPost.ptq_algo"), std::string::npos) << message;
   EXPECT_NE(message.find("did you mean 'KL'"), std::string::npos) << message;
