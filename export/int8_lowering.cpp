@@ -152,22 +152,53 @@ void InsertGrid(torch::jit::Graph& graph, Value* value, const Grid& grid) {
   quantized->node()->replaceInput(0, value);
 }
 
+// True when `value` lies on `grid`, seen through ops that only move values.
+bool OnGrid(const Value* value, const Grid& grid) {
+  const auto source = GridOf(value);
+  return source && source->zero_point == grid.zero_point &&
+         std::abs(source->scale - grid.scale) <= 1e-9 * grid.scale;
+}
+
+// The grid a node in normal form quantizes an activation onto, or nullopt.
+c10::optional<Grid> QuantizesOnto(const Node* node) {
+  Grid grid;
+  if (node->outputs().size() != 1 ||
+      !IsActivationQuantize(node->output(), &grid.scale, &grid.zero_point)) {
+    return c10::nullopt;
+  }
+  return grid;
+}
+
 // quantize(dequantize(q)) onto the grid q is already on is q.
 void DropIdentityRequantization(torch::jit::Graph& graph) {
   for (Node* node : AllNodes(graph)) {
-    Grid grid;
-    if (node->outputs().size() != 1 ||
-        !IsActivationQuantize(node->output(), &grid.scale, &grid.zero_point)) {
-      continue;
-    }
+    const auto grid = QuantizesOnto(node);
+    if (!grid) continue;
     Value* input = node->input(0);
-    if (input->node()->kind() != c10::aten::dequantize) continue;
-    const auto source = GridOf(input->node()->input());
-    if (!source || source->zero_point != grid.zero_point ||
-        std::abs(source->scale - grid.scale) > 1e-9 * grid.scale) {
+    if (input->node()->kind() != c10::aten::dequantize || !OnGrid(input->node()->input(), *grid)) {
       continue;
     }
     node->output()->replaceAllUsesWith(input->node()->input());
+  }
+}
+
+// quantize(clamp(dequantize(q))) onto q's own grid is the clamp run on q (which rounds
+// its bounds onto that grid): the same integers, since rounding is monotonic. ReLU6 and
+// hardtanh between two kernels then run on the integers, not in float between a
+// dequantize and a quantize.
+void ClampOnIntegers(torch::jit::Graph& graph) {
+  for (Node* node : AllNodes(graph)) {
+    const auto grid = QuantizesOnto(node);
+    if (!grid) continue;
+    Node* clamp = node->input(0)->node();
+    if (!IsClamp(clamp) || clamp->input(0)->node()->kind() != c10::aten::dequantize) continue;
+    Value* quantized = clamp->input(0)->node()->input();
+    if (!OnGrid(quantized, *grid)) continue;
+    Node* on_integers = graph.create(clamp->kind(), clamp->inputs());
+    on_integers->insertBefore(node);
+    on_integers->replaceInput(0, quantized);
+    on_integers->output()->setType(quantized->type());
+    node->output()->replaceAllUsesWith(on_integers->output());
   }
 }
 
@@ -331,6 +362,7 @@ IntegerKernels LowerToIntegerKernels(FrozenModel& frozen) {
     }
   }
   MoveDequantizeAfterValueMoves(*graph);
+  ClampOnIntegers(*graph);
   DropIdentityRequantization(*graph);
   torch::jit::EliminateDeadCode(graph);
   torch::jit::ReplicateDeQuant(graph);

@@ -51,20 +51,37 @@ bool IsReLU(const Value* value) {
   return kind == c10::aten::relu || kind == c10::aten::relu_;
 }
 
-// The uint8 zero point that holds the activation grid [quant_min, quant_max] (fake-quant
-// zero point 0): 0 for an unsigned grid, 128 for a symmetric one; throws beyond 8 bits.
-int64_t Uint8ZeroPoint(int64_t quant_min, int64_t quant_max, const Node* node) {
-  if (quant_min >= 0 && quant_max <= kUint8Max) return 0;
-  RequireInt8Range(quant_min, quant_max, node);
+// An activation quantizer's grid as its fake-quantize op states it.
+struct FakeQuantGrid {
+  double scale;
+  int64_t zero_point;
+  int64_t quant_min;
+  int64_t quant_max;
+};
+
+// The uint8 zero point that holds `grid`: 0 for an unsigned grid, 128 for a symmetric one.
+// Throws for a zero point other than 0 (ours are 0 on either grid) and beyond 8 bits.
+int64_t Uint8ZeroPoint(const FakeQuantGrid& grid, const Node* node) {
+  if (grid.zero_point != 0) {
+    throw ModelError(Where(node) + " quantizes an activation with zero point " +
+                     std::to_string(grid.zero_point) +
+                     "; the integer exports take the grids "
+                     "of SlimTrain's quantizers (zero point 0, symmetric or unsigned): quantize "
+                     "the float model with QuantAware or QuantPost");
+  }
+  if (grid.quant_min >= 0 && grid.quant_max <= kUint8Max) return 0;
+  RequireInt8Range(grid.quant_min, grid.quant_max, node);
   return kActivationZeroPoint;
 }
 
 // dequantize(quantize_per_tensor(x, scale, zero point, quint8)) before `at`; clamps first
-// when the grid [quant_min, quant_max] is narrower than the uint8 range holding it, so that
-// values stay on it.
-Value* NormalActivation(Graph& graph, Node* at, Value* x, double scale, int64_t quant_min,
-                        int64_t quant_max, ReluZeroPoint relu_zero_point) {
-  const int64_t grid_zero_point = Uint8ZeroPoint(quant_min, quant_max, at);
+// when `grid` is narrower than the uint8 range holding it, so that values stay on it.
+Value* NormalActivation(Graph& graph, Node* at, Value* x, const FakeQuantGrid& grid,
+                        ReluZeroPoint relu_zero_point) {
+  const int64_t grid_zero_point = Uint8ZeroPoint(grid, at);
+  const double scale = grid.scale;
+  const int64_t quant_min = grid.quant_min;
+  const int64_t quant_max = grid.quant_max;
   const bool unsigned_grid = grid_zero_point == 0;
   torch::jit::WithInsertPoint here(at);
   const bool narrow = unsigned_grid ? quant_min > 0 || quant_max < kUint8Max
@@ -87,18 +104,22 @@ Value* NormalWeight(Graph& graph, Node* at, const at::Tensor& quantized) {
   return graph.insert(c10::aten::dequantize, {constant});
 }
 
-// The grid of an activation quantizer in quantize/dequantize form: the clamp our
-// quantizers put first (bounds scale * quant_min/max), or int8's when there is none.
-std::pair<int64_t, int64_t> GridOfClamp(const Value* clamped, double scale, Value** input) {
-  const Node* clamp = clamped->node();
+// The grid of an activation quantizer in quantize/dequantize form, `quantize` its
+// quantize_per_tensor: the clamp our quantizers put first bounds it (scale * quant_min/max),
+// else int8's range does. Its input goes to `input`.
+FakeQuantGrid GridOfClamp(const Node* quantize, Value** input) {
+  FakeQuantGrid grid{ScalarOf(quantize->input(1), quantize),
+                     std::lround(ScalarOf(quantize->input(2), quantize)), -kInt8Max, kInt8Max};
+  const Node* clamp = quantize->input(0)->node();
   if (clamp->kind() != c10::aten::clamp || !ConstantOf(clamp->input(1)) ||
       !ConstantOf(clamp->input(2))) {
-    *input = const_cast<Value*>(clamped);
-    return {-kInt8Max, kInt8Max};
+    *input = quantize->input(0);
+    return grid;
   }
   *input = clamp->input(0);
-  return {std::lround(ScalarOf(clamp->input(1), clamp) / scale),
-          std::lround(ScalarOf(clamp->input(2), clamp) / scale)};
+  grid.quant_min = std::lround(ScalarOf(clamp->input(1), clamp) / grid.scale);
+  grid.quant_max = std::lround(ScalarOf(clamp->input(2), clamp) / grid.scale);
+  return grid;
 }
 
 // Rewrites one quantization op into the normal form; true when it did.
@@ -116,9 +137,8 @@ bool Normalise(Graph& graph, Node* node, ReluZeroPoint relu_zero_point, QuantPoi
           NormalWeight(graph, node, at::quantize_per_tensor(weight, scale, zero_point, at::kQInt8)));
       ++points.weights;
     } else {
-      node->output()->replaceAllUsesWith(
-          NormalActivation(graph, node, node->input(0), scale, quant_min, quant_max,
-                           relu_zero_point));
+      node->output()->replaceAllUsesWith(NormalActivation(
+          graph, node, node->input(0), {scale, zero_point, quant_min, quant_max}, relu_zero_point));
       ++points.activations;
     }
     return true;
@@ -166,9 +186,8 @@ bool Normalise(Graph& graph, Node* node, ReluZeroPoint relu_zero_point, QuantPoi
     return false;  // scalar parameters: already normal
   }
   Value* input = nullptr;
-  const auto [quant_min, quant_max] = GridOfClamp(producer->input(0), scale, &input);
-  node->output()->replaceAllUsesWith(
-      NormalActivation(graph, node, input, scale, quant_min, quant_max, relu_zero_point));
+  const auto grid = GridOfClamp(producer, &input);
+  node->output()->replaceAllUsesWith(NormalActivation(graph, node, input, grid, relu_zero_point));
   ++points.activations;
   return true;
 }

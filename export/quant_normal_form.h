@@ -30,13 +30,14 @@ struct QuantPoints {
 
 // The zero point of activations after a ReLU.
 enum class ReluZeroPoint {
-  kSymmetric,  // 128 like every activation: the fake-quant grid exactly
+  kSymmetric,  // the zero point of the grid (128 symmetric, 0 unsigned): exactly it
   kZero,       // 0: what ONNX Runtime fuses with the ReLU
 };
 
 // `model` frozen for export (frozen_graph.h) with its graph in the normal form and its
 // constants folded; what it found goes to `points` when given. Throws ModelError naming
-// the layer when a quantizer's grid is wider than 8 bits (no integer kernel takes it).
+// the layer when a quantizer's grid is wider than 8 bits (no integer kernel takes it) or
+// an activation's zero point is not 0.
 FrozenModel ExportForm(const torch::jit::Module& model, QuantPoints* points = nullptr,
                        ReluZeroPoint relu_zero_point = ReluZeroPoint::kSymmetric);
 

@@ -95,7 +95,8 @@ checkpoint::TensorMap ActivationObservers::Save() const {
           {"accum", accum_.clone()},
           {"state", state_.clone()},
           {"window", window_.clone()},
-          {"negative_seen", negative_seen_.clone()}};
+          {"negative_seen", negative_seen_.clone()},
+          {"unsigned_grid", torch::tensor(int64_t{unsigned_grid_})}};
 }
 
 void ActivationObservers::Load(const checkpoint::TensorMap& state) {
@@ -112,6 +113,16 @@ void ActivationObservers::Load(const checkpoint::TensorMap& state) {
   accum_ = get("accum", accum_);
   state_ = get("state", state_);
   window_ = get("window", window_);
+  const auto written_unsigned = state.find("unsigned_grid");
+  if (written_unsigned != state.end() &&
+      (written_unsigned->second.item<int64_t>() != 0) != unsigned_grid_) {
+    // The scales restored with the model are for the grids the run had.
+    throw ModelError(
+        std::string("the checkpoint was written with QuantAware.unsigned_activations: ") +
+        (unsigned_grid_ ? "false" : "true") +
+        ", and its activation scales are "
+        "for those grids; resume with the same value");
+  }
   negative_seen_ = state.count("negative_seen") > 0 ? get("negative_seen", negative_seen_)
                                                     : torch::ones_like(negative_seen_);
   ApplyGrids();

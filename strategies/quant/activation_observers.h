@@ -43,7 +43,9 @@ class ActivationObservers {
 
   // Observer state for checkpoints, and its restore (which also restores whether the
   // quantizers quantize, and their grids; a checkpoint without the negatives seen, from
-  // before the unsigned grid, restores the symmetric one).
+  // before the unsigned grid, restores the symmetric one). Throws ModelError for a
+  // checkpoint written with the unsigned grid allowed where this run disallows it, or the
+  // other way round.
   checkpoint::TensorMap Save() const;
   void Load(const checkpoint::TensorMap& state);
 

@@ -37,8 +37,8 @@ struct QuantCommonOptions : config::StrategyOptions {
   // symmetric grid. A value that turns negative later clips to 0 (PTQ), or switches that
   // activation back to the symmetric grid for good (QAT). Default false.
   bool unsigned_activations = false;
-  // onnx_format: export quantize/dequantize pairs (QDQ, int8 [-128, 127], zero point 0)
-  // instead of fake-quantize ops. Default false.
+  // onnx_format: export quantize/dequantize pairs (QDQ, int8 [-128, 127], zero point 0;
+  // uint8 on the unsigned grid) instead of fake-quantize ops. Default false.
   bool onnx_format = false;
 };
 

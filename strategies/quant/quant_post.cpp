@@ -85,10 +85,11 @@ void QuantPost::ObserveMaxima(torch::jit::Module& model, const std::vector<torch
 }
 
 void QuantPost::ChooseGrids(const std::vector<double>& lowest) {
-  if (!options_.unsigned_activations) return;
   for (size_t i = 0; i < activations_.size(); ++i) {
-    if (lowest[i] < 0) continue;
-    SetActivationGrid(activations_[i], ActivationGrid::kUnsigned, options_.activation_bits);
+    const bool non_negative = options_.unsigned_activations && lowest[i] >= 0;
+    SetActivationGrid(activations_[i],
+                      non_negative ? ActivationGrid::kUnsigned : ActivationGrid::kSymmetric,
+                      options_.activation_bits);
   }
 }
 

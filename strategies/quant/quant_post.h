@@ -37,8 +37,8 @@ class QuantPost : public strategies::Strategy {
   void ObserveMaxima(torch::jit::Module& model, const std::vector<torch::Tensor>& batches,
                      std::vector<double>& maxima, std::vector<double>& averages,
                      std::vector<double>& lowest);
-  // With unsigned_activations, the unsigned grid for each quantizer `lowest` says never
-  // saw a negative value.
+  // Each quantizer's grid: with unsigned_activations the unsigned one where `lowest` says
+  // no negative value was seen, else the symmetric one.
   void ChooseGrids(const std::vector<double>& lowest);
   // Per activation quantizer, the histogram of |x| over [0, maxima[layer]] summed over all ranks.
   std::vector<std::vector<double>> ObserveHistograms(torch::jit::Module& model,

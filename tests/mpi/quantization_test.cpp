@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "runtime/base/errors.h"
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/models/builtin_models.h"
 #include "strategies/graph/layer_finder.h"
@@ -99,8 +100,12 @@ TEST_F(QuantizationAcrossRanks, QatKeepsTheUnsignedGridUntilAnyRankSeesANegative
     auto input = ShardInput(step);
     if (step != 1 || !last_rank) input = input.abs();
     model_.forward({input}).toTensor().sum().backward();
+    const auto seen = Gathered(after_relu.attr("batch_max").toTensor()).max();
     strategies::HookContext context{model_, nullptr, *comm_, step};
     strategy.OnBeforeOptimizerStep(context);
+    if (step == 0) {  // a moving average of one value: the largest |x| over the shards
+      EXPECT_FLOAT_EQ(after_relu.attr("scale").toTensor().item<float>() * 255, seen.item<float>());
+    }
     EXPECT_EQ(first.attr("quant_max").toInt(), expected_first_max[step]) << "step " << step;
     EXPECT_EQ(first.attr("quant_min").toInt(), expected_first_min[step]) << "step " << step;
     EXPECT_EQ(after_relu.attr("quant_min").toInt(), 0) << "step " << step;
@@ -119,8 +124,15 @@ TEST_F(QuantizationAcrossRanks, QatKeepsTheUnsignedGridUntilAnyRankSeesANegative
   // A checkpoint from before the unsigned grid restores the symmetric grid everywhere.
   auto older = saved;
   older.erase("negative_seen");
+  older.erase("unsigned_grid");
   resumed.LoadState(older, model_);
   EXPECT_EQ(InputQuantizer("layer1.0.conv2").attr("quant_max").toInt(), 127);
+  // Its scales are for its grids: a run without the option does not take it.
+  options.unsigned_activations = false;
+  model_ = models::BuildBuiltinModel("resnet20", {{3, 8, 8}, 4});
+  QuantAware symmetric(options, {comm_.get(), {}});
+  symmetric.Prepare(model_);
+  EXPECT_THROW(symmetric.LoadState(saved, model_), ModelError);
 }
 
 TEST_F(QuantizationAcrossRanks, PtqUsesTheUnsignedGridWhereNoRankSawANegativeValue) {

@@ -23,10 +23,15 @@ namespace {
 // scale 0.04, or the unsigned grid [0, 255] of scale 0.02 (the same clip, 5.1).
 enum class ReluGrid { kSymmetric, kUnsigned };
 
+// ConvNet's activation: ReLU, or ReLU6 (hardtanh to [0, 6]; its grid then clips at 7.65,
+// scale 0.03 unsigned, so that the 6 binds).
+enum class Activation { kReLU, kReLU6 };
+
 // conv 3->8 (3x3, padding 1) -> BatchNorm -> ReLU -> flatten -> linear 512->10; with
 // `quantized`, fake-quant ops on the input (scale 0.05), on the ReLU's output (`relu_grid`)
 // and on both weights (per channel).
-torch::jit::Module ConvNet(bool quantized, ReluGrid relu_grid = ReluGrid::kSymmetric) {
+torch::jit::Module ConvNet(bool quantized, ReluGrid relu_grid = ReluGrid::kSymmetric,
+                           Activation activation = Activation::kReLU) {
   torch::jit::Module model("__torch__.slim.test.ConvNet");
   const auto conv_weight = torch::randn({8, 3, 3, 3}) * 0.3;
   const auto fc_weight = torch::randn({10, 512}) * 0.05;
@@ -47,7 +52,10 @@ torch::jit::Module ConvNet(bool quantized, ReluGrid relu_grid = ReluGrid::kSymme
   model.register_attribute("quantized", c10::BoolType::get(), quantized);
   model.register_attribute("observe", c10::BoolType::get(), false);
   const bool unsigned_grid = relu_grid == ReluGrid::kUnsigned;
-  model.register_attribute("relu_scale", c10::FloatType::get(), unsigned_grid ? 0.02 : 0.04);
+  const bool relu6 = activation == Activation::kReLU6;
+  model.register_attribute("relu6", c10::BoolType::get(), relu6);
+  model.register_attribute("relu_scale", c10::FloatType::get(),
+                           unsigned_grid ? (relu6 ? 0.03 : 0.02) : 0.04);
   model.register_attribute("relu_min", c10::IntType::get(), unsigned_grid ? 0 : -127);
   model.register_attribute("relu_max", c10::IntType::get(), unsigned_grid ? 255 : 127);
   model.define(R"(
@@ -68,7 +76,10 @@ torch::jit::Module ConvNet(bool quantized, ReluGrid relu_grid = ReluGrid::kSymme
         y = torch.conv2d(x, conv_weight, None, [1, 1], [1, 1])
         y = torch.batch_norm(y, self.bn_weight, self.bn_bias, self.bn_mean, self.bn_var,
                              False, 0.1, 1e-5, False)
-        y = torch.relu(y)
+        if self.relu6:
+            y = torch.hardtanh(y, 0.0, 6.0)
+        else:
+            y = torch.relu(y)
         if self.quantized:
             y = torch.fake_quantize_per_tensor_affine(y, self.relu_scale, 0, self.relu_min, self.relu_max)
         return torch.linear(torch.flatten(y, 1), fc_weight, self.fc_bias)
@@ -186,6 +197,42 @@ TEST(IntegerKernels, UnsignedGridAfterAReluGivesTheKernelZeroPointZero) {
     const auto expected = copy.forward({x}).toTensor();
     const auto actual = frozen.module.forward({x}).toTensor();
     EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1);
+  }
+}
+
+TEST(IntegerKernels, ReluSixRunsOnTheIntegersBetweenKernels) {
+  torch::manual_seed(6);
+  const auto model = ConvNet(true, ReluGrid::kUnsigned, Activation::kReLU6);
+  auto frozen = ExportForm(model);
+  QuantizeLayerOutputs(frozen, {torch::randn({8, 3, 8, 8}) * 3});
+  LowerToIntegerKernels(frozen);
+  // quantized::conv2d -> aten::hardtanh on its quint8 output -> dequantize for the
+  // float classifier: no float clamp between a dequantize and a quantize.
+  ASSERT_EQ(CountKind(*frozen.graph, "aten::hardtanh"), 1);
+  for (const auto* node : AllNodes(*frozen.graph)) {
+    if (node->kind() != c10::aten::hardtanh) continue;
+    EXPECT_STREQ(node->input(0)->node()->kind().toQualString(), "quantized::conv2d");
+  }
+  EXPECT_EQ(CountKind(*frozen.graph, "aten::dequantize"), 1);
+  auto copy = model;
+  const auto x = torch::randn({4, 3, 8, 8}) * 3;  // many outputs past 6
+  const auto expected = copy.forward({x}).toTensor();
+  const auto actual = frozen.module.forward({x}).toTensor();
+  EXPECT_LT((actual - expected).abs().max().item<double>(), 0.1);
+}
+
+TEST(QuantNormalForm, ActivationZeroPointOtherThanZeroIsRefused) {
+  torch::jit::Module model("__torch__.slim.test.Affine");
+  model.define(R"(
+    def forward(self, x):
+        return torch.fake_quantize_per_tensor_affine(x, 0.1, 3, 0, 255)
+  )");
+  model.eval();
+  try {
+    ExportForm(model);
+    FAIL() << "a zero point of 3 was exported";
+  } catch (const ModelError& error) {
+    EXPECT_NE(std::string(error.what()).find("zero point 3"), std::string::npos) << error.what();
   }
 }
 
