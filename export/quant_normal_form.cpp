@@ -65,9 +65,9 @@ int64_t Uint8ZeroPoint(const FakeQuantGrid& grid, const Node* node) {
   if (grid.zero_point != 0) {
     throw ModelError(Where(node) + " quantizes an activation with zero point " +
                      std::to_string(grid.zero_point) +
-                     "; the integer exports take the grids "
-                     "of SlimTrain's quantizers (zero point 0, symmetric or unsigned): quantize "
-                     "the float model with QuantAware or QuantPost");
+                     "; the integer exports take the grids of SlimTrain's quantizers (zero "
+                     "point 0, symmetric or unsigned): quantize the float model with QuantAware "
+                     "or QuantPost");
   }
   if (grid.quant_min >= 0 && grid.quant_max <= kUint8Max) return 0;
   RequireInt8Range(grid.quant_min, grid.quant_max, node);

@@ -46,7 +46,12 @@ void ActivationObservers::Update() {
   comm_.AllReduceSync(both, comm::ReduceOp::kMax);
   const auto layers = static_cast<int64_t>(quantizers_.size());
   const auto reduced = both.slice(0, 0, layers);
-  negative_seen_ = torch::maximum(negative_seen_, (both.slice(0, layers) > 0).to(torch::kFloat32));
+  const auto negative_seen =
+      torch::maximum(negative_seen_, (both.slice(0, layers) > 0).to(torch::kFloat32));
+  // The grids change only when the unsigned grid is allowed and a flag turns.
+  const bool regrid =
+      unsigned_grid_ && (steps_ == 0 || !torch::equal(negative_seen, negative_seen_));
+  negative_seen_ = negative_seen;
   torch::Tensor thresholds;
   switch (rule_) {
     case ActivationRule::kMovingAverageAbsMax:
@@ -63,12 +68,12 @@ void ActivationObservers::Update() {
       break;
   }
   ++steps_;
+  if (regrid) ApplyGrids();
   ApplyThresholds(thresholds);
 }
 
 void ActivationObservers::ApplyThresholds(const torch::Tensor& thresholds) {
   torch::NoGradGuard no_grad;
-  ApplyGrids();
   const auto values = thresholds.clamp_min(1e-8);
   for (size_t i = 0; i < quantizers_.size(); ++i) {
     auto& quantizer = quantizers_[i];
@@ -120,8 +125,7 @@ void ActivationObservers::Load(const checkpoint::TensorMap& state) {
     throw ModelError(
         std::string("the checkpoint was written with QuantAware.unsigned_activations: ") +
         (unsigned_grid_ ? "false" : "true") +
-        ", and its activation scales are "
-        "for those grids; resume with the same value");
+        ", and its activation scales are for those grids; resume with the same value");
   }
   negative_seen_ = state.count("negative_seen") > 0 ? get("negative_seen", negative_seen_)
                                                     : torch::ones_like(negative_seen_);

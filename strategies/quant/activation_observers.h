@@ -51,6 +51,7 @@ class ActivationObservers {
 
  private:
   void ApplyThresholds(const torch::Tensor& thresholds);
+  // Each quantizer's grid: unsigned where allowed and never seen negative, else symmetric.
   void ApplyGrids();
 
   std::vector<torch::jit::Module> quantizers_;

@@ -84,9 +84,9 @@ void ParseCommon(config::ConfigSection& section, QuantCommonOptions& out,
   out.onnx_format = section.Get<bool>("onnx_format", out.onnx_format);
   if (out.onnx_format && out.unsigned_activations) {
     logging::Warning(section.Where("unsigned_activations") +
-                     ": with onnx_format, model.pt "
-                     "holds uint8 quantize/dequantize pairs after ReLUs, which TensorRT does not "
-                     "take (signed int8 only); set it to false for TensorRT");
+                     ": with onnx_format, model.pt holds uint8 quantize/dequantize pairs after "
+                     "ReLUs, which TensorRT does not take (signed int8 only); set it to false "
+                     "for TensorRT");
   }
   if (out.onnx_format && std::max(out.weight_bits, out.activation_bits) > 8) {
     section.Fail("onnx_format", fmt::format(
